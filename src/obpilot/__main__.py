@@ -1,0 +1,3 @@
+from obpilot.cli.main import main
+
+main()

@@ -1,0 +1,106 @@
+"""The OCP response envelope: every response, success or error, has this shape."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
+
+trace_id_var: ContextVar[str] = ContextVar("trace_id", default="")
+request_started_var: ContextVar[float] = ContextVar("request_started", default=0.0)
+
+
+def new_trace_id() -> str:
+    return secrets.token_hex(8)
+
+
+def format_time(value: datetime) -> str:
+    """ISO-8601 with milliseconds and the UTC offset, as OCP renders times."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+class CamelModel(BaseModel):
+    """Base of every API schema: snake_case in Python, camelCase on the wire."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, from_attributes=True
+    )
+
+
+class Meta(BaseModel):
+    successful: bool
+    timestamp: str = Field(description="When the server completed the request (ISO-8601).")
+    duration: int = Field(description="Server processing time in milliseconds.")
+    status: int = Field(description="The HTTP status, mirrored.")
+    traceId: str = Field(description="Trace id of the request (16 hex characters).")
+    server: str = Field(description="host:port of the instance that answered.")
+
+
+class Envelope(Meta, Generic[T]):
+    data: T
+
+
+class NoDataEnvelope(Meta):
+    pass
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="OCP 4.x error code, such as OBE11001.")
+    message: str
+
+
+class ErrorEnvelope(Meta):
+    error: ErrorDetail
+
+
+class Contents(BaseModel, Generic[T]):
+    contents: list[T]
+
+
+class PageInfo(BaseModel):
+    totalElements: int
+    totalPages: int
+    number: int = Field(description="Current page, 1-based.")
+    size: int
+
+
+class Page(BaseModel, Generic[T]):
+    contents: list[T]
+    page: PageInfo
+
+
+class ServerAddress:
+    """The `server` field; set once by the app factory."""
+
+    value = ""
+
+
+def meta(status: int, *, successful: bool) -> dict[str, Any]:
+    started = request_started_var.get() or time.perf_counter()
+    return {
+        "successful": successful,
+        "timestamp": format_time(datetime.now(UTC)),
+        "duration": int((time.perf_counter() - started) * 1000),
+        "status": status,
+        "traceId": trace_id_var.get(),
+        "server": ServerAddress.value,
+    }
+
+
+def ok(data: T, status: int = 200) -> Envelope[T]:
+    return Envelope[T](data=data, **meta(status, successful=True))
+
+
+def ok_no_data(status: int = 200) -> NoDataEnvelope:
+    return NoDataEnvelope(**meta(status, successful=True))
+
+
+def error_body(status: int, code: str, message: str) -> dict[str, Any]:
+    return {**meta(status, successful=False), "error": {"code": code, "message": message}}

@@ -1,0 +1,130 @@
+"""Per-request plumbing as pure ASGI (no buffering, so streams pass through): traceId,
+timing, the 415 check, Prometheus metrics, the request log line, and the last-resort 500."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from obpilot.api.envelope import new_trace_id, request_started_var, trace_id_var
+from obpilot.api.handlers import error_response, unexpected_response
+from obpilot.errors import UnsupportedMediaType
+from obpilot.logging import get_logger
+
+log = get_logger("obpilot.access")
+
+TRACE_HEADER = "X-Trace-Id"
+ACCEPTED_BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "obpilot_http_requests_total",
+            "HTTP requests by route template, method and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "obpilot_http_request_duration_seconds",
+            "HTTP request latency by route template and method.",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+
+def _route_template(scope: Scope) -> str:
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    for route in getattr(router, "routes", ()):
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", scope["path"]))
+    return "<unmatched>"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _has_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return _header(scope, b"transfer-encoding") is not None
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        trace_id = new_trace_id()
+        trace_token = trace_id_var.set(trace_id)
+        started_token = request_started_var.set(started)
+        structlog.contextvars.bind_contextvars(traceId=trace_id)
+        state: dict[str, Any] = {"status": 500, "started": False}
+
+        async def send_with_trace(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                state["started"] = True
+                headers = list(message.get("headers", []))
+                headers.append((TRACE_HEADER.lower().encode(), trace_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            rejection = self._reject_media_type(scope)
+            if rejection is not None:
+                await rejection(scope, receive, send_with_trace)
+            else:
+                await self.app(scope, receive, send_with_trace)
+        except Exception:
+            log.exception("unhandled error", path=scope["path"])
+            if not state["started"]:
+                await unexpected_response()(scope, receive, send_with_trace)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            method = scope["method"]
+            self.metrics.requests.labels(method, route, str(state["status"])).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            log.info(
+                "request",
+                method=method,
+                path=scope["path"],
+                status=state["status"],
+                durationMs=round(elapsed * 1000, 1),
+            )
+            structlog.contextvars.unbind_contextvars("traceId")
+            trace_id_var.reset(trace_token)
+            request_started_var.reset(started_token)
+
+    @staticmethod
+    def _reject_media_type(scope: Scope) -> Any:
+        if scope["method"] not in BODY_METHODS or not _has_body(scope):
+            return None
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if content_type in ACCEPTED_BODY_TYPES:
+            return None
+        shown = content_type or "none"
+        return error_response(
+            UnsupportedMediaType(f"Unsupported media type {shown}; send application/json")
+        )

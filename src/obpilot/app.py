@@ -1,0 +1,67 @@
+"""The application factory: wiring only; no work happens at import time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import obpilot
+from obpilot.api.envelope import ErrorEnvelope, ServerAddress
+from obpilot.api.handlers import install_error_handlers
+from obpilot.api.middleware import Metrics, RequestContextMiddleware
+from obpilot.db import migrate
+from obpilot.db.engine import Database
+from obpilot.inventory.routes import router as inventory_router
+from obpilot.settings import Settings
+from obpilot.system.routes import router as system_router
+
+ROUTERS = (system_router, inventory_router)
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in (
+        (400, "Bad parameter (COM10001)"),
+        (404, "Unknown resource"),
+        (405, "Method not allowed"),
+        (409, "Conflict"),
+        (415, "Unsupported media type"),
+        (500, "Unexpected error"),
+    )
+}
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    ServerAddress.value = settings.server_address
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        if run_migrations:
+            await asyncio.to_thread(migrate.upgrade, settings.resolved_metadb_url)
+        database = Database(
+            settings.resolved_metadb_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
+        app.state.database = database
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title="obpilot",
+        version=obpilot.__version__,
+        description="OCP-compatible control plane for OceanBase clusters (OCP REST API v2).",
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,6 @@
+"""Imports every domain's models so that `Base.metadata` knows all tables (Alembic's
+autogenerate and the migration drift test read it)."""
+
+from obpilot.inventory import models as inventory_models
+
+__all__ = ["inventory_models"]

@@ -1,0 +1,90 @@
+"""The one error hierarchy. Each error carries its HTTP status and OCP 4.x error code;
+`obpilot.api.handlers` renders every one of them as the OCP error envelope."""
+
+from __future__ import annotations
+
+
+class ObpilotError(Exception):
+    status_code: int = 500
+    code: str = "COM10999"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(ObpilotError):
+    """A parameter is missing, malformed or out of range."""
+
+    status_code = 400
+    code = "COM10001"
+
+
+class NotFound(ObpilotError):
+    status_code = 404
+    code = "COM10002"
+
+
+class ClusterNotFound(NotFound):
+    code = "OBE11001"
+
+    def __init__(self, cluster_id: int) -> None:
+        super().__init__(f"OB cluster not found, id: {cluster_id}")
+
+
+class ZoneNotFound(NotFound):
+    code = "OBE18002"
+
+    def __init__(self, cluster_id: int, zone_name: str) -> None:
+        super().__init__(f"OB zone not found: {zone_name} in cluster {cluster_id}")
+
+
+class ServerNotFound(NotFound):
+    code = "OBE19001"
+
+    def __init__(self, server_id: int) -> None:
+        super().__init__(f"OB server not found, id: {server_id}")
+
+
+class HostNotFound(NotFound):
+    code = "CMP07005"
+
+    def __init__(self, host_id: int) -> None:
+        super().__init__(f"Host <{host_id}> does not exist")
+
+
+class Conflict(ObpilotError):
+    status_code = 409
+    code = "COM10005"
+
+
+class DuplicateName(Conflict):
+    code = "COM10006"
+
+
+class HostAlreadyExists(Conflict):
+    code = "CMP07001"
+
+    def __init__(self, address: str, ssh_port: int) -> None:
+        super().__init__(f"Host <{address}:{ssh_port}> already exists")
+
+
+class HostInUse(Conflict):
+    code = "CMP07000"
+
+
+class MethodNotAllowed(ObpilotError):
+    status_code = 405
+    code = "COM10008"
+
+
+class UnsupportedMediaType(ObpilotError):
+    status_code = 415
+    code = "COM10003"
+
+
+class Unexpected(ObpilotError):
+    status_code = 500
+    code = "COM10999"

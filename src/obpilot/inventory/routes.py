@@ -1,0 +1,112 @@
+"""Inventory HTTP routes: hosts, clusters, zones, servers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from obpilot.api.deps import SessionDep
+from obpilot.api.envelope import Contents, Envelope, NoDataEnvelope, Page, ok, ok_no_data
+from obpilot.api.pagination import PageRequest, make_page, page_params
+from obpilot.api.params import ClusterId, HostId, ZoneName
+from obpilot.inventory import service
+from obpilot.inventory.models import ClusterStatus, HostStatus
+from obpilot.inventory.repository import CLUSTER_SORT, HOST_SORT
+from obpilot.inventory.schemas import (
+    ClusterOut,
+    HostCreate,
+    HostOut,
+    ServerOut,
+    ZoneOut,
+    cluster_out,
+    server_out,
+    zone_out,
+)
+
+router = APIRouter()
+
+HostPage = Annotated[PageRequest, Depends(page_params(HOST_SORT))]
+ClusterPage = Annotated[PageRequest, Depends(page_params(CLUSTER_SORT))]
+
+
+@router.get("/api/v2/compute/hosts", tags=["hosts"], summary="List hosts")
+async def list_hosts(
+    session: SessionDep,
+    page: HostPage,
+    status: Annotated[list[HostStatus] | None, Query()] = None,
+    keyword: Annotated[str | None, Query(max_length=128)] = None,
+) -> Envelope[Page[HostOut]]:
+    hosts, total = await service.list_hosts(
+        session, page=page, statuses=status or [], keyword=keyword
+    )
+    return ok(make_page([HostOut.model_validate(h) for h in hosts], total, page))
+
+
+@router.get("/api/v2/compute/hosts/{hostId}", tags=["hosts"], summary="Get a host")
+async def get_host(session: SessionDep, hostId: HostId) -> Envelope[HostOut]:
+    return ok(HostOut.model_validate(await service.get_host(session, host_id=hostId)))
+
+
+@router.post("/api/v2/compute/hosts", tags=["hosts"], summary="Add a host")
+async def create_host(session: SessionDep, body: HostCreate) -> Envelope[HostOut]:
+    return ok(HostOut.model_validate(await service.create_host(session, spec=body)))
+
+
+@router.delete("/api/v2/compute/hosts/{hostId}", tags=["hosts"], summary="Delete a host")
+async def delete_host(session: SessionDep, hostId: HostId) -> NoDataEnvelope:
+    await service.delete_host(session, host_id=hostId)
+    return ok_no_data()
+
+
+@router.get("/api/v2/ob/clusters", tags=["clusters"], summary="Query clusters")
+async def list_clusters(
+    session: SessionDep,
+    page: ClusterPage,
+    name: Annotated[str | None, Query(max_length=128, description="Keyword, any case.")] = None,
+    status: Annotated[list[ClusterStatus] | None, Query()] = None,
+) -> Envelope[Page[ClusterOut]]:
+    clusters, total = await service.list_clusters(
+        session, page=page, name=name, statuses=status or []
+    )
+    return ok(make_page([cluster_out(c) for c in clusters], total, page))
+
+
+@router.get("/api/v2/ob/clusters/{id}", tags=["clusters"], summary="Get a cluster")
+async def get_cluster(session: SessionDep, id: ClusterId) -> Envelope[ClusterOut]:
+    return ok(cluster_out(await service.get_cluster(session, cluster_id=id)))
+
+
+@router.get("/api/v2/ob/clusters/{id}/zones", tags=["zones"], summary="List zones")
+async def list_zones(session: SessionDep, id: ClusterId) -> Envelope[Contents[ZoneOut]]:
+    cluster = await service.get_cluster(session, cluster_id=id)
+    return ok(Contents[ZoneOut](contents=[zone_out(zone, cluster) for zone in cluster.zones]))
+
+
+@router.get("/api/v2/ob/clusters/{id}/servers", tags=["servers"], summary="List servers")
+async def list_servers(
+    session: SessionDep,
+    id: ClusterId,
+    regionName: Annotated[str | None, Query(max_length=128)] = None,
+    idcName: Annotated[str | None, Query(max_length=128)] = None,
+) -> Envelope[Contents[ServerOut]]:
+    cluster = await service.get_cluster(session, cluster_id=id)
+    servers = [
+        server_out(server, zone)
+        for zone in cluster.zones
+        if regionName in (None, zone.region_name) and idcName in (None, zone.idc_name)
+        for server in zone.servers
+    ]
+    return ok(Contents[ServerOut](contents=servers))
+
+
+@router.get(
+    "/api/v2/ob/clusters/{id}/zones/{zoneName}/servers",
+    tags=["servers"],
+    summary="List the servers of a zone",
+)
+async def list_zone_servers(
+    session: SessionDep, id: ClusterId, zoneName: ZoneName
+) -> Envelope[Contents[ServerOut]]:
+    zone = await service.get_zone(session, cluster_id=id, zone_name=zoneName)
+    return ok(Contents[ServerOut](contents=[server_out(s, zone) for s in zone.servers]))

@@ -1,0 +1,192 @@
+"""Inventory shapes on the wire, named as OCP names them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from ipaddress import ip_address
+
+from pydantic import Field, field_serializer, field_validator
+
+from obpilot.api.envelope import CamelModel, format_time
+from obpilot.inventory.models import (
+    Cluster,
+    ClusterStatus,
+    HostKind,
+    Server,
+    ServerKind,
+    ServerStatus,
+    Zone,
+    ZoneStatus,
+)
+
+
+class TimesOut(CamelModel):
+    create_time: datetime
+    update_time: datetime
+
+    @field_serializer("create_time", "update_time")
+    def _render_time(self, value: datetime) -> str:
+        return format_time(value)
+
+
+class HostCreate(CamelModel):
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    alias: str | None = Field(default=None, max_length=128)
+    inner_ip_address: str = Field(min_length=1, max_length=64)
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    kind: HostKind = HostKind.DEDICATED_PHYSICAL_MACHINE
+    credential_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    description: str | None = Field(default=None, max_length=256)
+
+    @field_validator("inner_ip_address")
+    @classmethod
+    def _is_ip(cls, value: str) -> str:
+        try:
+            return str(ip_address(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+
+
+class HostOut(TimesOut):
+    id: int
+    name: str
+    alias: str | None
+    inner_ip_address: str
+    ssh_port: int
+    kind: str
+    status: str
+    credential_id: int | None
+    description: str | None
+
+
+class ServerOut(CamelModel):
+    id: int
+    ip: str
+    port: int | None = Field(description="RPC port.")
+    sql_port: int
+    kind: str
+    home_path: str
+    version: str | None
+    with_rootserver: bool
+    status: str
+    cluster_id: int
+    zone_name: str
+    region_name: str | None
+    idc_name: str | None
+    host_id: int
+    start_time: datetime | None
+    stop_time: datetime | None
+    update_time: datetime
+
+    @field_serializer("start_time", "stop_time", "update_time")
+    def _render_time(self, value: datetime | None) -> str | None:
+        return format_time(value) if value else None
+
+
+class ZoneOut(CamelModel):
+    id: int
+    name: str
+    idc_name: str | None
+    region_name: str | None
+    status: str
+    cluster_id: int
+    ob_cluster_id: int
+    server_count: int
+    host_count: int
+    servers: list[ServerOut]
+
+
+class ClusterOut(TimesOut):
+    id: int
+    name: str
+    ob_cluster_id: int
+    ob_version: str | None
+    type: str
+    status: str
+    creator: str | None
+    server_count: int
+    region_count: int
+    zones: list[ZoneOut]
+
+
+class ServerSpec(CamelModel):
+    """One server of a cluster being registered."""
+
+    host_id: int
+    kind: ServerKind = ServerKind.SEEKDB
+    sql_port: int = Field(ge=1, le=65535)
+    rpc_port: int | None = Field(default=None, ge=1, le=65535)
+    home_path: str = Field(min_length=1, max_length=512)
+    version: str | None = None
+    status: ServerStatus
+
+
+class ZoneSpec(CamelModel):
+    name: str = Field(min_length=1, max_length=128)
+    idc_name: str | None = None
+    region_name: str | None = None
+    status: ZoneStatus
+    servers: list[ServerSpec]
+
+
+class ClusterSpec(CamelModel):
+    name: str = Field(min_length=1, max_length=128)
+    ob_cluster_id: int = Field(ge=1)
+    ob_version: str | None = None
+    status: ClusterStatus
+    creator: str | None = None
+    zones: list[ZoneSpec] = Field(min_length=1)
+
+
+def server_out(server: Server, zone: Zone) -> ServerOut:
+    return ServerOut(
+        id=server.id,
+        ip=server.ip,
+        port=server.port,
+        sql_port=server.sql_port,
+        kind=server.kind,
+        home_path=server.home_path,
+        version=server.version,
+        with_rootserver=server.with_rootserver,
+        status=server.status,
+        cluster_id=server.cluster_id,
+        zone_name=zone.name,
+        region_name=zone.region_name,
+        idc_name=zone.idc_name,
+        host_id=server.host_id,
+        start_time=server.start_time,
+        stop_time=server.stop_time,
+        update_time=server.update_time,
+    )
+
+
+def zone_out(zone: Zone, cluster: Cluster) -> ZoneOut:
+    return ZoneOut(
+        id=zone.id,
+        name=zone.name,
+        idc_name=zone.idc_name,
+        region_name=zone.region_name,
+        status=zone.status,
+        cluster_id=cluster.id,
+        ob_cluster_id=cluster.ob_cluster_id,
+        server_count=len(zone.servers),
+        host_count=len({server.host_id for server in zone.servers}),
+        servers=[server_out(server, zone) for server in zone.servers],
+    )
+
+
+def cluster_out(cluster: Cluster) -> ClusterOut:
+    return ClusterOut(
+        id=cluster.id,
+        name=cluster.name,
+        ob_cluster_id=cluster.ob_cluster_id,
+        ob_version=cluster.ob_version,
+        type=cluster.type,
+        status=cluster.status,
+        creator=cluster.creator,
+        server_count=sum(len(zone.servers) for zone in cluster.zones),
+        region_count=len({zone.region_name for zone in cluster.zones if zone.region_name}),
+        zones=[zone_out(zone, cluster) for zone in cluster.zones],
+        create_time=cluster.create_time,
+        update_time=cluster.update_time,
+    )

@@ -1,0 +1,60 @@
+"""Settings: environment variables `OBPILOT_*`, optionally a TOML file named by `OBPILOT_CONFIG`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OBPILOT_", extra="ignore")
+
+    home: Path = Field(default=Path("./var"), description="State directory of this instance.")
+    metadb_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL of the metadb; default: SQLite file in `home`.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the API server binds to.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port the API server binds to.")
+    advertised_address: str | None = Field(
+        default=None,
+        description="host:port this instance reports in the envelope's `server` field.",
+    )
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    admin_password: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("OBPILOT_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def resolved_metadb_url(self) -> str:
+        if self.metadb_url:
+            return self.metadb_url
+        return f"sqlite+aiosqlite:///{(self.home / 'obpilot.db').resolve()}"
+
+    @property
+    def server_address(self) -> str:
+        return self.advertised_address or f"{self.host}:{self.port}"
