@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     admin_password: SecretStr | None = None
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key for stored secrets; default: HOME/secret.key, made on first use.",
+    )
 
     @classmethod
     def settings_customise_sources(
