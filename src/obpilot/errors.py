@@ -88,3 +88,32 @@ class UnsupportedMediaType(ObpilotError):
 class Unexpected(ObpilotError):
     status_code = 500
     code = "COM10999"
+
+
+class NotAuthenticated(ObpilotError):
+    """No usable credentials (or a bad signature / session): 401 with a Basic challenge."""
+
+    status_code = 401
+    code = "IAM10000"
+    headers = {"WWW-Authenticate": 'Basic realm="obpilot"'}
+
+
+class AccountDisabled(NotAuthenticated):
+    code = "IAM10001"
+
+
+class AccountLocked(NotAuthenticated):
+    code = "IAM10003"
+
+
+class BadCredentials(NotAuthenticated):
+    code = "IAM10004"
+
+
+class Forbidden(ObpilotError):
+    status_code = 403
+    code = "IAM11000"
+
+
+class ClusterUpdateForbidden(Forbidden):
+    code = "OBE11065"

@@ -1,0 +1,147 @@
+"""Permission expressions in OCP's form and the checks on them.
+
+An expression is `RESOURCE:<id|*>:ACTION`, possibly nested (`CLUSTER:*:TENANT:*:READ`), or
+`**` for everything. A grant covers a required permission when every resource/id pair
+matches (`*` matches any id) and the action matches (`*` matches any action). A grant whose
+action is `*` also covers the nested resources under it (`CLUSTER:*:*` covers
+`CLUSTER:5:TENANT:7:READ`), because "all on a cluster" includes what lives in it. Nothing
+else implies anything: UPDATE does not imply READ, as in OCP.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ALL = "**"
+ANY = "*"
+
+ACTIONS = ("READ", "CREATE", "UPDATE", "DELETE", "CREATE_TENANT")
+RESOURCES = (
+    "ALARM",
+    "AUDIT",
+    "BACKUP",
+    "CLUSTER",
+    "HOST",
+    "INSPECTION",
+    "OBPROXY",
+    "PACKAGE",
+    "PROFILE",
+    "PROPERTY",
+    "ROLE",
+    "TASK",
+    "TENANT",
+    "USER",
+)
+
+_SEGMENT = re.compile(r"^(?:\*|[A-Z][A-Z_]*|[1-9][0-9]{0,18})$")
+
+
+class InvalidPermission(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A parsed expression: `path` is ((resource, id-or-*), ...), `action` an action or *."""
+
+    path: tuple[tuple[str, str], ...]
+    action: str
+
+    @classmethod
+    def parse(cls, expression: str) -> Permission:
+        if expression == ALL:
+            return cls(path=(), action=ALL)
+        parts = expression.split(":")
+        if len(parts) < 3 or len(parts) % 2 == 0:
+            raise InvalidPermission(
+                f"Invalid permission {expression!r}: use RESOURCE:<id|*>:ACTION, "
+                "optionally nested (CLUSTER:*:TENANT:*:READ), or **"
+            )
+        for part in parts:
+            if not _SEGMENT.match(part):
+                raise InvalidPermission(f"Invalid permission {expression!r}: bad part {part!r}")
+        resources = parts[0:-1:2]
+        ids = parts[1:-1:2]
+        for resource in resources:
+            if resource not in RESOURCES:
+                raise InvalidPermission(
+                    f"Invalid permission {expression!r}: unknown resource {resource}"
+                )
+        action = parts[-1]
+        if action != ANY and action not in ACTIONS:
+            raise InvalidPermission(f"Invalid permission {expression!r}: unknown action {action}")
+        return cls(path=tuple(zip(resources, ids, strict=True)), action=action)
+
+    def __str__(self) -> str:
+        if self.action == ALL:
+            return ALL
+        return ":".join([*(f"{r}:{i}" for r, i in self.path), self.action])
+
+    def covers(self, required: Permission) -> bool:
+        if self.action == ALL:
+            return True
+        if len(self.path) > len(required.path):
+            return False
+        if len(self.path) < len(required.path) and self.action != ANY:
+            return False
+        for (resource, granted_id), (needed_resource, needed_id) in zip(
+            self.path, required.path, strict=False
+        ):
+            if resource != needed_resource or granted_id not in (ANY, needed_id):
+                return False
+        if len(self.path) < len(required.path):
+            return True
+        return self.action in (ANY, required.action)
+
+
+def required(resource: str, action: str, resource_id: int | str | None = None) -> Permission:
+    """The permission a route needs; `resource_id` None means "on every instance" (`*`)."""
+    return Permission(
+        path=((resource, ANY if resource_id is None else str(resource_id)),), action=action
+    )
+
+
+class PermissionSet:
+    """The union of a user's grants."""
+
+    def __init__(self, grants: Iterable[Permission]) -> None:
+        self.grants = frozenset(grants)
+
+    @classmethod
+    def parse(cls, expressions: Iterable[str]) -> PermissionSet:
+        return cls(Permission.parse(e) for e in expressions)
+
+    def allows(self, needed: Permission) -> bool:
+        return any(grant.covers(needed) for grant in self.grants)
+
+    def allows_somewhere(self, resource: str, action: str) -> bool:
+        """True when the action is granted on at least one instance of a top-level resource
+        (e.g. READ on some cluster): enough to call a list route, whose answer is filtered."""
+        for grant in self.grants:
+            if grant.action == ALL:
+                return True
+            if not grant.path or grant.path[0][0] != resource:
+                continue
+            if len(grant.path) == 1 and grant.action in (ANY, action):
+                return True
+        return False
+
+    def ids_with(self, resource: str, action: str) -> frozenset[int] | None:
+        """The ids of `resource` on which `action` is granted; None means all of them."""
+        if self.allows(required(resource, action)):
+            return None
+        ids = set()
+        for grant in self.grants:
+            if (
+                len(grant.path) == 1
+                and grant.path[0][0] == resource
+                and grant.path[0][1] != ANY
+                and grant.action in (ANY, action)
+            ):
+                ids.add(int(grant.path[0][1]))
+        return frozenset(ids)
+
+    def expressions(self) -> list[str]:
+        return sorted(str(grant) for grant in self.grants)
