@@ -108,9 +108,7 @@ def dialect(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def any_database(
-    dialect: str, metadb_urls: Callable[[str], str]
-) -> AsyncIterator[Database]:
+async def any_database(dialect: str, metadb_urls: Callable[[str], str]) -> AsyncIterator[Database]:
     """An empty, migrated metadb on each of the four dialects in turn."""
     async for database in _database(metadb_urls(dialect)):
         yield database

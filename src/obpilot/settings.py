@@ -37,6 +37,20 @@ class Settings(BaseSettings):
         default=None,
         description="Fernet key for stored secrets; default: HOME/secret.key, made on first use.",
     )
+    lockout_attempts: int = Field(
+        default=5, ge=1, description="Failed logins in a row that lock an account."
+    )
+    lockout_seconds: float = Field(
+        default=600, gt=0, description="How long a locked account stays locked."
+    )
+    session_lifetime_seconds: int = Field(
+        default=8 * 3600, ge=60, description="Lifetime of a console session cookie."
+    )
+    basic_auth_cache_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="How long a verified Basic credential skips the password hash (0: never).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -34,7 +34,7 @@ class TestRegisterCluster:
             async with any_database.transaction() as session:
                 await add_cluster(session, host, name="dup", first_port=31000)
         async with any_database.transaction() as session:
-            clusters, total = await service.list_clusters(
+            _clusters, total = await service.list_clusters(
                 session, page=PAGE, name=None, statuses=[]
             )
         assert total == 1
@@ -87,9 +87,7 @@ class TestListClusters:
             )
             assert [c.name for c in stopped] == ["gamma"]
             page2 = PageRequest(page=2, size=2, sort=(Sort("id", descending=True),))
-            second, total = await service.list_clusters(
-                session, page=page2, name=None, statuses=[]
-            )
+            second, total = await service.list_clusters(session, page=page2, name=None, statuses=[])
             assert total == 3
             assert [c.name for c in second] == ["alpha"]
 

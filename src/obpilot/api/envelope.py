@@ -29,9 +29,7 @@ def format_time(value: datetime) -> str:
 class CamelModel(BaseModel):
     """Base of every API schema: snake_case in Python, camelCase on the wire."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, from_attributes=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
 
 
 class Meta(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,7 +24,9 @@ from obpilot.logging import get_logger
 log = get_logger(__name__)
 
 
-def error_response(error: ObpilotError, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    error: ObpilotError, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         error_body(error.status_code, error.code, error.message),
         status_code=error.status_code,

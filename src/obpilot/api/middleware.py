@@ -19,7 +19,11 @@ from obpilot.logging import get_logger
 log = get_logger("obpilot.access")
 
 TRACE_HEADER = "X-Trace-Id"
-ACCEPTED_BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+ACCEPTED_BODY_TYPES = (
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+)
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 

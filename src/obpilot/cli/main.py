@@ -14,7 +14,9 @@ from obpilot.db import migrate
 from obpilot.logging import configure_logging
 from obpilot.settings import Settings
 
-app = typer.Typer(help="obpilot: an OCP-compatible control plane for OceanBase.", no_args_is_help=True)
+app = typer.Typer(
+    help="obpilot: an OCP-compatible control plane for OceanBase.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Metadb schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -59,7 +61,9 @@ def db_current() -> None:
 
 @app.command()
 def openapi(
-    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of stdout")
+    ] = None,
 ) -> None:
     """Print the OpenAPI document."""
     text = json.dumps(create_app(Settings()).openapi(), indent=2, sort_keys=True) + "\n"

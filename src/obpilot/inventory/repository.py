@@ -32,7 +32,7 @@ HOST_SORT: SortColumns = {
 
 async def _page(
     session: AsyncSession,
-    statement: Select[tuple[Any]],
+    statement: Select[Any],
     page: PageRequest,
     columns: SortColumns,
 ) -> tuple[list[Any], int]:

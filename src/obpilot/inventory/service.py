@@ -141,4 +141,3 @@ async def register_cluster(session: AsyncSession, *, spec: ClusterSpec) -> Clust
                 )
             )
     return await get_cluster(session, cluster_id=cluster.id)
-

@@ -32,4 +32,6 @@ async def info(request: Request) -> Envelope[InfoOut]:
 
 @router.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

@@ -141,13 +141,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("ob_server", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ob_server_cluster_id"))
-
+    # Dropping a table drops its indexes; MySQL refuses to drop an index an FK still uses.
     op.drop_table("ob_server")
     op.drop_table("ob_zone")
-    with op.batch_alter_table("ob_cluster", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ob_cluster_status"))
-
     op.drop_table("ob_cluster")
     op.drop_table("host")
