@@ -8,13 +8,13 @@ missing service skips its tests; with CI=true it fails them."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete
+from sqlalchemy import Delete, Table, delete, select
 
 from obpilot.app import create_app
 from obpilot.db import migrate
@@ -22,6 +22,7 @@ from obpilot.db.base import Base
 from obpilot.db.engine import Database
 from obpilot.settings import Settings
 from tests.support.databases import SeekdbServer, fresh_database_url
+from tests.support.iam import ADMIN_PASSWORD, add_user, client_for
 
 DIALECTS = ("sqlite", "postgresql", "mariadb", "seekdb")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -86,10 +87,21 @@ def metadb_urls(
         drop()
 
 
+def _emptying(table: Table) -> Delete:
+    """Deletes a table's rows, except what the migrations seed (the default roles)."""
+    if table.name == "iam_role":
+        return delete(table).where(table.c.builtin.is_(False))
+    if table.name == "iam_role_permission":
+        roles = Base.metadata.tables["iam_role"]
+        custom = select(roles.c.id).where(roles.c.builtin.is_(False))
+        return delete(table).where(table.c.role_id.in_(custom))
+    return delete(table)
+
+
 async def _empty_tables(database: Database) -> None:
     async with database.transaction() as session:
         for table in reversed(Base.metadata.sorted_tables):
-            await session.execute(delete(table))
+            await session.execute(_emptying(table))
 
 
 async def _database(url: str) -> AsyncIterator[Database]:
@@ -122,14 +134,19 @@ async def database(metadb_urls: Callable[[str], str]) -> AsyncIterator[Database]
 
 
 def _settings(url: str, home: Path) -> Settings:
-    return Settings(home=home, metadb_url=url, advertised_address="test-node:8080")
+    return Settings(
+        home=home,
+        metadb_url=url,
+        advertised_address="test-node:8080",
+        admin_password=ADMIN_PASSWORD,  # type: ignore[arg-type]
+    )
 
 
 async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+    """Enters the app's lifespan (which creates `admin`) and acts as admin over HTTP Basic;
+    pass `auth=None` to a request to send it anonymously."""
+    async with app.router.lifespan_context(app), client_for(app, "admin", ADMIN_PASSWORD) as client:
+        yield client
 
 
 @pytest.fixture
@@ -150,3 +167,26 @@ async def any_client(any_database: Database, tmp_path: Path) -> AsyncIterator[ht
     url = any_database.url.render_as_string(hide_password=False)
     async for client in _client(create_app(_settings(url, tmp_path), run_migrations=False)):
         yield client
+
+
+UserClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def client_as(
+    app: FastAPI, client: httpx.AsyncClient, database: Database
+) -> AsyncIterator[UserClientFactory]:
+    """`await client_as("CLUSTER_VIEWER", ...)`: a new user holding those roles, and a client
+    of the same app acting as that user (HTTP Basic). `username=` names the user."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def make(*roles: str, username: str | None = None) -> httpx.AsyncClient:
+        name = username or f"u{len(clients) + 1}_" + "_".join(roles).lower()[:40]
+        await add_user(database, name, roles)
+        user_client = client_for(app, name)
+        clients.append(user_client)
+        return user_client
+
+    yield make
+    for user_client in clients:
+        await user_client.aclose()

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import obpilot
 from obpilot.api.envelope import ErrorEnvelope, ServerAddress
@@ -14,16 +14,22 @@ from obpilot.api.handlers import install_error_handlers
 from obpilot.api.middleware import Metrics, RequestContextMiddleware
 from obpilot.db import migrate
 from obpilot.db.engine import Database
+from obpilot.iam.audit import AuditMiddleware
+from obpilot.iam.bootstrap import start_iam
+from obpilot.iam.deps import authenticate_api
+from obpilot.iam.routes import router as iam_router
 from obpilot.inventory.routes import router as inventory_router
 from obpilot.settings import Settings
 from obpilot.system.routes import router as system_router
 
-ROUTERS = (system_router, inventory_router)
+ROUTERS = (system_router, iam_router, inventory_router)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorEnvelope, "description": description}
     for status, description in (
         (400, "Bad parameter (COM10001)"),
+        (401, "Not authenticated (IAM10000, IAM10001, IAM10003, IAM10004)"),
+        (403, "Not authorized (IAM11000, or the resource's own code such as OBE11065)"),
         (404, "Unknown resource"),
         (405, "Method not allowed"),
         (409, "Conflict"),
@@ -47,6 +53,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         )
         app.state.database = database
         try:
+            await start_iam(app, settings, database)
             yield
         finally:
             await database.dispose()
@@ -57,10 +64,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         description="OCP-compatible control plane for OceanBase clusters (OCP REST API v2).",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        dependencies=[Depends(authenticate_api)],
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
+    app.add_middleware(AuditMiddleware)  # inside the request context: it needs the traceId
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     for router in ROUTERS:
         app.include_router(router)

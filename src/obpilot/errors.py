@@ -117,3 +117,18 @@ class Forbidden(ObpilotError):
 
 class ClusterUpdateForbidden(Forbidden):
     code = "OBE11065"
+
+
+class UserNotFound(NotFound):
+    def __init__(self, user_id: int | str) -> None:
+        super().__init__(f"User {user_id} does not exist")
+
+
+class RoleNotFound(NotFound):
+    def __init__(self, role: int | str) -> None:
+        super().__init__(f"Role {role} does not exist")
+
+
+class AccessKeyNotFound(NotFound):
+    def __init__(self, access_key_id: str) -> None:
+        super().__init__(f"Access key {access_key_id} does not exist")

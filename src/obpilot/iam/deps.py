@@ -1,53 +1,113 @@
 """FastAPI dependencies for authentication and permission checks.
 
-dependencies=[Depends(require("TASK", "READ"))]
-user: Annotated[Principal, Depends(require("CLUSTER", "UPDATE", cluster_id_param="id"))]
-user: CurrentUser            # authenticated, no particular permission
+    dependencies=[Depends(require("TASK", "READ"))]
+    user: Annotated[Principal, Depends(require("CLUSTER", "UPDATE", cluster_id_param="id"))]
+    user: CurrentUser            # authenticated, no particular permission
+
+The app also runs `authenticate_api` on every route, so a `/api/**` route that forgets its
+`require` is still closed to anonymous callers (only login and `GET /api/v2/info` are open).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Depends, Request
 
-from obpilot.errors import ClusterUpdateForbidden, Forbidden
-from obpilot.iam.permissions import ALL, Permission, PermissionSet, required
+from obpilot.errors import ClusterUpdateForbidden, Forbidden, NotAuthenticated, ObpilotError
+from obpilot.iam.authentication import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    Authenticator,
+    SignedRequest,
+    check_csrf,
+    parse_basic,
+)
+from obpilot.iam.permissions import Permission, Principal, required
+from obpilot.iam.signatures import SCHEME
+
+PUBLIC_ROUTES = frozenset({("POST", "/api/v2/iam/login"), ("GET", "/api/v2/info")})
 
 
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller."""
+def get_authenticator(request: Request) -> Authenticator:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
 
-    id: int
-    username: str
-    permissions: PermissionSet = field(compare=False)
-    method: str = "basic"
-    session_id: int | None = None
+
+def _signed_request(request: Request, authorization: str, body: bytes) -> SignedRequest:
+    scope = request.scope
+    raw_path = scope.get("raw_path")
+    path = (
+        bytes(raw_path).decode("latin-1").split("?", 1)[0]
+        if raw_path
+        else quote(scope["path"], safe="/-._~!$&'()*+,;=:@%")
+    )
+    return SignedRequest(
+        authorization=authorization,
+        method=request.method,
+        body=body,
+        content_type=request.headers.get("content-type", ""),
+        date=request.headers.get("date"),
+        host=request.headers.get("host", ""),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+        path=path,
+        query=bytes(scope.get("query_string", b"")).decode("latin-1"),
+        content_md5=request.headers.get("content-md5"),
+    )
+
+
+async def _identify(request: Request, authenticator: Authenticator) -> Principal:
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "basic":
+            username, password = parse_basic(credentials)
+            request.state.attempted_username = username
+            return await authenticator.basic(username, password)
+        if scheme == SCHEME:
+            request.state.attempted_username = credentials.partition(":")[0][:64] or None
+            body = await request.body()
+            return await authenticator.access_key(_signed_request(request, authorization, body))
+        raise NotAuthenticated(f"Unsupported Authorization scheme; use Basic or {SCHEME}")
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        principal, csrf_hash = await authenticator.session(token)
+        request.state.attempted_username = principal.username
+        check_csrf(request.method, request.headers.get(CSRF_HEADER), csrf_hash)
+        return principal
+    raise NotAuthenticated(
+        "Not logged in: send HTTP Basic credentials, an OCP AK/SK signature or the session "
+        "cookie from POST /api/v2/iam/login"
+    )
 
 
 async def authenticate(request: Request) -> Principal:
-    # Interim wiring while the credential checks land: every caller is the admin.
+    """The caller, authenticated once per request (later dependencies reuse it)."""
     principal = getattr(request.state, "principal", None)
-    if principal is None:
-        principal = Principal(id=1, username="admin", permissions=PermissionSet.parse([ALL]))
-        request.state.principal = principal
-    assert isinstance(principal, Principal)
+    if isinstance(principal, Principal):
+        return principal
+    try:
+        principal = await _identify(request, get_authenticator(request))
+    except ObpilotError:
+        if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
+            # Credentials were presented and refused: the audit log keeps that.
+            request.state.authentication_failed = True
+        raise
+    request.state.principal = principal
     return principal
 
 
 CurrentUser = Annotated[Principal, Depends(authenticate)]
 
 
-def _refusal(resource: str, action: str, resource_id: str | None) -> Forbidden:
-    if resource == "CLUSTER" and action == "UPDATE" and resource_id is not None:
-        return ClusterUpdateForbidden(f"Not authorized to update cluster {resource_id}")
-    target = f"{resource} {resource_id}" if resource_id is not None else resource
-    return Forbidden(
-        f"Not authorized for {action} on {target}; contact the administrator for permission"
-    )
+async def authenticate_api(request: Request) -> None:
+    """App-wide guard: every /api/** route except the public ones needs a caller."""
+    if request.url.path.startswith("/api/") and (
+        (request.method, request.url.path) not in PUBLIC_ROUTES
+    ):
+        await authenticate(request)
 
 
 def _on_cluster(resource: str, action: str, cluster_id: str) -> Permission:
@@ -57,29 +117,43 @@ def _on_cluster(resource: str, action: str, cluster_id: str) -> Permission:
     return Permission(path=(("CLUSTER", cluster_id), (resource, "*")), action=action)
 
 
+def _refusal(resource: str, action: str, resource_id: str | None) -> Forbidden:
+    if resource == "CLUSTER" and action == "UPDATE" and resource_id is not None:
+        return ClusterUpdateForbidden(f"Not authorized to update cluster {resource_id}")
+    target = f"{resource} {resource_id}" if resource_id is not None else resource
+    return Forbidden(
+        f"Not authorized for {action} on {target}; ask an administrator for the permission"
+    )
+
+
 def require(
     resource: str, action: str, *, cluster_id_param: str | None = None
 ) -> Callable[[Request, Principal], Awaitable[Principal]]:
-    """A dependency that authenticates the caller and checks `RESOURCE:<id|*>:ACTION`.
+    """A dependency that authenticates the caller and checks a permission, returning the
+    caller (a `Principal` with `.id` and `.username`).
 
-    With `cluster_id_param` the check is on the cluster named by that path parameter, and a
-    caller without the permission gets the same 403 whether or not the cluster exists."""
-    Permission.parse(f"{resource}:*:{action}")  # fail at import time on a typo
+    Without `cluster_id_param` it checks `RESOURCE:*:ACTION`. With it, the check is on the
+    cluster whose id is in that path parameter (`CLUSTER:{id}:ACTION`, or
+    `CLUSTER:{id}:RESOURCE:*:ACTION` for another resource); a caller without the permission
+    gets the same 403 whether or not the cluster exists, so the answer reveals nothing."""
+    Permission.parse(f"{resource}:*:{action}")  # a typo fails at import time
 
     async def dependency(request: Request, principal: CurrentUser) -> Principal:
         if cluster_id_param is None:
             if principal.permissions.allows(required(resource, action)):
                 return principal
-            # A list route: READ on some instances suffices; the route filters its answer.
-            if action == "READ" and principal.permissions.allows_somewhere(resource, action):
-                return principal
             raise _refusal(resource, action, None)
         raw = str(request.path_params.get(cluster_id_param, ""))
-        if raw.isdigit() and principal.permissions.allows(_on_cluster(resource, action, raw)):
+        if raw.isdigit() and len(raw) <= 19:
+            if principal.permissions.allows(_on_cluster(resource, action, str(int(raw)))):
+                return principal
+            raise _refusal(resource, action, raw)
+        # A malformed id: the route's own validation answers 400 if the caller could act on
+        # some cluster at all; otherwise the refusal is the usual one.
+        if principal.permissions.allows_somewhere("CLUSTER", action):
             return principal
-        if not raw.isdigit() and principal.permissions.allows_somewhere("CLUSTER", action):
-            return principal  # the path validation answers 400 for the malformed id
-        raise _refusal(resource, action, raw or None)
+        raise _refusal(resource, action, None)
 
     dependency.__name__ = f"require_{resource.lower()}_{action.lower()}"
+    dependency.required_permission = (resource, action, cluster_id_param)  # type: ignore[attr-defined]
     return dependency

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ALL = "**"
 ANY = "*"
@@ -145,3 +145,105 @@ class PermissionSet:
 
     def expressions(self) -> list[str]:
         return sorted(str(grant) for grant in self.grants)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: a user, with the union of its roles' permissions."""
+
+    id: int
+    username: str
+    permissions: PermissionSet = field(compare=False)
+    method: str = "basic"  # basic | accessKey | session
+    session_id: int | None = None
+
+
+# OCP's default roles (OCP 4.x appendix "Default roles"). They cannot be edited or deleted.
+# Migration 0002 inserts exactly these; a test keeps the two in step.
+DEFAULT_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ADMIN": ("System administrator: everything", ("**",)),
+    "ALARM_MANAGER": (
+        "Manage alarms",
+        ("ALARM:*:*", "CLUSTER:*:READ", "TENANT:*:READ", "HOST:*:READ", "USER:*:READ"),
+    ),
+    "ALARM_VIEWER": (
+        "View alarms",
+        ("ALARM:*:READ", "CLUSTER:*:READ", "TENANT:*:READ", "HOST:*:READ", "USER:*:READ"),
+    ),
+    "AUDIT_VIEWER": ("View the audit log", ("AUDIT:*:READ",)),
+    "BACKUP_MANAGER": (
+        "Manage backup and recovery",
+        (
+            "CLUSTER:*:BACKUP:*:*",
+            "CLUSTER:*:READ",
+            "CLUSTER:*:TENANT:*:READ",
+            "HOST:*:READ",
+            "ALARM:*:READ",
+            "TASK:*:*",
+            "PACKAGE:*:*",
+        ),
+    ),
+    "CLUSTER_MANAGER": (
+        "Manage clusters",
+        (
+            "CLUSTER:*:*",
+            "HOST:*:*",
+            "TASK:*:*",
+            "ALARM:*:*",
+            "USER:*:READ",
+            "PACKAGE:*:*",
+            "OBPROXY:*:*",
+        ),
+    ),
+    "CLUSTER_VIEWER": (
+        "View clusters",
+        (
+            "CLUSTER:*:READ",
+            "HOST:*:READ",
+            "TASK:*:READ",
+            "ALARM:*:READ",
+            "PACKAGE:*:READ",
+            "OBPROXY:*:READ",
+        ),
+    ),
+    "HOST_MANAGER": ("Manage hosts", ("HOST:*:*", "PACKAGE:*:*")),
+    "HOST_VIEWER": ("View hosts", ("HOST:*:READ", "PACKAGE:*:READ")),
+    "INSPECTION_MANAGER": ("Manage inspections", ("INSPECTION:*:*",)),
+    "OBPROXY_MANAGER": (
+        "Manage OBProxy",
+        ("OBPROXY:*:*", "PACKAGE:*:*", "CLUSTER:*:READ", "HOST:*:READ"),
+    ),
+    "OBPROXY_VIEWER": (
+        "View OBProxy",
+        ("OBPROXY:*:READ", "PACKAGE:*:READ", "CLUSTER:*:READ", "HOST:*:READ"),
+    ),
+    "PACKAGE_MANAGER": ("Manage software packages", ("PACKAGE:*:*",)),
+    "PACKAGE_VIEWER": ("View software packages", ("PACKAGE:*:READ",)),
+    "PROFILE": ("Log on and manage one's own profile", ("PROFILE:*:*",)),
+    "PROPERTY_MANAGER": ("Manage system parameters", ("PROPERTY:*:*",)),
+    "ROLE_MANAGER": ("Manage roles", ("ROLE:*:*",)),
+    "TASK_MANAGER": ("Manage tasks", ("TASK:*:*",)),
+    "TENANT_MANAGER": (
+        "Manage tenants",
+        (
+            "CLUSTER:*:TENANT:*:*",
+            "CLUSTER:*:READ",
+            "HOST:*:READ",
+            "TASK:*:READ",
+            "ALARM:*:READ",
+            "OBPROXY:*:READ",
+        ),
+    ),
+    "TENANT_VIEWER": (
+        "View tenants",
+        (
+            "CLUSTER:*:TENANT:*:READ",
+            "CLUSTER:*:READ",
+            "HOST:*:READ",
+            "TASK:*:READ",
+            "ALARM:*:READ",
+            "OBPROXY:*:READ",
+        ),
+    ),
+    "USER_MANAGER": ("Manage users", ("USER:*:*", "ROLE:*:READ")),
+}

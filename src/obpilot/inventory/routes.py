@@ -10,6 +10,7 @@ from obpilot.api.deps import SessionDep
 from obpilot.api.envelope import Contents, Envelope, NoDataEnvelope, Page, ok, ok_no_data
 from obpilot.api.pagination import PageRequest, make_page, page_params
 from obpilot.api.params import ClusterId, HostId, ZoneName
+from obpilot.iam.deps import require
 from obpilot.inventory import service
 from obpilot.inventory.models import ClusterStatus, HostStatus
 from obpilot.inventory.repository import CLUSTER_SORT, HOST_SORT
@@ -30,7 +31,12 @@ HostPage = Annotated[PageRequest, Depends(page_params(HOST_SORT))]
 ClusterPage = Annotated[PageRequest, Depends(page_params(CLUSTER_SORT))]
 
 
-@router.get("/api/v2/compute/hosts", tags=["hosts"], summary="List hosts")
+@router.get(
+    "/api/v2/compute/hosts",
+    tags=["hosts"],
+    summary="List hosts",
+    dependencies=[Depends(require("HOST", "READ"))],
+)
 async def list_hosts(
     session: SessionDep,
     page: HostPage,
@@ -43,23 +49,43 @@ async def list_hosts(
     return ok(make_page([HostOut.model_validate(h) for h in hosts], total, page))
 
 
-@router.get("/api/v2/compute/hosts/{hostId}", tags=["hosts"], summary="Get a host")
+@router.get(
+    "/api/v2/compute/hosts/{hostId}",
+    tags=["hosts"],
+    summary="Get a host",
+    dependencies=[Depends(require("HOST", "READ"))],
+)
 async def get_host(session: SessionDep, hostId: HostId) -> Envelope[HostOut]:
     return ok(HostOut.model_validate(await service.get_host(session, host_id=hostId)))
 
 
-@router.post("/api/v2/compute/hosts", tags=["hosts"], summary="Add a host")
+@router.post(
+    "/api/v2/compute/hosts",
+    tags=["hosts"],
+    summary="Add a host",
+    dependencies=[Depends(require("HOST", "CREATE"))],
+)
 async def create_host(session: SessionDep, body: HostCreate) -> Envelope[HostOut]:
     return ok(HostOut.model_validate(await service.create_host(session, spec=body)))
 
 
-@router.delete("/api/v2/compute/hosts/{hostId}", tags=["hosts"], summary="Delete a host")
+@router.delete(
+    "/api/v2/compute/hosts/{hostId}",
+    tags=["hosts"],
+    summary="Delete a host",
+    dependencies=[Depends(require("HOST", "DELETE"))],
+)
 async def delete_host(session: SessionDep, hostId: HostId) -> NoDataEnvelope:
     await service.delete_host(session, host_id=hostId)
     return ok_no_data()
 
 
-@router.get("/api/v2/ob/clusters", tags=["clusters"], summary="Query clusters")
+@router.get(
+    "/api/v2/ob/clusters",
+    tags=["clusters"],
+    summary="Query clusters",
+    dependencies=[Depends(require("CLUSTER", "READ"))],
+)
 async def list_clusters(
     session: SessionDep,
     page: ClusterPage,
@@ -72,18 +98,33 @@ async def list_clusters(
     return ok(make_page([cluster_out(c) for c in clusters], total, page))
 
 
-@router.get("/api/v2/ob/clusters/{id}", tags=["clusters"], summary="Get a cluster")
+@router.get(
+    "/api/v2/ob/clusters/{id}",
+    tags=["clusters"],
+    summary="Get a cluster",
+    dependencies=[Depends(require("CLUSTER", "READ", cluster_id_param="id"))],
+)
 async def get_cluster(session: SessionDep, id: ClusterId) -> Envelope[ClusterOut]:
     return ok(cluster_out(await service.get_cluster(session, cluster_id=id)))
 
 
-@router.get("/api/v2/ob/clusters/{id}/zones", tags=["zones"], summary="List zones")
+@router.get(
+    "/api/v2/ob/clusters/{id}/zones",
+    tags=["zones"],
+    summary="List zones",
+    dependencies=[Depends(require("CLUSTER", "READ", cluster_id_param="id"))],
+)
 async def list_zones(session: SessionDep, id: ClusterId) -> Envelope[Contents[ZoneOut]]:
     cluster = await service.get_cluster(session, cluster_id=id)
     return ok(Contents[ZoneOut](contents=[zone_out(zone, cluster) for zone in cluster.zones]))
 
 
-@router.get("/api/v2/ob/clusters/{id}/servers", tags=["servers"], summary="List servers")
+@router.get(
+    "/api/v2/ob/clusters/{id}/servers",
+    tags=["servers"],
+    summary="List servers",
+    dependencies=[Depends(require("CLUSTER", "READ", cluster_id_param="id"))],
+)
 async def list_servers(
     session: SessionDep,
     id: ClusterId,
@@ -104,6 +145,7 @@ async def list_servers(
     "/api/v2/ob/clusters/{id}/zones/{zoneName}/servers",
     tags=["servers"],
     summary="List the servers of a zone",
+    dependencies=[Depends(require("CLUSTER", "READ", cluster_id_param="id"))],
 )
 async def list_zone_servers(
     session: SessionDep, id: ClusterId, zoneName: ZoneName
