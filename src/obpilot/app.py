@@ -14,6 +14,7 @@ from obpilot.api.handlers import install_error_handlers
 from obpilot.api.middleware import Metrics, RequestContextMiddleware
 from obpilot.db import migrate
 from obpilot.db.engine import Database
+from obpilot.engine.runtime import start_engine
 from obpilot.iam.audit import AuditMiddleware
 from obpilot.iam.bootstrap import start_iam
 from obpilot.iam.deps import authenticate_api
@@ -21,8 +22,9 @@ from obpilot.iam.routes import router as iam_router
 from obpilot.inventory.routes import router as inventory_router
 from obpilot.settings import Settings
 from obpilot.system.routes import router as system_router
+from obpilot.tasks.routes import router as tasks_router
 
-ROUTERS = (system_router, iam_router, inventory_router)
+ROUTERS = (system_router, iam_router, inventory_router, tasks_router)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorEnvelope, "description": description}
@@ -54,7 +56,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         app.state.database = database
         try:
             await start_iam(app, settings, database)
-            yield
+            engine = await start_engine(settings, database)
+            app.state.engine = engine
+            try:
+                yield
+            finally:
+                await engine.stop()
         finally:
             await database.dispose()
 

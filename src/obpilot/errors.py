@@ -132,3 +132,31 @@ class RoleNotFound(NotFound):
 class AccessKeyNotFound(NotFound):
     def __init__(self, access_key_id: str) -> None:
         super().__init__(f"Access key {access_key_id} does not exist")
+
+
+class TaskNotFound(NotFound):
+    code = "TSK10001"
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"Task {task_id} does not exist")
+
+
+class SubtaskNotFound(NotFound):
+    code = "TSK10001"
+
+    def __init__(self, task_id: int, subtask_id: int) -> None:
+        super().__init__(f"Subtask {subtask_id} of task {task_id} does not exist")
+
+
+class TaskStateInvalid(BadRequest):
+    """The operation is not allowed in the task's or subtask's current state."""
+
+    code = "TSK10007"
+
+
+class TaskRollbackProhibited(BadRequest):
+    code = "TSK10009"
+
+
+class SubtaskSkipProhibited(BadRequest):
+    code = "TSK10010"

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -52,6 +52,39 @@ class Settings(BaseSettings):
         description="How long a verified Basic credential skips the password hash (0: never).",
     )
 
+    engine_workers: int = Field(
+        default=8, ge=0, le=1000, description="Subtasks this instance runs at once (0: none)."
+    )
+    engine_lease_seconds: float = Field(
+        default=30, gt=0, description="A running subtask's lease; another instance reaps it after."
+    )
+    engine_heartbeat_seconds: float = Field(
+        default=10, gt=0, description="How often leases are renewed (shorter than the lease)."
+    )
+    engine_poll_seconds: float = Field(
+        default=2, gt=0, description="How often to look for work other instances made ready."
+    )
+    engine_cancel_grace_seconds: float = Field(
+        default=5, ge=0, description="How long a cancelled handler may take to stop by itself."
+    )
+    engine_drain_seconds: float = Field(
+        default=20, ge=0, description="On shutdown, how long running subtasks may take to end."
+    )
+    engine_executor: str | None = Field(
+        default=None,
+        description="This instance's name in tasks' `executor`; default: the server address.",
+    )
+    extra_modules: str = Field(
+        default="",
+        description="Comma-separated modules imported at start (templates, subtask classes).",
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.engine_heartbeat_seconds >= self.engine_lease_seconds:
+            raise ValueError("engine_heartbeat_seconds must be shorter than engine_lease_seconds")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -76,3 +109,7 @@ class Settings(BaseSettings):
     @property
     def server_address(self) -> str:
         return self.advertised_address or f"{self.host}:{self.port}"
+
+    @property
+    def executor_name(self) -> str:
+        return self.engine_executor or self.server_address

@@ -1,7 +1,8 @@
 """Imports every domain's models so that `Base.metadata` knows all tables (Alembic's
 autogenerate and the migration drift test read it)."""
 
+from obpilot.engine import models as engine_models
 from obpilot.iam import models as iam_models
 from obpilot.inventory import models as inventory_models
 
-__all__ = ["iam_models", "inventory_models"]
+__all__ = ["engine_models", "iam_models", "inventory_models"]

@@ -1,0 +1,107 @@
+"""obpilot's durable task engine: OCP-style tasks (a DAG of subtasks) stored in the metadb
+and run by a worker pool in every obpilot process. No FastAPI here.
+
+Defining an operation (the whole interface for flows/ and hosts/):
+
+    from obpilot.engine import Context, Subtask, SubtaskContext, SubtaskError, Template
+    from obpilot.engine import parallel, single, submit
+
+    class StopObserverProcess(Subtask):
+        name = "Stop observer process"          # also the description unless set
+        timeout = 600                            # s; exceeded -> FAILED, TSK10012
+        retryable = skippable = rollbackable = True
+        resumable = True                         # may run again after a crash mid-way
+
+        async def execute(self, ctx: SubtaskContext) -> None:
+            server_id = ctx.item                 # listMap["server_ids"][parallelIdx]
+            ctx.log(f"stopping server {server_id}")   # lands in subtask_log at once
+            ctx.check_cancelled()                # cooperative cancel checkpoint
+            await ctx.publish("stopped_pid", 4242)    # readable by later stages
+            raise SubtaskError("port 2881 still open")  # -> FAILED with this message
+
+        async def rollback(self, ctx: SubtaskContext) -> None: ...   # optional
+
+    STOP = Template(key="ob.cluster.stop", name="Stop OB cluster", stages=[
+        single(PrepareStopCluster),
+        parallel(PrepareStopZone, over="zone_names"),
+        parallel(StopObserverProcess, over="server_ids"),   # Wait node inserted between
+        single(UpdateClusterStatus),
+    ], on_end=release_cluster_lock)               # optional hook, same transaction
+
+    task = await submit(session, STOP, Context.of(
+        {"cluster_name": "ob1", "cluster_id": 21, "former_cluster_status": "RUNNING"},
+        {"server_ids": [5], "zone_names": ["zone1"]}),
+        creator_id=user.id, creator_name=user.username,
+        cluster_id=21, cluster_name="ob1", ob_cluster_id=22)
+
+`submit` writes into the caller's transaction (commit it together with the cluster lock);
+the local workers are woken when it commits. Subtask classes register themselves under
+`class_name` (default `module.QualName`, stored as `className`); every instance sharing
+the metadb must import the modules that define them (flows are imported by the app;
+others through OBPILOT_EXTRA_MODULES). Handlers run outside any metadb transaction;
+`ctx.database` is there for short transactions of their own.
+
+Operations (OCP's rules, in the caller's transaction): `retry_task`, `rollback_task`,
+`retry_subtask`, `skip_subtask`, `cancel_subtask`. Reading: `obpilot.tasks.service`
+renders tasks in OCP's shapes (`brief_task` for an operation's answer, shape A)."""
+
+from obpilot.engine.context import Context
+from obpilot.engine.models import SubtaskInstance, TaskInstance
+from obpilot.engine.notifier import notify_after_commit
+from obpilot.engine.service import (
+    cancel_subtask,
+    retry_subtask,
+    retry_task,
+    rollback_task,
+    skip_subtask,
+    submit,
+)
+from obpilot.engine.states import (
+    FailureCode,
+    SubtaskOperation,
+    SubtaskStatus,
+    TaskOperation,
+    TaskStatus,
+    TaskType,
+)
+from obpilot.engine.subtask import (
+    Subtask,
+    SubtaskCancelled,
+    SubtaskContext,
+    SubtaskError,
+    WaitNode,
+    import_modules,
+)
+from obpilot.engine.template import Stage, Template, parallel, single
+from obpilot.engine.worker import Engine, EngineConfig
+
+__all__ = [
+    "Context",
+    "Engine",
+    "EngineConfig",
+    "FailureCode",
+    "Stage",
+    "Subtask",
+    "SubtaskCancelled",
+    "SubtaskContext",
+    "SubtaskError",
+    "SubtaskInstance",
+    "SubtaskOperation",
+    "SubtaskStatus",
+    "TaskInstance",
+    "TaskOperation",
+    "TaskStatus",
+    "TaskType",
+    "Template",
+    "WaitNode",
+    "cancel_subtask",
+    "import_modules",
+    "notify_after_commit",
+    "parallel",
+    "retry_subtask",
+    "retry_task",
+    "rollback_task",
+    "single",
+    "skip_subtask",
+    "submit",
+]

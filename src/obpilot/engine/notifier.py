@@ -1,0 +1,90 @@
+"""In-process signals between whoever changes tasks and whoever waits for changes: the
+local worker pools (new READY work, cancel requests) and task streams (something changed).
+
+Signals are only hints: every listener re-reads the metadb, and other instances' changes
+reach it through polling. `notify_after_commit` sends them once the caller's transaction
+has committed, so a listener never looks before the data is there."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class Signal:
+    wake_workers: bool = False
+    tasks: frozenset[int] = frozenset()
+    cancels: frozenset[int] = frozenset()
+
+
+Listener = Callable[[Signal], None]
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._listeners: dict[int, tuple[asyncio.AbstractEventLoop, Listener]] = {}
+        self._next = 0
+
+    def subscribe(self, listener: Listener) -> int:
+        self._next += 1
+        self._listeners[self._next] = (asyncio.get_running_loop(), listener)
+        return self._next
+
+    def unsubscribe(self, handle: int) -> None:
+        self._listeners.pop(handle, None)
+
+    def send(self, signal: Signal) -> None:
+        for loop, listener in list(self._listeners.values()):
+            if loop.is_closed():
+                continue
+            loop.call_soon_threadsafe(listener, signal)
+
+
+NOTIFIER = Notifier()
+
+_INFO_KEY = "obpilot.engine.signals"
+_LISTENING_KEY = "obpilot.engine.listening"
+
+
+@dataclass
+class _Pending:
+    wake_workers: bool = False
+    tasks: set[int] = field(default_factory=set)
+    cancels: set[int] = field(default_factory=set)
+
+
+def notify_after_commit(
+    session: AsyncSession,
+    *,
+    wake_workers: bool = False,
+    tasks: Iterable[int] = (),
+    cancels: Iterable[int] = (),
+) -> None:
+    """Queues signals that go out when `session`'s transaction commits (dropped on rollback)."""
+    sync_session = session.sync_session
+    if not sync_session.info.get(_LISTENING_KEY):
+        sync_session.info[_LISTENING_KEY] = True
+        event.listen(sync_session, "after_commit", _send_pending)
+        event.listen(sync_session, "after_rollback", _drop_pending)
+    pending: _Pending = sync_session.info.setdefault(_INFO_KEY, _Pending())
+    pending.wake_workers |= wake_workers
+    pending.tasks.update(tasks)
+    pending.cancels.update(cancels)
+
+
+def _send_pending(sync_session: Any) -> None:
+    pending: _Pending | None = sync_session.info.pop(_INFO_KEY, None)
+    if pending is not None:
+        NOTIFIER.send(
+            Signal(pending.wake_workers, frozenset(pending.tasks), frozenset(pending.cancels))
+        )
+
+
+def _drop_pending(sync_session: Any) -> None:
+    sync_session.info.pop(_INFO_KEY, None)

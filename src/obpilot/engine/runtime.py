@@ -1,0 +1,35 @@
+"""Builds this process's task engine from the settings (used by the app's lifespan)."""
+
+from __future__ import annotations
+
+from obpilot.db.engine import Database
+from obpilot.engine.subtask import import_modules
+from obpilot.engine.worker import Engine, EngineConfig
+from obpilot.secretbox import SecretBox
+from obpilot.settings import Settings
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(
+        executor=settings.executor_name,
+        workers=settings.engine_workers,
+        lease_seconds=settings.engine_lease_seconds,
+        heartbeat_seconds=settings.engine_heartbeat_seconds,
+        poll_seconds=settings.engine_poll_seconds,
+        cancel_grace_seconds=settings.engine_cancel_grace_seconds,
+        drain_seconds=settings.engine_drain_seconds,
+    )
+
+
+async def start_engine(settings: Settings, database: Database) -> Engine:
+    """Imports OBPILOT_EXTRA_MODULES, then starts the worker pool, reaper and log writer."""
+    import_modules(settings.extra_modules.split(","))
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    engine = Engine(
+        database,
+        engine_config(settings),
+        secret_box=SecretBox.from_settings(home=settings.home, key=key),
+        resources={"settings": settings},
+    )
+    await engine.start()
+    return engine

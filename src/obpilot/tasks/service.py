@@ -1,0 +1,267 @@
+"""Task center: reading tasks in OCP's shapes and running OCP's task operations."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obpilot.api.envelope import format_time
+from obpilot.api.pagination import PageRequest
+from obpilot.engine import repository as repo
+from obpilot.engine import service as engine
+from obpilot.engine.context import Context
+from obpilot.engine.models import SubtaskInstance, TaskInstance
+from obpilot.errors import SubtaskNotFound, TaskNotFound
+from obpilot.tasks.schemas import (
+    BasicSubtaskOut,
+    BriefSubtaskOut,
+    ClusterRef,
+    CreatorRef,
+    SubmittedTaskOut,
+    SubtaskLogOut,
+    SubtaskOut,
+    TaskListItem,
+    TaskOut,
+)
+
+TASK_SORT = repo.TASK_SORT
+
+
+def _time(value: datetime | None) -> str | None:
+    return format_time(value) if value is not None else None
+
+
+def _cluster(task: TaskInstance) -> ClusterRef | None:
+    if task.cluster_id is None and task.cluster_name is None:
+        return None
+    return ClusterRef(id=task.cluster_id, name=task.cluster_name, ob_cluster_id=task.ob_cluster_id)
+
+
+def _creator(task: TaskInstance) -> CreatorRef:
+    return CreatorRef(id=task.creator_id, name=task.creator_name)
+
+
+def _links(edges: Sequence[tuple[int, int]]) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    upstreams: dict[int, list[int]] = defaultdict(list)
+    downstreams: dict[int, list[int]] = defaultdict(list)
+    for parent, child in sorted(edges):
+        downstreams[parent].append(child)
+        upstreams[child].append(parent)
+    return upstreams, downstreams
+
+
+async def _task(session: AsyncSession, task_id: int) -> TaskInstance:
+    task = await repo.get_task(session, task_id)
+    if task is None:
+        raise TaskNotFound(task_id)
+    return task
+
+
+# ---------------------------------------------------------------- shapes
+
+
+async def brief_task(session: AsyncSession, task: TaskInstance) -> SubmittedTaskOut:
+    """Shape A, what an operation endpoint answers (the seed's stop-cluster sample)."""
+    subtasks = await repo.list_subtasks(session, task.id)
+    upstreams, downstreams = _links(await repo.list_edges(session, task.id))
+    return SubmittedTaskOut(
+        cluster=_cluster(task),
+        context=Context.load(task.context).java_string(),
+        creator=_creator(task),
+        id=task.id,
+        name=task.name,
+        start_time=_time(task.start_time),
+        status=task.status,
+        tasks=[
+            BriefSubtaskOut(
+                description=s.description,
+                downstreams=downstreams[s.id],
+                id=s.id,
+                name=s.name,
+                operation=s.operation,
+                status=s.status,
+                upstreams=upstreams[s.id],
+            )
+            for s in subtasks
+        ],
+    )
+
+
+def _subtask_out(
+    subtask: SubtaskInstance,
+    upstreams: list[int],
+    downstreams: list[int],
+    outputs: Sequence[repo.Output],
+) -> SubtaskOut:
+    published = Context(
+        {o.key: o.value for o in outputs if isinstance(o.value, str)},
+        {o.key: o.value for o in outputs if isinstance(o.value, list)},
+        subtask.parallel_idx,
+    )
+    return SubtaskOut.model_construct(
+        id=subtask.id,
+        task_id=subtask.task_id,
+        name=subtask.name,
+        series_id=subtask.series_id,
+        description=subtask.description,
+        class_name=subtask.class_name,
+        timeout=subtask.timeout,
+        status=subtask.status,
+        operation=subtask.operation,
+        executor=subtask.executor,
+        run_time=subtask.run_time,
+        context=published.as_json(),
+        create_time=format_time(subtask.create_time),
+        start_time=_time(subtask.start_time),
+        finish_time=_time(subtask.finish_time),
+        node_type=subtask.node_type,
+        parallel_idx=subtask.parallel_idx,
+        upstreams=upstreams,
+        downstreams=downstreams,
+        prohibit_rollback=subtask.prohibit_rollback,
+        error_code=subtask.error_code,
+        error_message=subtask.error_message,
+    )
+
+
+async def full_task(session: AsyncSession, task: TaskInstance) -> TaskOut:
+    """The full task with every subtask (GET /api/v2/tasks/instances/{id})."""
+    subtasks = await repo.list_subtasks(session, task.id)
+    upstreams, downstreams = _links(await repo.list_edges(session, task.id))
+    outputs: dict[int, list[repo.Output]] = defaultdict(list)
+    for output in await repo.task_outputs(session, task.id):
+        outputs[output.subtask_id].append(output)
+    context = Context.load(task.context)
+    prohibit = await repo.prohibits_rollback(session, task.id) or (
+        context.string_map.get("prohibit_rollback", "").lower() == "true"
+    )
+    return TaskOut.model_construct(
+        id=task.id,
+        name=task.name,
+        task_definition_id=-1,
+        type=task.type,
+        status=task.status,
+        operation=task.operation,
+        cluster_id=task.cluster_id,
+        tenant_id=task.tenant_id,
+        host_id=task.host_id,
+        cluster=_cluster(task),
+        tenant=None,
+        creator=_creator(task),
+        executor=task.executor,
+        context=context.as_json(),
+        create_time=format_time(task.create_time),
+        start_time=_time(task.start_time),
+        finish_time=_time(task.finish_time),
+        prohibit_rollback=prohibit,
+        subtasks=[
+            _subtask_out(s, upstreams[s.id], downstreams[s.id], outputs[s.id]) for s in subtasks
+        ],
+    )
+
+
+# ---------------------------------------------------------------- reads
+
+
+async def list_tasks(
+    session: AsyncSession, *, page: PageRequest, where: repo.TaskFilter
+) -> tuple[list[TaskListItem], int]:
+    tasks, total = await repo.page_tasks(
+        session,
+        where,
+        offset=page.offset,
+        limit=page.size,
+        sort=[(s.field, s.descending) for s in page.sort],
+    )
+    by_task: dict[int, list[SubtaskInstance]] = defaultdict(list)
+    for subtask in await repo.subtasks_of_tasks(session, [t.id for t in tasks]):
+        by_task[subtask.task_id].append(subtask)
+    items = [
+        TaskListItem(
+            id=task.id,
+            name=task.name,
+            type=task.type,
+            status=task.status,
+            operation=task.operation,
+            cluster_id=task.cluster_id,
+            cluster=_cluster(task),
+            creator=_creator(task),
+            executor=task.executor,
+            create_time=format_time(task.create_time),
+            start_time=_time(task.start_time),
+            finish_time=_time(task.finish_time),
+            subtasks=[
+                BasicSubtaskOut(
+                    id=s.id,
+                    name=s.name,
+                    description=s.description,
+                    status=s.status,
+                    operation=s.operation,
+                )
+                for s in by_task[task.id]
+            ],
+        )
+        for task in tasks
+    ]
+    return items, total
+
+
+async def get_task(session: AsyncSession, *, task_id: int) -> TaskOut:
+    return await full_task(session, await _task(session, task_id))
+
+
+async def get_subtask(session: AsyncSession, *, task_id: int, subtask_id: int) -> SubtaskOut:
+    await _task(session, task_id)
+    subtask = await repo.get_subtask(session, subtask_id, task_id=task_id)
+    if subtask is None:
+        raise SubtaskNotFound(task_id, subtask_id)
+    return await _render_subtask(session, subtask)
+
+
+async def _render_subtask(session: AsyncSession, subtask: SubtaskInstance) -> SubtaskOut:
+    upstreams, downstreams = await repo.subtask_neighbours(session, subtask.id)
+    outputs = [
+        o for o in await repo.task_outputs(session, subtask.task_id) if o.subtask_id == subtask.id
+    ]
+    return _subtask_out(subtask, upstreams, downstreams, outputs)
+
+
+async def get_subtask_log(session: AsyncSession, *, task_id: int, subtask_id: int) -> SubtaskLogOut:
+    await _task(session, task_id)
+    if await repo.get_subtask(session, subtask_id, task_id=task_id) is None:
+        raise SubtaskNotFound(task_id, subtask_id)
+    return SubtaskLogOut(log="\n".join(await repo.subtask_log(session, subtask_id)))
+
+
+# ---------------------------------------------------------------- operations
+
+
+async def retry_task(session: AsyncSession, *, task_id: int, actor: str) -> TaskOut:
+    return await full_task(session, await engine.retry_task(session, task_id=task_id, actor=actor))
+
+
+async def rollback_task(session: AsyncSession, *, task_id: int, actor: str) -> TaskOut:
+    task = await engine.rollback_task(session, task_id=task_id, actor=actor)
+    return await full_task(session, task)
+
+
+async def retry_subtask(
+    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str
+) -> SubtaskOut:
+    subtask = await engine.retry_subtask(
+        session, task_id=task_id, subtask_id=subtask_id, actor=actor
+    )
+    return await _render_subtask(session, subtask)
+
+
+async def skip_subtask(session: AsyncSession, *, task_id: int, subtask_id: int, actor: str) -> None:
+    await engine.skip_subtask(session, task_id=task_id, subtask_id=subtask_id, actor=actor)
+
+
+async def cancel_subtask(
+    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str
+) -> None:
+    await engine.cancel_subtask(session, task_id=task_id, subtask_id=subtask_id, actor=actor)
