@@ -23,6 +23,7 @@ from obpilot.db.engine import Database
 from obpilot.settings import Settings
 from tests.support.databases import SeekdbServer, fresh_database_url
 from tests.support.iam import ADMIN_PASSWORD, add_user, client_for
+from tests.support.sshd import sshd  # noqa: F401 - a fixture: one loopback sshd per session
 
 DIALECTS = ("sqlite", "postgresql", "mariadb", "seekdb")
 IN_CI = os.environ.get("CI", "").lower() == "true"

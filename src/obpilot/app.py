@@ -12,9 +12,11 @@ import obpilot
 from obpilot.api.envelope import ErrorEnvelope, ServerAddress
 from obpilot.api.handlers import install_error_handlers
 from obpilot.api.middleware import Metrics, RequestContextMiddleware
+from obpilot.credentials.routes import router as credentials_router
 from obpilot.db import migrate
 from obpilot.db.engine import Database
 from obpilot.engine.runtime import start_engine
+from obpilot.hosts.access import HostAccess
 from obpilot.iam.audit import AuditMiddleware
 from obpilot.iam.bootstrap import start_iam
 from obpilot.iam.deps import authenticate_api
@@ -24,7 +26,7 @@ from obpilot.settings import Settings
 from obpilot.system.routes import router as system_router
 from obpilot.tasks.routes import router as tasks_router
 
-ROUTERS = (system_router, iam_router, inventory_router, tasks_router)
+ROUTERS = (system_router, iam_router, inventory_router, tasks_router, credentials_router)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorEnvelope, "description": description}
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             finally:
                 await engine.stop()
         finally:
+            await app.state.host_access.close()
             await database.dispose()
 
     app = FastAPI(
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.host_access = HostAccess.from_settings(settings)  # pooled SSH connections
     install_error_handlers(app)
     app.add_middleware(AuditMiddleware)  # inside the request context: it needs the traceId
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

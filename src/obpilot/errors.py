@@ -134,6 +134,85 @@ class AccessKeyNotFound(NotFound):
         super().__init__(f"Access key {access_key_id} does not exist")
 
 
+class CredentialNotFound(NotFound):
+    code = "COM10002"
+
+    def __init__(self, credential_id: int) -> None:
+        super().__init__(f"Credential <{credential_id}> does not exist")
+
+
+class CredentialInUse(Conflict):
+    code = "COM10005"
+
+
+class HostError(ObpilotError):
+    """A host could not be reached, or a command on it failed. The message always says
+    which host, which step and why."""
+
+    status_code = 500
+    code = "CMP07002"
+    reason = "failed"
+
+    def __init__(self, *, host: str, step: str, detail: str) -> None:
+        super().__init__(f"Host {host}: {step}: {self.reason}: {detail}")
+        self.host = host
+        self.step = step
+        self.detail = detail
+
+
+class HostUnreachable(HostError):
+    status_code = 400
+    reason = "unreachable"
+
+
+class HostAuthenticationFailed(HostError):
+    status_code = 400
+    reason = "authentication failed"
+
+
+class HostKeyChanged(HostError):
+    """The host offered an SSH host key other than the one recorded when it was added."""
+
+    status_code = 400
+    reason = "host key changed"
+
+
+class HostCommandTimeout(HostError):
+    reason = "timed out"
+
+
+class HostCommandFailed(HostError):
+    reason = "command failed"
+
+    def __init__(
+        self, *, host: str, step: str, exit_status: int | None, stderr: str, detail: str = ""
+    ) -> None:
+        status = "killed by a signal" if exit_status is None else f"exit status {exit_status}"
+        super().__init__(
+            host=host,
+            step=step,
+            detail=f"{status}; stderr: {stderr.strip()[-2000:] or '(empty)'}"
+            + (f"; {detail}" if detail else ""),
+        )
+        self.exit_status = exit_status
+        self.stderr = stderr
+
+
+class InvalidServerParameter(BadRequest):
+    """A server parameter the process would reject (or silently misuse) at start."""
+
+
+class ServerProcessError(ObpilotError):
+    """A server process could not be started or stopped; `cause` names why."""
+
+    status_code = 409
+    code = "OBE19003"
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
 class TaskNotFound(NotFound):
     code = "TSK10001"
 

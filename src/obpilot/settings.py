@@ -79,6 +79,30 @@ class Settings(BaseSettings):
         description="Comma-separated modules imported at start (templates, subtask classes).",
     )
 
+    ssh_connect_timeout: float = Field(
+        default=10, gt=0, description="Seconds to open an SSH session (TCP, key exchange, login)."
+    )
+    ssh_keepalive_seconds: float = Field(
+        default=15, gt=0, description="SSH keepalive interval of pooled host connections."
+    )
+    ssh_max_sessions: int = Field(
+        default=8, ge=1, le=100, description="Commands at once on one host's SSH connection."
+    )
+    host_python: str = Field(
+        default="python3",
+        min_length=1,
+        description="Python 3.7+ interpreter on SSH hosts that runs obpilot's probe script.",
+    )
+    process_start_timeout: float = Field(
+        default=120, gt=0, description="Seconds a server start may take until it answers SQL."
+    )
+    process_stop_grace: float = Field(
+        default=60, ge=0, description="Seconds a clean stop (SIGUSR1) may take before SIGKILL."
+    )
+    process_kill_timeout: float = Field(
+        default=30, gt=0, description="Seconds for a killed server to exit and free its port."
+    )
+
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> Settings:
         if self.engine_heartbeat_seconds >= self.engine_lease_seconds:

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from obpilot.db.base import Base, BigId, TimestampMixin, UtcDateTime
+
+
+class JsonObject(TypeDecorator[dict[str, Any]]):
+    """A JSON object kept as TEXT, which every metadb dialect stores the same way."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect: Dialect) -> str | None:
+        return None if value is None else json.dumps(value, sort_keys=True)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> dict[str, Any] | None:
+        return None if value is None else dict(json.loads(value))
 
 
 class HostKind(StrEnum):
@@ -89,8 +108,20 @@ class Host(TimestampMixin, Base):
     ssh_port: Mapped[int] = mapped_column(Integer, default=22)
     kind: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32), default=HostStatus.AVAILABLE)
-    credential_id: Mapped[int | None] = mapped_column(BigId)
+    credential_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("credential.id"))
     description: Mapped[str | None] = mapped_column(String(256))
+    #: The SSH host key (OpenSSH public key line) recorded when the host was added;
+    #: connections offering another key are refused. NULL for LOCAL hosts.
+    host_key: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def host_key_fingerprint(self) -> str | None:
+        """`SHA256:...`, as `ssh-keygen -l` shows it."""
+        if not self.host_key:
+            return None
+        blob = base64.b64decode(self.host_key.split()[1])
+        digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+        return f"SHA256:{digest}"
 
 
 class Cluster(TimestampMixin, Base):
@@ -103,6 +134,8 @@ class Cluster(TimestampMixin, Base):
     type: Mapped[str] = mapped_column(String(16), default=ClusterType.PRIMARY)
     status: Mapped[str] = mapped_column(String(32), index=True)
     creator: Mapped[str | None] = mapped_column(String(64))
+    #: The sys tenant's root password, encrypted (SecretBox); NULL when it is empty.
+    root_password_encrypted: Mapped[str | None] = mapped_column(Text)
 
     zones: Mapped[list[Zone]] = relationship(
         back_populates="cluster", lazy="raise", order_by="Zone.id", passive_deletes=True
@@ -141,6 +174,11 @@ class Server(TimestampMixin, Base):
     port: Mapped[int | None] = mapped_column(Integer)
     sql_port: Mapped[int] = mapped_column(Integer)
     home_path: Mapped[str] = mapped_column(String(512))
+    #: The server binary when not the kind's default (seekdb: found via pylibseekdb;
+    #: observer: HOME/bin/observer).
+    binary_path: Mapped[str | None] = mapped_column(String(512))
+    #: Start parameters (seekdb `--parameter`, observer `-o` and flags), name -> value.
+    parameters: Mapped[dict[str, Any] | None] = mapped_column(JsonObject())
     version: Mapped[str | None] = mapped_column(String(64))
     with_rootserver: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(32))

@@ -10,6 +10,7 @@ from obpilot.api.deps import SessionDep
 from obpilot.api.envelope import Contents, Envelope, NoDataEnvelope, Page, ok, ok_no_data
 from obpilot.api.pagination import PageRequest, make_page, page_params
 from obpilot.api.params import ClusterId, HostId, ZoneName
+from obpilot.credentials.deps import HostAccessDep, SecretBoxDep
 from obpilot.iam.deps import require
 from obpilot.inventory import service
 from obpilot.inventory.models import ClusterStatus, HostStatus
@@ -65,8 +66,13 @@ async def get_host(session: SessionDep, hostId: HostId) -> Envelope[HostOut]:
     summary="Add a host",
     dependencies=[Depends(require("HOST", "CREATE"))],
 )
-async def create_host(session: SessionDep, body: HostCreate) -> Envelope[HostOut]:
-    return ok(HostOut.model_validate(await service.create_host(session, spec=body)))
+async def create_host(
+    session: SessionDep, body: HostCreate, host_access: HostAccessDep, secret_box: SecretBoxDep
+) -> Envelope[HostOut]:
+    host = await service.create_host(
+        session, spec=body, host_access=host_access, secret_box=secret_box
+    )
+    return ok(HostOut.model_validate(host))
 
 
 @router.delete(

@@ -57,6 +57,9 @@ class HostOut(TimesOut):
     status: str
     credential_id: int | None
     description: str | None
+    host_key_fingerprint: str | None = Field(
+        default=None, description="SSH host key recorded when the host was added (SHA256)."
+    )
 
 
 class ServerOut(CamelModel):
@@ -66,6 +69,8 @@ class ServerOut(CamelModel):
     sql_port: int
     kind: str
     home_path: str
+    binary_path: str | None = None
+    parameters: dict[str, str] = Field(default_factory=dict)
     version: str | None
     with_rootserver: bool
     status: str
@@ -117,6 +122,8 @@ class ServerSpec(CamelModel):
     sql_port: int = Field(ge=1, le=65535)
     rpc_port: int | None = Field(default=None, ge=1, le=65535)
     home_path: str = Field(min_length=1, max_length=512)
+    binary_path: str | None = Field(default=None, min_length=1, max_length=512)
+    parameters: dict[str, str] = Field(default_factory=dict, max_length=200)
     version: str | None = None
     status: ServerStatus
 
@@ -146,6 +153,8 @@ def server_out(server: Server, zone: Zone) -> ServerOut:
         sql_port=server.sql_port,
         kind=server.kind,
         home_path=server.home_path,
+        binary_path=server.binary_path,
+        parameters=server.parameters or {},
         version=server.version,
         with_rootserver=server.with_rootserver,
         status=server.status,

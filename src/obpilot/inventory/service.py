@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.api.pagination import PageRequest
+from obpilot.credentials import service as credentials_service
 from obpilot.errors import (
     BadRequest,
     ClusterNotFound,
@@ -25,6 +27,10 @@ from obpilot.inventory.models import (
 )
 from obpilot.inventory.repository import ClusterRepository, HostRepository
 from obpilot.inventory.schemas import ClusterSpec, HostCreate
+from obpilot.secretbox import SecretBox
+
+if TYPE_CHECKING:
+    from obpilot.hosts.access import HostAccess
 
 
 async def list_hosts(
@@ -40,7 +46,16 @@ async def get_host(session: AsyncSession, *, host_id: int) -> Host:
     return host
 
 
-async def create_host(session: AsyncSession, *, spec: HostCreate) -> Host:
+async def create_host(
+    session: AsyncSession,
+    *,
+    spec: HostCreate,
+    host_access: HostAccess | None = None,
+    secret_box: SecretBox | None = None,
+) -> Host:
+    """Adds a host. Any kind but LOCAL is reached over SSH: obpilot logs in once with the
+    given credential (which proves address, port, credential and a usable python3) and
+    records the host key, which every later connection must present."""
     hosts = HostRepository(session)
     if spec.kind == HostKind.LOCAL and spec.inner_ip_address not in ("127.0.0.1", "::1"):
         raise BadRequest("A LOCAL host is this machine: its innerIpAddress must be 127.0.0.1")
@@ -49,6 +64,23 @@ async def create_host(session: AsyncSession, *, spec: HostCreate) -> Host:
     name = spec.name or f"{spec.inner_ip_address}:{spec.ssh_port}"
     if await hosts.get_by_name(name) is not None:
         raise DuplicateName(f"A host named {name!r} already exists")
+    host_key = None
+    if spec.kind == HostKind.LOCAL:
+        if spec.credential_id is not None:
+            await credentials_service.get_credential(session, credential_id=spec.credential_id)
+    else:
+        if host_access is None or secret_box is None:
+            raise RuntimeError("adding an SSH host needs the host access pool and secret box")
+        target = await credentials_service.ssh_target(
+            session,
+            address=spec.inner_ip_address,
+            ssh_port=spec.ssh_port,
+            credential_id=spec.credential_id,
+            host_key=None,
+            secret_box=secret_box,
+        )
+        # One bounded SSH login (ssh_connect_timeout); nothing has been written yet.
+        host_key = await host_access.record_host_key(target, step=f"add host {name}")
     return await hosts.add(
         Host(
             name=name,
@@ -58,6 +90,7 @@ async def create_host(session: AsyncSession, *, spec: HostCreate) -> Host:
             kind=spec.kind,
             credential_id=spec.credential_id,
             description=spec.description,
+            host_key=host_key,
         )
     )
 
@@ -136,6 +169,8 @@ async def register_cluster(session: AsyncSession, *, spec: ClusterSpec) -> Clust
                     port=server_spec.rpc_port,
                     sql_port=server_spec.sql_port,
                     home_path=server_spec.home_path,
+                    binary_path=server_spec.binary_path,
+                    parameters=dict(server_spec.parameters) or None,
                     version=server_spec.version,
                     status=server_spec.status,
                 )

@@ -1,0 +1,34 @@
+"""The credential table."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from obpilot.db.base import Base, BigId, TimestampMixin
+
+
+class CredentialType(StrEnum):
+    PASSWORD = "PASSWORD"  # noqa: S105 - a type name, not a password
+    PRIVATE_KEY = "PRIVATE_KEY"
+
+
+class TargetType(StrEnum):
+    HOST = "HOST"
+
+
+class Credential(TimestampMixin, Base):
+    __tablename__ = "credential"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str | None] = mapped_column(String(256))
+    target_type: Mapped[str] = mapped_column(String(16), default=TargetType.HOST)
+    type: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str] = mapped_column(String(64))
+    #: The password or the private key, encrypted (SecretBox).
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    #: The private key's passphrase, encrypted; NULL without one.
+    passphrase_encrypted: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,59 @@
+"""All credential SQL. Repositories never commit: the caller owns the transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from obpilot.api.pagination import PageRequest
+from obpilot.credentials.models import Credential
+from obpilot.inventory.models import Host
+
+CREDENTIAL_SORT: dict[str, InstrumentedAttribute[Any]] = {
+    "id": Credential.id,
+    "name": Credential.name,
+    "createTime": Credential.create_time,
+}
+
+
+class CredentialRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, credential_id: int) -> Credential | None:
+        return await self.session.get(Credential, credential_id)
+
+    async def get_by_name(self, name: str) -> Credential | None:
+        return await self.session.scalar(select(Credential).where(Credential.name == name))
+
+    async def page(self, page: PageRequest) -> tuple[list[Credential], int]:
+        total = await self.session.scalar(select(func.count()).select_from(Credential))
+        order = [
+            CREDENTIAL_SORT[s.field].desc() if s.descending else CREDENTIAL_SORT[s.field].asc()
+            for s in page.sort
+        ]
+        rows = await self.session.scalars(
+            select(Credential)
+            .order_by(*order, Credential.id.asc())
+            .offset(page.offset)
+            .limit(page.size)
+        )
+        return list(rows), int(total or 0)
+
+    async def add(self, credential: Credential) -> Credential:
+        self.session.add(credential)
+        await self.session.flush()
+        return credential
+
+    async def host_names_using(self, credential_id: int) -> list[str]:
+        rows = await self.session.scalars(
+            select(Host.name).where(Host.credential_id == credential_id).order_by(Host.id)
+        )
+        return list(rows)
+
+    async def delete(self, credential: Credential) -> None:
+        await self.session.delete(credential)
+        await self.session.flush()

@@ -1,0 +1,87 @@
+"""Credential HTTP routes. The secret goes in once and never comes back out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from obpilot.api.deps import SessionDep
+from obpilot.api.envelope import Envelope, NoDataEnvelope, Page, ok, ok_no_data
+from obpilot.api.pagination import PageRequest, make_page, page_params
+from obpilot.api.params import MAX_ID
+from obpilot.credentials import service
+from obpilot.credentials.deps import SecretBoxDep
+from obpilot.credentials.models import Credential
+from obpilot.credentials.repository import CREDENTIAL_SORT
+from obpilot.credentials.schemas import CredentialCreate, CredentialOut, SshCredentialOut
+from obpilot.iam.deps import require
+
+router = APIRouter()
+
+BASE = "/api/v2/profiles/me/credentials"
+CredentialId = Annotated[int, Path(ge=1, le=MAX_ID, description="Credential id.")]
+CredentialPage = Annotated[PageRequest, Depends(page_params(CREDENTIAL_SORT))]
+
+
+def credential_out(credential: Credential) -> CredentialOut:
+    return CredentialOut(
+        id=credential.id,
+        name=credential.name,
+        description=credential.description,
+        target_type=credential.target_type,
+        ssh_credential_property=SshCredentialOut(
+            type=credential.type, username=credential.username
+        ),
+        create_time=credential.create_time,
+        update_time=credential.update_time,
+    )
+
+
+@router.post(
+    BASE,
+    tags=["credentials"],
+    summary="Create an SSH credential for hosts (the secret is stored encrypted)",
+    dependencies=[Depends(require("HOST", "CREATE"))],
+)
+async def create_credential(
+    session: SessionDep, secret_box: SecretBoxDep, body: CredentialCreate
+) -> Envelope[CredentialOut]:
+    credential = await service.create_credential(session, spec=body, secret_box=secret_box)
+    return ok(credential_out(credential))
+
+
+@router.get(
+    BASE,
+    tags=["credentials"],
+    summary="List credentials (never their secrets)",
+    dependencies=[Depends(require("HOST", "READ"))],
+)
+async def list_credentials(
+    session: SessionDep, page: CredentialPage
+) -> Envelope[Page[CredentialOut]]:
+    credentials, total = await service.list_credentials(session, page=page)
+    return ok(make_page([credential_out(c) for c in credentials], total, page))
+
+
+@router.get(
+    BASE + "/{credentialId}",
+    tags=["credentials"],
+    summary="Get a credential (never its secret)",
+    dependencies=[Depends(require("HOST", "READ"))],
+)
+async def get_credential(
+    session: SessionDep, credentialId: CredentialId
+) -> Envelope[CredentialOut]:
+    return ok(credential_out(await service.get_credential(session, credential_id=credentialId)))
+
+
+@router.delete(
+    BASE + "/{credentialId}",
+    tags=["credentials"],
+    summary="Delete a credential that no host uses",
+    dependencies=[Depends(require("HOST", "DELETE"))],
+)
+async def delete_credential(session: SessionDep, credentialId: CredentialId) -> NoDataEnvelope:
+    await service.delete_credential(session, credential_id=credentialId)
+    return ok_no_data()

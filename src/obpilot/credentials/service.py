@@ -1,0 +1,122 @@
+"""Credential rules, and how a stored host becomes something obpilot can connect to."""
+
+from __future__ import annotations
+
+import asyncssh
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obpilot.api.pagination import PageRequest
+from obpilot.credentials.models import Credential, CredentialType
+from obpilot.credentials.repository import CredentialRepository
+from obpilot.credentials.schemas import CredentialCreate
+from obpilot.errors import BadRequest, CredentialInUse, CredentialNotFound, DuplicateName
+from obpilot.hosts.access import HostTarget, LocalTarget
+from obpilot.hosts.ssh import SshCredential, SshTarget
+from obpilot.inventory.models import Host, HostKind
+from obpilot.secretbox import SecretBox
+
+
+async def create_credential(
+    session: AsyncSession, *, spec: CredentialCreate, secret_box: SecretBox
+) -> Credential:
+    credentials = CredentialRepository(session)
+    if await credentials.get_by_name(spec.name) is not None:
+        raise DuplicateName(f"A credential named {spec.name!r} already exists")
+    ssh = spec.ssh_credential_property
+    passphrase = ssh.passphrase.get_secret_value() if ssh.passphrase else None
+    if ssh.type == CredentialType.PRIVATE_KEY:
+        assert ssh.private_key is not None
+        secret = ssh.private_key.get_secret_value()
+        try:
+            asyncssh.import_private_key(secret, passphrase)
+        except (asyncssh.KeyImportError, ValueError) as error:
+            # asyncssh's messages name the problem ("Incorrect passphrase", "Invalid PEM
+            # private key"), never the key.
+            raise BadRequest(f"privateKey cannot be read: {error}") from None
+    else:
+        assert ssh.password is not None
+        secret = ssh.password.get_secret_value()
+    return await credentials.add(
+        Credential(
+            name=spec.name,
+            description=spec.description,
+            target_type=spec.target_type,
+            type=ssh.type,
+            username=ssh.username,
+            secret_encrypted=secret_box.encrypt(secret),
+            passphrase_encrypted=secret_box.encrypt(passphrase) if passphrase else None,
+        )
+    )
+
+
+async def list_credentials(
+    session: AsyncSession, *, page: PageRequest
+) -> tuple[list[Credential], int]:
+    return await CredentialRepository(session).page(page)
+
+
+async def get_credential(session: AsyncSession, *, credential_id: int) -> Credential:
+    credential = await CredentialRepository(session).get(credential_id)
+    if credential is None:
+        raise CredentialNotFound(credential_id)
+    return credential
+
+
+async def delete_credential(session: AsyncSession, *, credential_id: int) -> None:
+    credentials = CredentialRepository(session)
+    credential = await get_credential(session, credential_id=credential_id)
+    hosts = await credentials.host_names_using(credential_id)
+    if hosts:
+        raise CredentialInUse(
+            f"Credential {credential.name} is used by host(s) {', '.join(hosts[:10])}; "
+            "delete those hosts first"
+        )
+    await credentials.delete(credential)
+
+
+def ssh_credential(credential: Credential, secret_box: SecretBox) -> SshCredential:
+    secret = secret_box.decrypt(credential.secret_encrypted)
+    if credential.type == CredentialType.PRIVATE_KEY:
+        passphrase = (
+            secret_box.decrypt(credential.passphrase_encrypted)
+            if credential.passphrase_encrypted
+            else None
+        )
+        return SshCredential(credential.username, private_key=secret, passphrase=passphrase)
+    return SshCredential(credential.username, password=secret)
+
+
+async def ssh_target(
+    session: AsyncSession,
+    *,
+    address: str,
+    ssh_port: int,
+    credential_id: int | None,
+    host_key: str | None,
+    secret_box: SecretBox,
+) -> SshTarget:
+    if credential_id is None:
+        raise BadRequest("An SSH host needs credentialId (a credential to log in with)")
+    credential = await get_credential(session, credential_id=credential_id)
+    return SshTarget(
+        address=address,
+        port=ssh_port,
+        credential=ssh_credential(credential, secret_box),
+        host_key=host_key,
+    )
+
+
+async def host_target(session: AsyncSession, *, host: Host, secret_box: SecretBox) -> HostTarget:
+    """How to reach a stored host: this machine for a LOCAL host, otherwise SSH with its
+    credential and the host key recorded when it was added. Read it inside a
+    transaction, then use it (`HostAccess.executor(host.id, target)`) outside one."""
+    if host.kind == HostKind.LOCAL:
+        return LocalTarget()
+    return await ssh_target(
+        session,
+        address=host.inner_ip_address,
+        ssh_port=host.ssh_port,
+        credential_id=host.credential_id,
+        host_key=host.host_key,
+        secret_box=secret_box,
+    )

@@ -1,0 +1,617 @@
+"""What every process driver offers (status, start, stop: idempotent, bounded, verified,
+logged), and the shared machinery for servers that keep a locked pid file, as OceanBase
+observers and seekdb both do.
+
+Drivers act only through a `HostExecutor`: each look or action is obpilot's probe script
+(`obpilot.hosts.probe`) piped into the host's `python3`, so the same code serves local and
+SSH hosts and a host needs only Python 3.7+.
+
+A server process is identified, before any signal and again inside the probe just before
+the kill, by three facts at once: it holds the fcntl lock on the server's pid file, it
+runs the server's binary, and its working directory is the server's home (base dir). A
+pid file whose pid now belongs to another program is reported as stale and that program
+is never signalled.
+
+Stopping is clean first: SIGUSR1, which both seekdb and the OceanBase observer handle as
+"prepare stop, then stop" (exit 0 after a few seconds). SIGTERM is never the clean path:
+their handler answers it with raise(SIGKILL). Only when the grace period has passed (or
+with `force`) does the driver send SIGKILL. Either way the stop is verified: the pid gone
+and nothing listening on the SQL port any more."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shlex
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any, Protocol, runtime_checkable
+
+from obpilot.errors import HostCommandFailed, HostError, ServerProcessError
+from obpilot.hosts.executor import HostExecutor, StepLog, discard_log
+from obpilot.settings import Settings
+
+Json = Any
+
+
+class ProcessState(StrEnum):
+    RUNNING = "RUNNING"  # the identified server process answers SQL
+    STARTING = "STARTING"  # the identified server process does not answer SQL (yet)
+    STOPPED = "STOPPED"  # no process of this server
+    CONFLICT = "CONFLICT"  # the pid file or base dir is held by something else
+
+
+class Cause(StrEnum):
+    """Why a start or stop failed (`ServerProcessError.cause`)."""
+
+    BINARY_NOT_FOUND = "BINARY_NOT_FOUND"
+    PORT_BUSY = "PORT_BUSY"
+    BASE_DIR_IN_USE = "BASE_DIR_IN_USE"
+    BAD_PARAMETER = "BAD_PARAMETER"
+    START_FAILED = "START_FAILED"
+    NOT_READY = "NOT_READY"
+    NOT_OURS = "NOT_OURS"
+    STILL_RUNNING = "STILL_RUNNING"
+    PORT_STILL_OPEN = "PORT_STILL_OPEN"
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What obpilot stores about one server process: enough to find it, check it and
+    rebuild its start command."""
+
+    kind: str  # "seekdb" or "observer"
+    sql_port: int
+    #: seekdb: its base dir; observer: its home path (bin/observer, run/, etc/, log/).
+    home_path: str
+    rpc_port: int | None = None
+    #: seekdb: default found through the pylibseekdb package of the host's python3;
+    #: observer: default HOME/bin/observer.
+    binary_path: str | None = None
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    # Cluster facts an observer's start command carries.
+    zone_name: str | None = None
+    cluster_name: str | None = None
+    ob_cluster_id: int | None = None
+    #: The address the cluster knows this server by (observer `-I`, minor freeze scope).
+    server_ip: str | None = None
+    sql_user: str = "root"
+    sql_password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ProcessTimeouts:
+    start: float = 120.0  # launch until SQL answers
+    stop_grace: float = 60.0  # clean stop, then SIGKILL
+    kill: float = 30.0  # after SIGKILL: pid gone, port closed
+    probe: float = 30.0  # one look at the host
+    sql: float = 5.0  # one SQL login + query (SELECT 1) on the host
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProcessTimeouts:
+        return cls(
+            start=settings.process_start_timeout,
+            stop_grace=settings.process_stop_grace,
+            kill=settings.process_kill_timeout,
+        )
+
+
+@dataclass(frozen=True)
+class PortOwner:
+    pid: int
+    exe: str | None
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    state: ProcessState
+    home: str
+    sql_port: int
+    pid: int | None = None
+    start_ticks: int | None = None  # /proc/PID/stat starttime: tells a reused pid apart
+    binary: str | None = None
+    port_in_use: bool = False
+    port_owners: tuple[PortOwner, ...] = ()
+    listen_ports: tuple[int, ...] = ()
+    sql_error: str | None = None
+    version: str | None = None
+    initialised: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        return self.state == ProcessState.RUNNING
+
+    def describe(self) -> str:
+        if self.state == ProcessState.RUNNING:
+            text = f"RUNNING: pid {self.pid} ({self.binary}) answers SQL on port {self.sql_port}"
+            if self.version:
+                text += f", version {self.version}"
+        elif self.state == ProcessState.STARTING:
+            text = (
+                f"STARTING: pid {self.pid} ({self.binary}) runs but does not answer SQL on "
+                f"port {self.sql_port} ({self.sql_error or 'port not open'})"
+            )
+        elif self.state == ProcessState.STOPPED:
+            text = "STOPPED: no process"
+        else:
+            text = "CONFLICT"
+        return "; ".join([text, *self.notes])
+
+
+@runtime_checkable
+class ProcessDriver(Protocol):
+    """Drives one server process on one host. Every operation is idempotent (already in
+    the wanted state is success), bounded by a timeout, verified on the host, and writes
+    its steps through `log` (the task engine passes the running subtask's log)."""
+
+    spec: ProcessSpec
+    executor: HostExecutor
+
+    @property
+    def label(self) -> str: ...
+
+    async def status(self, *, log: StepLog = discard_log) -> ProcessStatus: ...
+
+    async def start(
+        self, *, log: StepLog = discard_log, time_limit: float | None = None
+    ) -> ProcessStatus: ...
+
+    async def stop(
+        self,
+        *,
+        log: StepLog = discard_log,
+        force: bool = False,
+        freeze: bool = False,
+        grace: float | None = None,
+    ) -> ProcessStatus: ...
+
+
+@cache
+def probe_source() -> str:
+    return resources.files("obpilot.hosts").joinpath("probe.py").read_text()
+
+
+#: Added to a probe's own wait to bound the whole command (interpreter start, SSH).
+PROBE_MARGIN = 15.0
+
+
+class PidFileServerDriver:
+    """Status, start and stop for a daemonising server with a locked pid file under its
+    home. Subclasses say where things are and how the start command looks."""
+
+    kind = "server"
+    pid_file_name = "run/server.pid"
+    server_log_name = "log/server.log"
+    console_log_name = "log/obpilot-start.log"
+
+    def __init__(
+        self,
+        spec: ProcessSpec,
+        executor: HostExecutor,
+        timeouts: ProcessTimeouts | None = None,
+    ) -> None:
+        self.spec = spec
+        self.executor = executor
+        self.timeouts = timeouts or ProcessTimeouts()
+        self.home = posixpath.normpath(spec.home_path)
+        if not posixpath.isabs(self.home):
+            raise ValueError(f"the home path must be absolute: {spec.home_path!r}")
+
+    # -- what subclasses provide ------------------------------------------------------
+
+    def validate(self) -> list[str]:
+        """Raises InvalidServerParameter for settings the process would refuse or misuse;
+        returns warnings worth logging."""
+        return []
+
+    def known_binaries(self) -> list[str]:
+        """Files whose process counts as this server (before any lookup)."""
+        raise NotImplementedError
+
+    async def resolve_binary(self, log: StepLog) -> str:
+        """The binary to start, checked to be runnable on the host."""
+        raise NotImplementedError
+
+    def launch_command(
+        self, binary: str, status: ProcessStatus
+    ) -> tuple[list[str], dict[str, str], str]:
+        """argv, extra environment, working directory."""
+        raise NotImplementedError
+
+    def launch_failure(self, returncode: int | None, output: str, server_log: str) -> Exception:
+        return ServerProcessError(
+            f"{self.label}: {self.kind} exited with status {returncode} while starting; "
+            f"its output: {_last_lines(output) or '(none)'}; {self.server_log_name}: "
+            f"{_last_lines(server_log) or '(empty)'}",
+            cause=Cause.START_FAILED,
+        )
+
+    def freeze_statement(self) -> str | None:
+        return None
+
+    # -- helpers ----------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.executor.label} port {self.spec.sql_port} ({self.home})"
+
+    def path(self, relative: str) -> str:
+        return posixpath.join(self.home, relative)
+
+    @property
+    def pid_file(self) -> str:
+        return self.path(self.pid_file_name)
+
+    def sql_request(self, queries: list[str], timeout: float | None = None) -> dict[str, Json]:
+        return {
+            "host": "127.0.0.1",
+            "port": self.spec.sql_port,
+            "user": self.spec.sql_user,
+            "password": self.spec.sql_password or "",
+            "queries": queries,
+            "timeout": timeout or self.timeouts.sql,
+        }
+
+    async def probe(
+        self, action: str, *, step: str, wait: float = 0.0, **request: Json
+    ) -> dict[str, Json]:
+        """Runs one probe action on the host and returns its JSON answer."""
+        payload = json.dumps({"action": action, **request})
+        source = f"{probe_source()}\n_main({payload!r})\n"
+        result = await self.executor.run(
+            [self.executor.python, "-"],
+            step=f"{self.label}: {step}",
+            time_limit=wait + self.timeouts.probe + PROBE_MARGIN,
+            input=source,
+            check=False,
+        )
+        lines = [line for line in result.stdout.splitlines() if line.strip()]
+        try:
+            answer = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            answer = None
+        if result.exit_status != 0 or not isinstance(answer, dict):
+            raise HostCommandFailed(
+                host=result.host,
+                step=result.step,
+                exit_status=result.exit_status,
+                stderr=result.stderr,
+                detail=f"the probe ({self.executor.python}) gave no answer",
+            )
+        if "probe_error" in answer:
+            raise HostError(host=result.host, step=result.step, detail=answer["probe_error"])
+        return answer
+
+    # -- status -----------------------------------------------------------------------
+
+    def inspect_request(self, queries: list[str] | None = None) -> dict[str, Json]:
+        """What the probe needs to find and check this server (`inspect` and the actions
+        that end with an inspection)."""
+        return {
+            "pid_file": self.pid_file,
+            "home": self.home,
+            "binaries": self.known_binaries(),
+            "port": self.spec.sql_port,
+            "sql": self.sql_request(queries or ["SELECT 1", "SELECT version()"]),
+        }
+
+    async def status(self, *, log: StepLog = discard_log) -> ProcessStatus:
+        report = await self.probe("inspect", step="status", **self.inspect_request())
+        status = self._status_from(report)
+        log(f"{self.label}: {status.describe()}")
+        return status
+
+    def _status_from(self, report: dict[str, Json]) -> ProcessStatus:
+        notes: list[str] = []
+        pid_file = report["pid_file"]
+        port = report["port"]
+        owners = tuple(PortOwner(owner["pid"], owner["exe"]) for owner in port["owners"])
+        common: dict[str, Json] = {
+            "home": self.home,
+            "sql_port": self.spec.sql_port,
+            "port_in_use": port["listening"],
+            "port_owners": owners,
+            "initialised": report["store_initialised"],
+        }
+        ours = [p for p in report["processes"] if not p["problems"]]
+        if ours:
+            process = ours[0]
+            sql = report.get("sql") or {"ok": False, "error": "the SQL port is not open"}
+            extra_ports = set(process["listen_ports"]) - {self.spec.sql_port, self.spec.rpc_port}
+            if not sql["ok"] and self.spec.sql_port not in process["listen_ports"] and extra_ports:
+                return ProcessStatus(
+                    state=ProcessState.CONFLICT,
+                    pid=process["pid"],
+                    start_ticks=process["start_ticks"],
+                    binary=process["exe"],
+                    listen_ports=tuple(process["listen_ports"]),
+                    notes=(
+                        f"{self.home} is in use by pid {process['pid']}, which serves port "
+                        f"{', '.join(map(str, sorted(extra_ports)))}, not {self.spec.sql_port}",
+                    ),
+                    **common,
+                )
+            version = None
+            if sql["ok"] and len(sql["results"]) > 1 and sql["results"][1]:
+                version = sql["results"][1][0][0]
+            if port["listening"] and process["pid"] not in {owner.pid for owner in owners}:
+                notes.append(_port_note(self.spec.sql_port, owners))
+            return ProcessStatus(
+                state=ProcessState.RUNNING if sql["ok"] else ProcessState.STARTING,
+                pid=process["pid"],
+                start_ticks=process["start_ticks"],
+                binary=process["exe"],
+                listen_ports=tuple(process["listen_ports"]),
+                sql_error=None if sql["ok"] else sql["error"],
+                version=version,
+                notes=tuple(notes),
+                **common,
+            )
+        holder = report["lock_holder"]
+        others = {p["pid"]: p for p in report["processes"]}
+        if holder is not None:
+            problems = others[holder]["problems"] if holder in others else []
+            return ProcessStatus(
+                state=ProcessState.CONFLICT,
+                pid=holder or None,
+                notes=(
+                    f"{self.pid_file} is locked by pid {holder}, which is not this server"
+                    + (f" ({'; '.join(problems)})" if problems else ""),
+                ),
+                **common,
+            )
+        file_pid = pid_file.get("pid")
+        if file_pid is not None:
+            if file_pid in others:
+                stranger = others[file_pid]
+                notes.append(
+                    f"stale pid file: pid {file_pid} now belongs to another program "
+                    f"({stranger.get('exe') or (stranger.get('argv') or ['?'])[0]}); "
+                    "it is left alone"
+                )
+            else:
+                notes.append(f"left-over pid file of pid {file_pid}, which has exited")
+        if port["listening"]:
+            notes.append(_port_note(self.spec.sql_port, owners))
+        return ProcessStatus(state=ProcessState.STOPPED, notes=tuple(notes), **common)
+
+    # -- start ------------------------------------------------------------------------
+
+    async def start(
+        self, *, log: StepLog = discard_log, time_limit: float | None = None
+    ) -> ProcessStatus:
+        deadline = time.monotonic() + (time_limit or self.timeouts.start)
+        warnings = self.validate()
+        log(f"{self.label}: start")
+        for warning in warnings:
+            log(f"{self.label}: warning: {warning}")
+        status = await self.status(log=log)
+        if status.state == ProcessState.RUNNING:
+            log(f"{self.label}: already running (pid {status.pid}); nothing to do")
+            return status
+        if status.state == ProcessState.CONFLICT:
+            raise ServerProcessError(
+                f"{self.label}: cannot start: {'; '.join(status.notes)}",
+                cause=Cause.BASE_DIR_IN_USE,
+            )
+        if status.state == ProcessState.STOPPED:
+            if status.port_in_use:
+                busy = _port_note(self.spec.sql_port, status.port_owners)
+                raise ServerProcessError(
+                    f"{self.label}: cannot start: {busy}", cause=Cause.PORT_BUSY
+                )
+            status = await self._launch(status, log)
+        else:
+            log(f"{self.label}: pid {status.pid} is already starting; waiting for it")
+        return await self._wait_ready(status, deadline, log)
+
+    async def _launch(self, status: ProcessStatus, log: StepLog) -> ProcessStatus:
+        binary = await self.resolve_binary(log)
+        argv, env, cwd = self.launch_command(binary, status)
+        environment = " ".join(f"{key}={value}" for key, value in env.items())
+        log(f"{self.label}: launching in {cwd}: {environment} {shlex.join(argv)}".strip())
+        answer = await self.probe(
+            "launch",
+            step="launch",
+            wait=40.0,
+            argv=argv,
+            env=env,
+            cwd=cwd,
+            console=self.path(self.console_log_name),
+            parent_wait=30.0,
+            lock_wait=10.0,
+            **self.inspect_request(),
+        )
+        returncode, pid = answer["returncode"], answer["pid"]
+        if returncode not in (0, None) or not pid:
+            server_log = await self._tail(self.server_log_name)
+            raise self.launch_failure(returncode, answer["output"], server_log)
+        launched = self._status_from(answer["report"])
+        if launched.pid != pid or launched.state == ProcessState.CONFLICT:
+            raise ServerProcessError(
+                f"{self.label}: the process that took the pid file lock (pid {pid}) is not "
+                f"the server that was launched: {launched.describe()}",
+                cause=Cause.START_FAILED,
+            )
+        log(f"{self.label}: started as pid {pid}")
+        return launched
+
+    async def _wait_ready(
+        self, status: ProcessStatus, deadline: float, log: StepLog
+    ) -> ProcessStatus:
+        if status.state == ProcessState.RUNNING:
+            log(f"{self.label}: answers SQL")
+            return status
+        remaining = max(1.0, deadline - time.monotonic())
+        log(f"{self.label}: waiting up to {remaining:.0f} s for SQL on port {self.spec.sql_port}")
+        answer = await self.probe(
+            "wait_ready",
+            step="wait until SQL answers",
+            wait=remaining,
+            pid=status.pid,
+            start_ticks=status.start_ticks,
+            timeout=remaining,
+            **self.inspect_request(),
+        )
+        if answer["state"] == "exited":
+            raise await self._exited_while_starting(status)
+        if answer["state"] == "timeout":
+            raise ServerProcessError(
+                f"{self.label}: pid {status.pid} does not answer SQL on port "
+                f"{self.spec.sql_port} after {answer['waited']:.0f} s "
+                f"({answer['sql'].get('error')}); it is left running",
+                cause=Cause.NOT_READY,
+            )
+        log(f"{self.label}: answers SQL after {answer['waited']:.1f} s")
+        final = self._status_from(answer["report"])
+        log(f"{self.label}: {final.describe()}")
+        if final.state != ProcessState.RUNNING:
+            raise ServerProcessError(
+                f"{self.label}: answered SQL once, then: {final.describe()}",
+                cause=Cause.NOT_READY,
+            )
+        return final
+
+    async def _exited_while_starting(self, status: ProcessStatus) -> Exception:
+        after = await self.status(log=discard_log)
+        server_log = await self._tail(self.server_log_name)
+        if after.port_in_use and status.pid not in {owner.pid for owner in after.port_owners}:
+            return ServerProcessError(
+                f"{self.label}: pid {status.pid} exited while starting: "
+                f"{_port_note(self.spec.sql_port, after.port_owners)}",
+                cause=Cause.PORT_BUSY,
+            )
+        return ServerProcessError(
+            f"{self.label}: pid {status.pid} exited before answering SQL; "
+            f"{self.server_log_name}: {_last_lines(server_log) or '(empty)'}"
+            + self.exit_hint(server_log),
+            cause=Cause.START_FAILED,
+        )
+
+    def exit_hint(self, server_log: str) -> str:
+        return ""
+
+    async def _tail(self, relative: str) -> str:
+        answer = await self.probe("tail", step=f"read {relative}", path=self.path(relative))
+        return str(answer["text"])
+
+    # -- stop -------------------------------------------------------------------------
+
+    async def stop(
+        self,
+        *,
+        log: StepLog = discard_log,
+        force: bool = False,
+        freeze: bool = False,
+        grace: float | None = None,
+    ) -> ProcessStatus:
+        grace = self.timeouts.stop_grace if grace is None else grace
+        log(f"{self.label}: stop{' (force)' if force else ''}")
+        status = await self.status(log=log)
+        if status.state == ProcessState.STOPPED:
+            log(f"{self.label}: already stopped; nothing to do")
+            return status
+        if status.state == ProcessState.CONFLICT or status.pid is None:
+            raise ServerProcessError(
+                f"{self.label}: refusing to signal: {'; '.join(status.notes)}",
+                cause=Cause.NOT_OURS,
+            )
+        pid = status.pid
+        if freeze and not force and status.state == ProcessState.RUNNING:
+            await self._freeze(log)
+        gone = False
+        if not force:
+            answer = await self._signal(status, "USR1", grace, log)
+            gone = answer["gone"]
+            if gone:
+                log(f"{self.label}: pid {pid} exited {answer['waited']:.1f} s after SIGUSR1")
+            else:
+                log(f"{self.label}: pid {pid} still runs after {grace:g} s; sending SIGKILL")
+        if not gone:
+            answer = await self._signal(status, "KILL", self.timeouts.kill, log)
+            if not answer["gone"]:
+                limit = self.timeouts.kill
+                raise ServerProcessError(
+                    f"{self.label}: pid {pid} still runs {limit:g} s after SIGKILL",
+                    cause=Cause.STILL_RUNNING,
+                )
+            log(f"{self.label}: pid {pid} exited after SIGKILL")
+        return await self._verify_stopped(pid, log)
+
+    async def _signal(
+        self, status: ProcessStatus, name: str, wait: float, log: StepLog
+    ) -> dict[str, Json]:
+        """Sends SIG`name` once the probe has identified the process again, and waits up
+        to `wait` seconds for it to exit."""
+        if name == "USR1":
+            log(f"{self.label}: sending SIGUSR1 (clean stop) to pid {status.pid}; {wait:g} s grace")
+        else:
+            log(f"{self.label}: sending SIGKILL to pid {status.pid}")
+        answer = await self.probe(
+            "signal",
+            step=f"send SIG{name}",
+            wait=wait,
+            wait_seconds=wait,
+            pid=status.pid,
+            start_ticks=status.start_ticks,
+            signal=name,
+            binaries=self.known_binaries(),
+            home=self.home,
+            pid_file=self.pid_file,
+        )
+        if answer.get("problems"):
+            raise ServerProcessError(
+                f"{self.label}: refusing to send SIG{name} to pid {status.pid}: "
+                + "; ".join(answer["problems"]),
+                cause=Cause.NOT_OURS,
+            )
+        if not answer["sent"]:
+            log(f"{self.label}: pid {status.pid} had already exited")
+        return answer
+
+    async def _verify_stopped(self, pid: int, log: StepLog) -> ProcessStatus:
+        final = await self.status(log=discard_log)
+        if final.state != ProcessState.STOPPED:
+            raise ServerProcessError(
+                f"{self.label}: still not stopped: {final.describe()}",
+                cause=Cause.STILL_RUNNING,
+            )
+        if final.port_in_use:
+            raise ServerProcessError(
+                f"{self.label}: pid {pid} is gone but "
+                f"{_port_note(self.spec.sql_port, final.port_owners)}",
+                cause=Cause.PORT_STILL_OPEN,
+            )
+        log(f"{self.label}: stopped; pid {pid} gone and port {self.spec.sql_port} closed")
+        return final
+
+    async def _freeze(self, log: StepLog) -> None:
+        statement = self.freeze_statement()
+        if statement is None:
+            return
+        log(f"{self.label}: {statement}")
+        request = self.inspect_request()
+        request["sql"] = self.sql_request([statement], timeout=60.0)
+        answer = await self.probe("inspect", step="minor freeze", wait=60.0, **request)
+        sql = answer.get("sql") or {"ok": False, "error": "the SQL port is not open"}
+        if not sql["ok"]:
+            # As obd does: a failed freeze only costs a longer restart, so it does not
+            # block the stop.
+            log(f"{self.label}: minor freeze failed ({sql['error']}); stopping anyway")
+
+
+def _port_note(port: int, owners: tuple[PortOwner, ...]) -> str:
+    if not owners:
+        return f"port {port} is in use by another process (not visible to obpilot's user)"
+    holders = ", ".join(f"pid {owner.pid} ({owner.exe or '?'})" for owner in owners)
+    return f"port {port} is in use by {holders}"
+
+
+def _last_lines(text: str, count: int = 8) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-count:])[-1500:]

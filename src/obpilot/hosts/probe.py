@@ -1,0 +1,572 @@
+"""The probe: a self-contained script that obpilot pipes into `python3 -` on a host to
+look at and act on server processes there. It needs only the Python 3.7+ standard
+library and Linux's /proc, so a host needs nothing installed beyond `python3`.
+
+The driver sends this file's text followed by one line `_main(<request JSON>)` on stdin
+(secrets such as a SQL password travel there, never on a command line) and reads one
+JSON object from the last line of stdout.
+
+Actions:
+  inspect      pid file, its fcntl lock holder, the process behind it (binary, working
+               directory, start time), listeners on the SQL port and their owners, and
+               optionally a MySQL-protocol login plus queries (`SELECT 1`).
+  launch       start a command detached (own session, stdin /dev/null, output appended to
+               a console file), wait for a daemonising parent, then for the pid-file lock.
+  signal       send a signal to a pid, but only after re-checking, in the same process
+               and just before the kill, that it is still the identified server; then
+               wait (bounded) for it to exit.
+  wait_ready   poll until the server holds its pid-file lock and answers SQL, or exits.
+  locate       find the seekdb binary inside the pylibseekdb package of this Python.
+  tail         the end of a (log) file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from typing import Any
+
+Json = Any
+
+# --------------------------------------------------------------------------- processes
+
+
+def process_info(pid: int) -> dict[str, Json] | None:
+    """What /proc says about a live process, or None if there is none (a zombie has
+    exited: it only waits to be reaped)."""
+    if pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    state = fields[0]
+    if state in ("Z", "X", "x"):
+        return None
+    info: dict[str, Json] = {"pid": pid, "state": state, "start_ticks": int(fields[19])}
+    for name in ("exe", "cwd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/{name}")
+        except OSError as error:
+            info[name] = None
+            info[name + "_error"] = error.strerror
+            continue
+        if target.endswith(" (deleted)"):
+            target = target[: -len(" (deleted)")]
+            info[name + "_deleted"] = True
+        info[name] = target
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            info["argv"] = [part.decode(errors="replace") for part in handle.read().split(b"\0")]
+        if info["argv"] and info["argv"][-1] == "":
+            info["argv"].pop()
+    except OSError:
+        info["argv"] = []
+    return info
+
+
+def lock_holder(path: str) -> int | None:
+    """The pid holding a POSIX (fcntl/lockf) lock on `path`, asked with F_GETLK so that
+    nothing is ever locked by the probe itself (a lock taken even briefly could make a
+    starting server fail). 0 means a holder in another pid namespace."""
+    import fcntl
+
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        # struct flock on 64-bit Linux: short type, short whence, off_t start, off_t len,
+        # pid_t pid (+ padding).
+        request = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        answer = fcntl.fcntl(descriptor, fcntl.F_GETLK, request)
+        lock_type, _, _, _, holder = struct.unpack("hhqqi4x", answer)
+    finally:
+        os.close(descriptor)
+    if lock_type == fcntl.F_UNLCK:
+        return None
+    return int(holder)
+
+
+def read_pid_file(path: str) -> dict[str, Json]:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(64).decode(errors="replace")
+    except FileNotFoundError:
+        return {"exists": False}
+    except OSError as error:
+        return {"exists": True, "error": error.strerror}
+    text = raw.strip()
+    return {"exists": True, "pid": int(text) if text.isdigit() else None, "raw": text[:32]}
+
+
+def _real(path: str | None) -> str | None:
+    return os.path.realpath(path) if path else None
+
+
+def _is_script(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2) == b"#!"
+    except OSError:
+        return False
+
+
+def runs_binary(info: dict[str, Json], binaries: list[str]) -> bool:
+    """The process runs one of `binaries`: its /proc/PID/exe is that file, or, for a
+    binary that is a script (`#!`), the interpreter was started on that file."""
+    wanted = {_real(path) for path in binaries if path}
+    if _real(info.get("exe")) in wanted:
+        return True
+    argv = info.get("argv") or []
+    scripts = {path for path in wanted if path and _is_script(path)}
+    return len(argv) >= 2 and _real(argv[1]) in scripts
+
+
+def identify(
+    pid: int, binaries: list[str], home: str, pid_file: str, start_ticks: int | None = None
+) -> tuple[dict[str, Json] | None, list[str]]:
+    """The process `pid` and the reasons it is NOT the server (empty when it is)."""
+    info = process_info(pid)
+    if info is None:
+        return None, [f"no process {pid}"]
+    problems = []
+    if start_ticks is not None and info["start_ticks"] != start_ticks:
+        problems.append(f"pid {pid} was reused by a newer process")
+    if info.get("exe") is None and not info.get("argv"):
+        problems.append(f"cannot read /proc/{pid}/exe ({info.get('exe_error') or 'unknown'})")
+    elif not runs_binary(info, binaries):
+        running = info.get("exe") or (info.get("argv") or ["?"])[0]
+        problems.append(f"pid {pid} runs {running}, not {' or '.join(binaries)}")
+    if _real(info.get("cwd")) != _real(home):
+        problems.append(f"pid {pid} works in {info.get('cwd')}, not {home}")
+    holder = lock_holder(pid_file)
+    if holder != pid:
+        held = "unlocked" if holder is None else f"held by pid {holder}"
+        problems.append(f"pid {pid} does not hold the lock on {pid_file} ({held})")
+    return info, problems
+
+
+# --------------------------------------------------------------------------- sockets
+
+
+def _listening_sockets() -> dict[int, int]:
+    """inode -> port of every listening TCP socket (IPv4 and IPv6)."""
+    sockets = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as handle:
+                lines = handle.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A":  # TCP_LISTEN
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                sockets[int(fields[9])] = port
+    return sockets
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes: set[int] = set()
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def port_listeners(port: int) -> dict[str, Json]:
+    """Whether anything listens on `port`, and which processes (when /proc lets us see
+    their file descriptors)."""
+    inodes = {inode for inode, bound in _listening_sockets().items() if bound == port}
+    owners = []
+    if inodes:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            if _socket_inodes(int(entry)) & inodes:
+                info = process_info(int(entry)) or {}
+                owners.append({"pid": int(entry), "exe": info.get("exe"), "argv": info.get("argv")})
+    return {"listening": bool(inodes), "owners": owners}
+
+
+def listen_ports(pid: int) -> list[int]:
+    sockets = _listening_sockets()
+    return sorted({sockets[inode] for inode in _socket_inodes(pid) if inode in sockets})
+
+
+# --------------------------------------------------------------------------- MySQL protocol
+
+
+class MysqlError(Exception):
+    pass
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise MysqlError("connection closed by the server")
+        data += chunk
+    return data
+
+
+def _read_packet(sock: socket.socket) -> tuple[int, bytes]:
+    header = _recv_exact(sock, 4)
+    length = header[0] | header[1] << 8 | header[2] << 16
+    return header[3], _recv_exact(sock, length)
+
+
+def _write_packet(sock: socket.socket, sequence: int, payload: bytes) -> None:
+    sock.sendall(struct.pack("<I", len(payload))[:3] + bytes([sequence & 0xFF]) + payload)
+
+
+def native_password_scramble(password: bytes, salt: bytes) -> bytes:
+    """mysql_native_password: SHA1(pw) XOR SHA1(salt + SHA1(SHA1(pw)))."""
+    if not password:
+        return b""
+    stage1 = hashlib.sha1(password).digest()  # noqa: S324 - the protocol's own hash
+    stage2 = hashlib.sha1(stage1).digest()  # noqa: S324
+    mix = hashlib.sha1(salt + stage2).digest()  # noqa: S324
+    return bytes(stage1[i] ^ mix[i] for i in range(len(stage1)))
+
+
+def _lenenc_int(data: bytes, pos: int) -> tuple[int | None, int]:
+    first = data[pos]
+    if first < 0xFB:
+        return first, pos + 1
+    if first == 0xFB:
+        return None, pos + 1
+    size = {0xFC: 2, 0xFD: 3, 0xFE: 8}[first]
+    return int.from_bytes(data[pos + 1 : pos + 1 + size], "little"), pos + 1 + size
+
+
+def _error_text(packet: bytes) -> str:
+    code = struct.unpack("<H", packet[1:3])[0]
+    if packet[3:4] == b"#":
+        state = packet[4:9].decode(errors="replace")
+        return f"ERROR {code} ({state}): {packet[9:].decode(errors='replace')}"
+    return f"ERROR {code}: {packet[3:].decode(errors='replace')}"
+
+
+def _is_eof(packet: bytes) -> bool:
+    return packet[:1] == b"\xfe" and len(packet) < 9
+
+
+def _read_result(sock: socket.socket) -> list[list[str | None]]:
+    _, packet = _read_packet(sock)
+    if packet[:1] == b"\xff":
+        raise MysqlError(_error_text(packet))
+    if packet[:1] == b"\x00":
+        return []
+    columns, _ = _lenenc_int(packet, 0)
+    for _ in range(columns or 0):
+        _read_packet(sock)
+    _, packet = _read_packet(sock)
+    if not _is_eof(packet):
+        raise MysqlError("unexpected packet after the column definitions")
+    rows: list[list[str | None]] = []
+    while True:
+        _, packet = _read_packet(sock)
+        if _is_eof(packet):
+            return rows
+        if packet[:1] == b"\xff":
+            raise MysqlError(_error_text(packet))
+        row: list[str | None] = []
+        pos = 0
+        for _ in range(columns or 0):
+            size, pos = _lenenc_int(packet, pos)
+            if size is None:
+                row.append(None)
+            else:
+                row.append(packet[pos : pos + size].decode(errors="replace"))
+                pos += size
+        rows.append(row)
+
+
+CLIENT_CAPABILITIES = (
+    0x00000001  # LONG_PASSWORD
+    | 0x00000004  # LONG_FLAG
+    | 0x00000200  # PROTOCOL_41
+    | 0x00002000  # TRANSACTIONS
+    | 0x00008000  # SECURE_CONNECTION
+    | 0x00020000  # MULTI_RESULTS
+    | 0x00080000  # PLUGIN_AUTH
+)
+
+
+def mysql_session(
+    host: str, port: int, user: str, password: str, queries: list[str], timeout: float
+) -> dict[str, Json]:
+    """Logs in (mysql_native_password) and runs `queries`; returns the server's
+    handshake version and each query's rows."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        sock.settimeout(timeout)
+        sequence, handshake = _read_packet(sock)
+        if handshake[:1] == b"\xff":
+            raise MysqlError(_error_text(handshake))
+        if handshake[:1] != b"\x0a":
+            raise MysqlError("not a MySQL protocol 10 handshake")
+        end = handshake.index(b"\0", 1)
+        version = handshake[1:end].decode(errors="replace")
+        pos = end + 1 + 4
+        salt = handshake[pos : pos + 8]
+        pos += 8 + 1 + 2
+        if pos + 16 <= len(handshake):
+            auth_length = handshake[pos + 5]
+            pos += 16
+            salt += handshake[pos : pos + max(13, auth_length - 8)].rstrip(b"\0")
+        secret = password.encode()
+        scramble = native_password_scramble(secret, salt[:20])
+        response = (
+            struct.pack("<IIB", CLIENT_CAPABILITIES, 1 << 24, 45)
+            + b"\0" * 23
+            + user.encode()
+            + b"\0"
+            + bytes([len(scramble)])
+            + scramble
+            + b"mysql_native_password\0"
+        )
+        _write_packet(sock, sequence + 1, response)
+        sequence, packet = _read_packet(sock)
+        if packet[:1] == b"\xfe":  # auth switch request
+            end = packet.index(b"\0", 1)
+            plugin = packet[1:end].decode(errors="replace")
+            if plugin != "mysql_native_password":
+                raise MysqlError("the server asks for the unsupported auth plugin " + plugin)
+            _write_packet(
+                sock, sequence + 1, native_password_scramble(secret, packet[end + 1 :][:20])
+            )
+            sequence, packet = _read_packet(sock)
+        if packet[:1] == b"\xff":
+            raise MysqlError(_error_text(packet))
+        if packet[:1] != b"\x00":
+            raise MysqlError("unexpected answer to the login")
+        results = []
+        for query in queries:
+            _write_packet(sock, 0, b"\x03" + query.encode())
+            results.append(_read_result(sock))
+        _write_packet(sock, 0, b"\x01")  # COM_QUIT
+        return {"version": version, "results": results}
+    finally:
+        sock.close()
+
+
+def sql_check(request: dict[str, Json]) -> dict[str, Json]:
+    try:
+        answer = mysql_session(
+            request.get("host", "127.0.0.1"),
+            request["port"],
+            request.get("user", "root"),
+            request.get("password") or "",
+            request["queries"],
+            request.get("timeout", 5.0),
+        )
+    except (OSError, MysqlError, ValueError, IndexError, KeyError, struct.error) as error:
+        return {"ok": False, "error": f"{type(error).__name__}: {error}"}
+    answer["ok"] = True
+    return answer
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def inspect(request: dict[str, Json]) -> dict[str, Json]:
+    pid_file = request["pid_file"]
+    home = request["home"]
+    binaries = request["binaries"]
+    port = request["port"]
+    report: dict[str, Json] = {
+        "home_exists": os.path.isdir(home),
+        "pid_file": read_pid_file(pid_file),
+        "lock_holder": lock_holder(pid_file),
+        "store_initialised": bool(_entries(os.path.join(home, "store"))),
+    }
+    candidates = []
+    for pid in (report["lock_holder"], report["pid_file"].get("pid")):
+        if pid and pid not in candidates:
+            candidates.append(pid)
+    processes = []
+    for pid in candidates:
+        info, problems = identify(pid, binaries, home, pid_file)
+        if info is not None:
+            info["problems"] = problems
+            info["listen_ports"] = listen_ports(pid) if not problems else []
+            processes.append(info)
+    report["processes"] = processes
+    report["port"] = port_listeners(port)
+    sql = request.get("sql")
+    identified = any(not process["problems"] for process in processes)
+    # No SQL login to a port that some other program holds.
+    if sql is not None and identified and report["port"]["listening"]:
+        report["sql"] = sql_check(sql)
+    return report
+
+
+def _entries(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def launch(request: dict[str, Json]) -> dict[str, Json]:
+    console = request["console"]
+    os.makedirs(request["cwd"], exist_ok=True)
+    os.makedirs(os.path.dirname(console), exist_ok=True)
+    before = os.path.getsize(console) if os.path.exists(console) else 0
+    previous_holder = lock_holder(request["pid_file"])
+    env = dict(os.environ)
+    env.update(request.get("env") or {})
+    with open(console, "ab") as output:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        output.write(f"\n=== obpilot launch {stamp}: {' '.join(request['argv'])}\n".encode())
+        output.flush()
+        process = subprocess.Popen(  # noqa: S603 - argv built by the driver, no shell
+            request["argv"],
+            cwd=request["cwd"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    try:
+        returncode: int | None = process.wait(request.get("parent_wait", 30.0))
+    except subprocess.TimeoutExpired:
+        returncode = None
+    holder = None
+    if returncode in (0, None):
+        deadline = time.monotonic() + request.get("lock_wait", 10.0)
+        while True:
+            holder = lock_holder(request["pid_file"])
+            if holder and holder != previous_holder:
+                break
+            if process.poll() not in (None, 0) or time.monotonic() >= deadline:
+                holder = None
+                break
+            time.sleep(0.02)
+        returncode = process.poll() if returncode is None else returncode
+    with open(console, "rb") as handle:
+        handle.seek(before)
+        output_text = handle.read()[-4000:].decode(errors="replace")
+    answer: dict[str, Json] = {
+        "returncode": returncode,
+        "launched_pid": process.pid,
+        "pid": holder,
+        "output": output_text,
+    }
+    if holder:
+        answer["report"] = inspect(request)
+    return answer
+
+
+def send_signal(request: dict[str, Json]) -> dict[str, Json]:
+    """Re-identifies `pid` (same start time, binary, directory, lock), sends the signal,
+    then waits up to `wait_seconds` for it to exit."""
+    pid = request["pid"]
+    started = time.monotonic()
+    info, problems = identify(
+        pid, request["binaries"], request["home"], request["pid_file"], request["start_ticks"]
+    )
+    if info is None:
+        return {"sent": False, "gone": True, "waited": 0.0}
+    if problems:
+        return {"sent": False, "gone": False, "problems": problems}
+    try:
+        os.kill(pid, getattr(signal, "SIG" + request["signal"]))
+    except ProcessLookupError:
+        return {"sent": False, "gone": True, "waited": 0.0}
+    deadline = started + request.get("wait_seconds", 0.0)
+    while True:
+        gone = _gone(pid, request["start_ticks"])
+        if gone or time.monotonic() >= deadline:
+            return {"sent": True, "gone": gone, "waited": time.monotonic() - started}
+        time.sleep(0.05)
+
+
+def _gone(pid: int, start_ticks: int) -> bool:
+    info = process_info(pid)
+    return info is None or info["start_ticks"] != start_ticks
+
+
+def wait_ready(request: dict[str, Json]) -> dict[str, Json]:
+    """Polls until `pid` answers SQL (then returns a full `inspect` report), exits, or
+    `timeout` passes."""
+    pid, start_ticks = request["pid"], request["start_ticks"]
+    started = time.monotonic()
+    deadline = started + request["timeout"]
+    last: dict[str, Json] = {"ok": False, "error": "the SQL port is not open yet"}
+    while True:
+        if _gone(pid, start_ticks):
+            return {"state": "exited", "waited": time.monotonic() - started, "sql": last}
+        if port_listeners(request["port"])["listening"]:
+            last = sql_check({**request["sql"], "queries": ["SELECT 1"]})
+            if last["ok"]:
+                waited = time.monotonic() - started
+                return {"state": "ready", "waited": waited, "report": inspect(request)}
+        if time.monotonic() >= deadline:
+            return {"state": "timeout", "waited": time.monotonic() - started, "sql": last}
+        time.sleep(0.1)
+
+
+def locate(_request: dict[str, Json]) -> dict[str, Json]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("pylibseekdb")
+    if spec is None or not spec.submodule_search_locations:
+        return {"binary": None, "python": sys.executable}
+    return {
+        "binary": os.path.join(next(iter(spec.submodule_search_locations)), "seekdb"),
+        "python": sys.executable,
+    }
+
+
+def tail(request: dict[str, Json]) -> dict[str, Json]:
+    path = request["path"]
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            handle.seek(max(0, size - request.get("bytes", 8000)))
+            return {"exists": True, "size": size, "text": handle.read().decode(errors="replace")}
+    except OSError:
+        return {"exists": False, "size": 0, "text": ""}
+
+
+ACTIONS = {
+    "inspect": inspect,
+    "launch": launch,
+    "signal": send_signal,
+    "wait_ready": wait_ready,
+    "locate": locate,
+    "tail": tail,
+}
+
+
+def _main(request_json: str) -> None:
+    request = json.loads(request_json)
+    try:
+        answer = ACTIONS[request["action"]](request)
+    except Exception as error:  # reported, not raised: the caller reads stdout only
+        answer = {"probe_error": f"{type(error).__name__}: {error}"}
+    sys.stdout.write("\n" + json.dumps(answer) + "\n")

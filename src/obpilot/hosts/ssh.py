@@ -1,0 +1,327 @@
+"""Commands on a remote host over SSH (asyncssh): one pooled connection per host, key or
+password authentication, connect and command timeouts, and a host key that must be the
+one recorded when the host was added."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncssh
+
+from obpilot.hosts.executor import (
+    CommandResult,
+    HostAuthenticationFailed,
+    HostCommandTimeout,
+    HostError,
+    HostKeyChanged,
+    HostUnreachable,
+    check_result,
+)
+
+#: The oldest Python a host may have: obpilot's probe scripts are written for it.
+MIN_HOST_PYTHON = (3, 7)
+#: Seconds after obpilot's own timeout at which the host kills a remote command.
+REMOTE_KILL_DELAY = 1.0
+
+
+@dataclass(frozen=True)
+class SshCredential:
+    """How to log in: a password, or a private key (OpenSSH or PEM text) with its
+    optional passphrase. Secrets never appear in repr()."""
+
+    username: str
+    password: str | None = field(default=None, repr=False)
+    private_key: str | None = field(default=None, repr=False)
+    passphrase: str | None = field(default=None, repr=False)
+
+    @property
+    def method(self) -> str:
+        return "private key" if self.private_key else "password"
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    address: str
+    port: int
+    credential: SshCredential
+    #: OpenSSH public key line (`ssh-ed25519 AAAA...`) recorded when the host was added;
+    #: only `record_host_key` connects without one.
+    host_key: str | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.credential.username}@{address}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    connect_timeout: float = 10.0
+    keepalive_interval: float = 15.0
+    #: Channels open at once on one connection; OpenSSH's MaxSessions defaults to 10.
+    max_sessions: int = 8
+    #: The Python 3 interpreter on remote hosts.
+    python: str = "python3"
+
+
+def host_key_fingerprint(host_key: str) -> str:
+    """`SHA256:...` as `ssh-keygen -l` prints it."""
+    return str(asyncssh.import_public_key(host_key).get_fingerprint("sha256"))
+
+
+def _connect_kwargs(target: SshTarget, options: SshOptions, *, trust_any_key: bool) -> Any:
+    credential = target.credential
+    kwargs: dict[str, Any] = {
+        "host": target.address,
+        "port": target.port,
+        "username": credential.username,
+        # Nothing from ~/.ssh, the agent or ssh_config: only what obpilot stores.
+        "config": None,
+        "agent_path": None,
+        "connect_timeout": options.connect_timeout,
+        "keepalive_interval": options.keepalive_interval,
+        "keepalive_count_max": 3,
+    }
+    if trust_any_key:
+        kwargs["known_hosts"] = None
+    else:
+        assert target.host_key is not None
+        trusted = [asyncssh.import_public_key(target.host_key)]
+        kwargs["known_hosts"] = (trusted, [], [])
+    if credential.private_key:
+        kwargs["client_keys"] = [
+            asyncssh.import_private_key(credential.private_key, credential.passphrase)
+        ]
+        kwargs["password"] = None
+        kwargs["preferred_auth"] = "publickey"
+    else:
+        kwargs["client_keys"] = None
+        kwargs["password"] = credential.password or ""
+        kwargs["preferred_auth"] = "password,keyboard-interactive"
+    return kwargs
+
+
+async def _offered_key(target: SshTarget, options: SshOptions) -> str:
+    """The fingerprint the host offers now (to show next to the recorded one)."""
+    try:
+        key = await asyncio.wait_for(
+            asyncssh.get_server_host_key(
+                target.address,
+                target.port,
+                config=None,
+                server_host_key_algs=[
+                    asyncssh.import_public_key(target.host_key or "").algorithm.decode()
+                ],
+            ),
+            options.connect_timeout,
+        )
+    except Exception:  # best effort: the refusal itself is what matters
+        return "unknown"
+    return str(key.get_fingerprint("sha256")) if key is not None else "unknown"
+
+
+async def _open(
+    target: SshTarget, options: SshOptions, *, step: str, trust_any_key: bool = False
+) -> asyncssh.SSHClientConnection:
+    if not trust_any_key and not target.host_key:
+        raise HostKeyChanged(
+            host=target.label,
+            step=step,
+            detail="no host key is recorded for this host; add the host again to record it",
+        )
+    try:
+        kwargs = _connect_kwargs(target, options, trust_any_key=trust_any_key)
+    except (asyncssh.KeyImportError, ValueError) as error:
+        raise HostAuthenticationFailed(
+            host=target.label, step=step, detail=f"the stored private key is unusable: {error}"
+        ) from None
+    try:
+        # connect_timeout covers TCP, key exchange and authentication; the outer bound
+        # is a guard against anything it misses.
+        return await asyncio.wait_for(asyncssh.connect(**kwargs), options.connect_timeout + 5)
+    except asyncssh.HostKeyNotVerifiable:
+        recorded = host_key_fingerprint(target.host_key or "")
+        offered = await _offered_key(target, options)
+        raise HostKeyChanged(
+            host=target.label,
+            step=step,
+            detail=(
+                f"it offered {offered} but {recorded} was recorded when the host was added; "
+                "refusing to connect (if the host was really reinstalled, add it again)"
+            ),
+        ) from None
+    except asyncssh.PermissionDenied as error:
+        raise HostAuthenticationFailed(
+            host=target.label,
+            step=step,
+            detail=f"user {target.credential.username!r} with a {target.credential.method} "
+            f"was refused ({error.reason or 'permission denied'})",
+        ) from None
+    except asyncssh.DisconnectError as error:
+        raise HostUnreachable(
+            host=target.label, step=step, detail=f"SSH connection closed: {error.reason}"
+        ) from None
+    except TimeoutError:
+        raise HostUnreachable(
+            host=target.label,
+            step=step,
+            detail=f"no SSH session within {options.connect_timeout:g} s",
+        ) from None
+    except OSError as error:
+        why = os.strerror(error.errno) if error.errno else str(error)
+        raise HostUnreachable(
+            host=target.label,
+            step=step,
+            detail=f"cannot connect to {target.address} port {target.port}: {why}",
+        ) from None
+
+
+class SshExecutor:
+    """One host, one pooled SSH connection (opened on first use, reopened when lost),
+    at most `max_sessions` commands at once on it."""
+
+    def __init__(self, target: SshTarget, options: SshOptions | None = None) -> None:
+        self.target = target
+        self.options = options or SshOptions()
+        self._connection: asyncssh.SSHClientConnection | None = None
+        self._connect_lock = asyncio.Lock()
+        self._sessions = asyncio.Semaphore(self.options.max_sessions)
+
+    @property
+    def label(self) -> str:
+        return self.target.label
+
+    @property
+    def python(self) -> str:
+        return self.options.python
+
+    async def _connect(self, step: str) -> asyncssh.SSHClientConnection:
+        async with self._connect_lock:
+            if self._connection is None or self._connection.is_closed():
+                self._connection = await _open(self.target, self.options, step=step)
+            return self._connection
+
+    async def _drop(self, connection: asyncssh.SSHClientConnection) -> None:
+        if self._connection is connection:
+            self._connection = None
+        connection.close()
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        step: str,
+        time_limit: float,
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> CommandResult:
+        if not argv:
+            raise ValueError("empty command")
+        # sshd ignores most client environment variables, so `env` sets them instead.
+        words = ["env", *(f"{key}={value}" for key, value in env.items()), *argv] if env else argv
+        # OpenSSH refuses channel signals in many set-ups ("session signalling requires
+        # privilege separation"), so the host itself bounds the command: coreutils
+        # `timeout` kills it a moment after obpilot has given up on it.
+        remote_limit = f"{time_limit + REMOTE_KILL_DELAY:g}"
+        command = shlex.join(["timeout", "-s", "KILL", remote_limit, *words])
+        async with self._sessions:
+            for attempt in (1, 2):
+                connection = await self._connect(step)
+                try:
+                    process = await connection.create_process(
+                        command, encoding="utf-8", errors="replace"
+                    )
+                except (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, OSError) as error:
+                    # The command never started, so trying once more on a new connection
+                    # cannot run it twice.
+                    await self._drop(connection)
+                    if attempt == 2:
+                        raise HostUnreachable(
+                            host=self.label, step=step, detail=f"cannot open a session: {error}"
+                        ) from None
+                    continue
+                break
+            try:
+                stdout, stderr = await asyncio.wait_for(process.communicate(input), time_limit)
+            except TimeoutError:
+                await _abandon(process)
+                raise HostCommandTimeout(
+                    host=self.label,
+                    step=step,
+                    detail=f"{argv[0]} did not finish within {time_limit:g} s and was killed",
+                ) from None
+            except (asyncssh.ConnectionLost, asyncssh.DisconnectError, OSError) as error:
+                await self._drop(connection)
+                raise HostUnreachable(
+                    host=self.label, step=step, detail=f"connection lost while running: {error}"
+                ) from None
+            except BaseException:  # cancelled: do not leave the remote command running
+                await _abandon(process)
+                raise
+        result = CommandResult(
+            host=self.label,
+            step=step,
+            exit_status=process.exit_status if process.exit_signal is None else None,
+            stdout=str(stdout or ""),
+            stderr=str(stderr or ""),
+        )
+        return check_result(result) if check else result
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.wait_closed(), 5)
+
+
+async def _abandon(process: asyncssh.SSHClientProcess[Any]) -> None:
+    """Asks for a kill where the server allows channel signals, and closes the channel;
+    the remote `timeout` wrapper makes sure the command ends either way."""
+    with contextlib.suppress(Exception):
+        process.kill()
+    process.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(process.wait_closed(), 0.5)
+
+
+async def record_host_key(target: SshTarget, options: SshOptions, *, step: str) -> str:
+    """Connects once, trusting whatever key the host offers, checks that the credential
+    logs in and that the host has a usable Python 3, and returns the host key (OpenSSH
+    public key line) to record. Later connections accept only that key."""
+    connection = await _open(target, options, step=step, trust_any_key=True)
+    try:
+        host_key = connection.get_server_host_key()
+        if host_key is None:  # pragma: no cover - asyncssh always has it after kex
+            raise HostUnreachable(host=target.label, step=step, detail="no host key offered")
+        probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+        command = shlex.join([options.python, "-c", probe])
+        try:
+            completed = await asyncio.wait_for(
+                connection.run(command, check=False), options.connect_timeout
+            )
+        except TimeoutError:
+            raise HostCommandTimeout(
+                host=target.label, step=step, detail=f"{options.python} did not answer"
+            ) from None
+        version = str(completed.stdout or "").strip()
+        if completed.exit_status != 0 or tuple(map(int, version.split("."))) < MIN_HOST_PYTHON:
+            raise HostError(
+                host=target.label,
+                step=step,
+                detail=(
+                    f"obpilot needs {options.python} >= "
+                    f"{'.'.join(map(str, MIN_HOST_PYTHON))} on the host; got "
+                    f"{version or str(completed.stderr or '').strip() or 'nothing'}"
+                ),
+            )
+        return host_key.export_public_key("openssh").decode().strip()
+    finally:
+        connection.close()

@@ -1,0 +1,133 @@
+"""Adding an SSH host logs in once with its credential and records its host key; later
+connections accept only that key. Against a real sshd on a loopback port."""
+
+from __future__ import annotations
+
+import asyncssh
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from obpilot.credentials import service
+from obpilot.db.engine import Database
+from obpilot.errors import HostKeyChanged
+from obpilot.hosts.access import HostAccess, LocalTarget
+from obpilot.hosts.ssh import host_key_fingerprint
+from obpilot.inventory.models import Host
+from obpilot.secretbox import SecretBox
+from tests.support.databases import free_port
+from tests.support.sshd import SshServer
+
+CREDENTIALS = "/api/v2/profiles/me/credentials"
+HOSTS = "/api/v2/compute/hosts"
+
+
+async def add_key_credential(client: httpx.AsyncClient, username: str, key: str) -> int:
+    response = await client.post(
+        CREDENTIALS,
+        json={
+            "name": f"key-{free_port()}",
+            "sshCredentialProperty": {
+                "type": "PRIVATE_KEY",
+                "username": username,
+                "privateKey": key,
+            },
+        },
+    )
+    assert response.status_code == 200, response.text
+    return int(response.json()["data"]["id"])
+
+
+async def test_adding_an_ssh_host_records_its_key_and_a_changed_key_is_refused(
+    any_client: httpx.AsyncClient, any_database: Database, sshd: SshServer, tmp_path: object
+) -> None:
+    credential_id = await add_key_credential(any_client, sshd.username, sshd.client_key)
+    added = await any_client.post(
+        HOSTS,
+        json={
+            "name": "loopback",
+            "innerIpAddress": "127.0.0.1",
+            "sshPort": sshd.port,
+            "kind": "DEDICATED_PHYSICAL_MACHINE",
+            "credentialId": credential_id,
+        },
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["data"]["hostKeyFingerprint"] == host_key_fingerprint(sshd.host_key)
+    async with any_database.transaction() as session:
+        host = await session.scalar(select(Host).where(Host.name == "loopback"))
+        assert host is not None
+        assert host.host_key == sshd.host_key
+
+    box = SecretBox.from_settings(home=tmp_path, key=None)  # type: ignore[arg-type]
+    access = HostAccess()
+    try:
+        async with any_database.transaction() as session:
+            target = await service.host_target(session, host=host, secret_box=box)
+        executor = access.executor(host.id, target)
+        result = await executor.run(["echo", "reached"], step="check", time_limit=10)
+        assert result.stdout == "reached\n"
+
+        other = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh")
+        async with any_database.transaction(write=True) as session:
+            await session.execute(
+                update(Host).where(Host.id == host.id).values(host_key=other.decode().strip())
+            )
+        async with any_database.transaction() as session:
+            changed = await session.get(Host, host.id)
+            assert changed is not None
+            target = await service.host_target(session, host=changed, secret_box=box)
+        with pytest.raises(HostKeyChanged, match="refusing to connect"):
+            await access.executor(host.id, target).run(["true"], step="check", time_limit=10)
+    finally:
+        await access.close()
+
+
+@pytest.mark.parametrize("problem", ["closed port", "wrong key"])
+async def test_a_host_that_cannot_be_reached_is_not_added(
+    client: httpx.AsyncClient, sshd: SshServer, problem: str
+) -> None:
+    if problem == "wrong key":
+        stranger = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+        credential_id = await add_key_credential(client, sshd.username, stranger)
+        port, expected = sshd.port, "authentication failed"
+    else:
+        credential_id = await add_key_credential(client, sshd.username, sshd.client_key)
+        port, expected = free_port(), "unreachable"
+    response = await client.post(
+        HOSTS,
+        json={"innerIpAddress": "127.0.0.1", "sshPort": port, "credentialId": credential_id},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "CMP07002"
+    assert expected in error["message"]
+    assert f"127.0.0.1:{port}" in error["message"]
+    listed = await client.get(HOSTS)
+    assert listed.json()["data"]["page"]["totalElements"] == 0
+
+
+async def test_an_ssh_host_needs_a_credential(client: httpx.AsyncClient) -> None:
+    response = await client.post(HOSTS, json={"innerIpAddress": "10.0.0.7", "sshPort": 22})
+    assert response.status_code == 400
+    assert "credentialId" in response.json()["error"]["message"]
+    unknown = await client.post(
+        HOSTS, json={"innerIpAddress": "10.0.0.7", "sshPort": 22, "credentialId": 999}
+    )
+    assert unknown.status_code == 404
+    assert "Credential <999>" in unknown.json()["error"]["message"]
+
+
+async def test_a_local_host_needs_no_connection(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    response = await client.post(HOSTS, json={"innerIpAddress": "127.0.0.1", "kind": "LOCAL"})
+    assert response.status_code == 200
+    assert response.json()["data"]["hostKeyFingerprint"] is None
+    async with database.transaction() as session:
+        host = await session.scalar(select(Host))
+        assert host is not None
+        target = await service.host_target(
+            session, host=host, secret_box=SecretBox(b"0" * 43 + b"=")
+        )
+    assert target == LocalTarget()

@@ -1,0 +1,152 @@
+"""The probe's building blocks, run in-process against real processes, locks, sockets and
+a real seekdb (the session's metadb server)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from obpilot.hosts import probe
+from tests.support.databases import SeekdbServer
+
+
+def test_process_info_reads_binary_directory_and_start_time() -> None:
+    info = probe.process_info(os.getpid())
+    assert info is not None
+    assert os.path.realpath(info["exe"]) == os.path.realpath(sys.executable)
+    assert info["cwd"] == os.getcwd()
+    assert info["start_ticks"] > 0
+    assert probe.process_info(2**22 + 12345) is None
+
+
+def test_an_exited_unreaped_child_counts_as_gone() -> None:
+    child = subprocess.Popen(["true"])
+    try:
+        for _ in range(500):
+            if probe.process_info(child.pid) is None:
+                break
+            time.sleep(0.01)
+        assert probe.process_info(child.pid) is None  # a zombie until waited for
+    finally:
+        child.wait()
+
+
+def test_lock_holder_names_the_locking_process_without_taking_the_lock(tmp_path: Path) -> None:
+    pid_file = tmp_path / "server.pid"
+    pid_file.write_text("0")
+    assert probe.lock_holder(str(pid_file)) is None
+    assert probe.lock_holder(str(tmp_path / "missing.pid")) is None
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import fcntl, os, sys, time
+                fd = os.open({str(pid_file)!r}, os.O_RDWR)
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+                print("locked", flush=True)
+                time.sleep(60)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"locked\n"
+        assert probe.lock_holder(str(pid_file)) == holder.pid
+        assert probe.lock_holder(str(pid_file)) == holder.pid  # asking did not take it
+    finally:
+        holder.kill()
+        holder.wait()
+    assert probe.lock_holder(str(pid_file)) is None
+
+
+def test_port_listeners_and_their_owner() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        assert probe.port_listeners(port)["listening"] is False  # bound, not listening
+        listener.listen()
+        found = probe.port_listeners(port)
+        assert found["listening"] is True
+        assert os.getpid() in [owner["pid"] for owner in found["owners"]]
+        assert port in probe.listen_ports(os.getpid())
+    assert probe.port_listeners(port)["listening"] is False
+
+
+def test_a_script_binary_is_recognised_through_its_interpreter(tmp_path: Path) -> None:
+    script = tmp_path / "server"
+    script.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")
+    script.chmod(0o755)
+    other = tmp_path / "other"
+    other.write_text(script.read_text())
+    process = subprocess.Popen([str(script)])
+    try:
+        for _ in range(500):
+            info = probe.process_info(process.pid)
+            if info and len(info.get("argv") or []) >= 2:
+                break
+            time.sleep(0.01)
+        assert info is not None
+        assert probe.runs_binary(info, [str(script)])
+        assert not probe.runs_binary(info, [str(other)])
+        assert not probe.runs_binary(info, ["/usr/bin/true"])
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_native_password_scramble_matches_the_protocol() -> None:
+    salt = bytes(range(1, 21))
+    sha1 = hashlib.sha1  # the protocol's own hash
+    stage1 = sha1(b"secret").digest()
+    mix = sha1(salt + sha1(stage1).digest()).digest()
+    expected = bytes(a ^ b for a, b in zip(stage1, mix, strict=True))
+    assert probe.native_password_scramble(b"secret", salt) == expected
+    assert probe.native_password_scramble(b"", salt) == b""
+
+
+def test_mysql_login_and_queries_against_seekdb(seekdb_server: SeekdbServer) -> None:
+    answer = probe.sql_check(
+        {
+            "port": seekdb_server.port,
+            "queries": ["SELECT 1", "SELECT version()", "SELECT NULL, 'a'"],
+        }
+    )
+    assert answer["ok"], answer
+    assert answer["results"][0] == [["1"]]
+    assert "seekdb" in answer["results"][1][0][0]
+    assert answer["results"][2] == [[None, "a"]]
+
+
+def test_mysql_errors_are_reported_not_raised(seekdb_server: SeekdbServer) -> None:
+    bad_query = probe.sql_check({"port": seekdb_server.port, "queries": ["SELEKT 1"]})
+    assert not bad_query["ok"]
+    assert "1064" in bad_query["error"]
+    bad_user = probe.sql_check(
+        {"port": seekdb_server.port, "user": "nobody", "password": "x", "queries": ["SELECT 1"]}
+    )
+    assert not bad_user["ok"]
+    assert "1045" in bad_user["error"]
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    refused = probe.sql_check({"port": port, "queries": ["SELECT 1"]})
+    assert not refused["ok"]
+    assert "ConnectionRefusedError" in refused["error"]
+
+
+@pytest.mark.parametrize("action", ["locate", "tail"])
+def test_unknown_fields_do_not_break_actions(action: str, tmp_path: Path) -> None:
+    request = {"action": action, "path": str(tmp_path / "none"), "extra": 1}
+    assert isinstance(probe.ACTIONS[action](request), dict)
