@@ -169,7 +169,8 @@ class TestBadInput:
         await self._assert_no_hosts(client)
 
     async def test_conflict(self, client: httpx.AsyncClient) -> None:
-        body = {"innerIpAddress": "10.0.0.7", "sshPort": 22}
+        # LOCAL: adding any other kind logs in over SSH first.
+        body = {"innerIpAddress": "127.0.0.1", "sshPort": 22, "kind": "LOCAL"}
         assert_envelope(await client.post("/api/v2/compute/hosts", json=body), 200)
         assert_error(await client.post("/api/v2/compute/hosts", json=body), 409, "CMP07001")
 
