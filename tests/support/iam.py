@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import httpx
+import structlog
 from fastapi import FastAPI
 
 from obpilot.db.engine import Database
@@ -10,6 +15,7 @@ from obpilot.iam import service
 from obpilot.iam.models import User
 from obpilot.iam.permissions import PermissionSet, Principal
 from obpilot.iam.schemas import UserCreate
+from obpilot.logging import configure_logging
 
 ADMIN_PASSWORD = "Admin-Passw0rd!"
 USER_PASSWORD = "User-Passw0rd!"
@@ -43,3 +49,15 @@ def client_for(
         base_url="http://testserver",
         auth=(username, password) if username else None,
     )
+
+
+@contextmanager
+def json_logs() -> Iterator[None]:
+    """JSON log lines on (the captured) stderr; use it inside the test, once capsys has
+    replaced stderr."""
+    configure_logging(fmt="json", level="DEBUG")
+    try:
+        yield
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()

@@ -15,6 +15,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 
 from obpilot.errors import ClusterUpdateForbidden, Forbidden, NotAuthenticated, ObpilotError
 from obpilot.iam.authentication import (
@@ -25,7 +26,7 @@ from obpilot.iam.authentication import (
     check_csrf,
     parse_basic,
 )
-from obpilot.iam.permissions import Permission, Principal, required
+from obpilot.iam.permissions import AUTHENTICATED, PUBLIC, Permission, Principal, required
 from obpilot.iam.signatures import SCHEME
 
 PUBLIC_ROUTES = frozenset({("POST", "/api/v2/iam/login"), ("GET", "/api/v2/info")})
@@ -157,3 +158,27 @@ def require(
     dependency.__name__ = f"require_{resource.lower()}_{action.lower()}"
     dependency.required_permission = (resource, action, cluster_id_param)  # type: ignore[attr-defined]
     return dependency
+
+
+def route_requirement(path: str, method: str, dependant: Dependant) -> str:
+    """What a route needs, read from its dependencies, in ROUTE_PERMISSIONS' notation."""
+    if (method, path) in PUBLIC_ROUTES:
+        return PUBLIC
+    found: list[str] = []
+
+    def walk(node: Dependant) -> None:
+        for sub in node.dependencies:
+            needed = getattr(sub.call, "required_permission", None)
+            if needed is not None:
+                resource, action, cluster_param = needed
+                if cluster_param is None:
+                    found.append(f"{resource}:*:{action}")
+                elif resource == "CLUSTER":
+                    found.append(f"CLUSTER:{{{cluster_param}}}:{action}")
+                else:
+                    found.append(f"CLUSTER:{{{cluster_param}}}:{resource}:*:{action}")
+            walk(sub)
+
+    walk(dependant)
+    # Every /api/** route is at least authenticated by the app-wide guard.
+    return " + ".join(sorted(set(found))) or AUTHENTICATED

@@ -128,21 +128,6 @@ class PermissionSet:
                 return True
         return False
 
-    def ids_with(self, resource: str, action: str) -> frozenset[int] | None:
-        """The ids of `resource` on which `action` is granted; None means all of them."""
-        if self.allows(required(resource, action)):
-            return None
-        ids = set()
-        for grant in self.grants:
-            if (
-                len(grant.path) == 1
-                and grant.path[0][0] == resource
-                and grant.path[0][1] != ANY
-                and grant.action in (ANY, action)
-            ):
-                ids.add(int(grant.path[0][1]))
-        return frozenset(ids)
-
     def expressions(self) -> list[str]:
         return sorted(str(grant) for grant in self.grants)
 
@@ -246,4 +231,72 @@ DEFAULT_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "USER_MANAGER": ("Manage users", ("USER:*:*", "ROLE:*:READ")),
+}
+
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+
+# The permission each route needs. `{id}` is the cluster id in the path: the check is on
+# that cluster, and a caller without it gets the same 403 whether or not the cluster exists.
+# "authenticated": any logged-in user (on their own data); "public": no credentials.
+# Every other /api/** route needs at least authentication. tests/iam/test_route_permissions.py
+# checks this table against the routes' dependencies.
+ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
+    ("GET", "/api/v2/info"): PUBLIC,
+    ("POST", "/api/v2/iam/login"): PUBLIC,
+    ("POST", "/api/v2/iam/logout"): AUTHENTICATED,
+    ("GET", "/api/v2/iam/users/me"): AUTHENTICATED,
+    ("POST", "/api/v2/iam/users/me/changePassword"): AUTHENTICATED,
+    ("POST", "/api/v2/iam/accessKeys"): AUTHENTICATED,
+    ("GET", "/api/v2/iam/accessKeys"): AUTHENTICATED,
+    ("DELETE", "/api/v2/iam/accessKeys/{accessKeyId}"): AUTHENTICATED,
+    ("GET", "/api/v2/iam/users"): "USER:*:READ",
+    ("GET", "/api/v2/iam/users/{id}"): "USER:*:READ",
+    ("POST", "/api/v2/iam/users"): "USER:*:CREATE",
+    ("PUT", "/api/v2/iam/users/{id}"): "USER:*:UPDATE",
+    ("POST", "/api/v2/iam/users/{id}/changePassword"): "USER:*:UPDATE",
+    ("PUT", "/api/v2/iam/users/{id}/roles"): "USER:*:UPDATE",
+    ("POST", "/api/v2/iam/users/{id}/unlock"): "USER:*:UPDATE",
+    ("DELETE", "/api/v2/iam/users/{id}"): "USER:*:DELETE",
+    ("GET", "/api/v2/iam/roles"): "ROLE:*:READ",
+    ("GET", "/api/v2/iam/roles/{id}"): "ROLE:*:READ",
+    ("POST", "/api/v2/iam/roles"): "ROLE:*:CREATE",
+    ("PUT", "/api/v2/iam/roles/{id}"): "ROLE:*:UPDATE",
+    ("DELETE", "/api/v2/iam/roles/{id}"): "ROLE:*:DELETE",
+    ("GET", "/api/v2/iam/auditEvents"): "AUDIT:*:READ",
+    ("GET", "/api/v2/compute/hosts"): "HOST:*:READ",
+    ("GET", "/api/v2/compute/hosts/{hostId}"): "HOST:*:READ",
+    ("POST", "/api/v2/compute/hosts"): "HOST:*:CREATE",
+    ("DELETE", "/api/v2/compute/hosts/{hostId}"): "HOST:*:DELETE",
+    ("POST", "/api/v2/profiles/me/credentials"): "HOST:*:CREATE",
+    ("GET", "/api/v2/profiles/me/credentials"): "HOST:*:READ",
+    ("GET", "/api/v2/profiles/me/credentials/{credentialId}"): "HOST:*:READ",
+    ("DELETE", "/api/v2/profiles/me/credentials/{credentialId}"): "HOST:*:DELETE",
+    ("GET", "/api/v2/ob/clusters"): "CLUSTER:*:READ",
+    ("POST", "/api/v2/ob/clusters/takeOver"): "CLUSTER:*:CREATE",
+    ("GET", "/api/v2/ob/clusters/{id}"): "CLUSTER:{id}:READ",
+    ("DELETE", "/api/v2/ob/clusters/{id}"): "CLUSTER:{id}:DELETE",
+    ("GET", "/api/v2/ob/clusters/{id}/zones"): "CLUSTER:{id}:READ",
+    ("GET", "/api/v2/ob/clusters/{id}/servers"): "CLUSTER:{id}:READ",
+    ("GET", "/api/v2/ob/clusters/{id}/zones/{zoneName}/servers"): "CLUSTER:{id}:READ",
+    ("POST", "/api/v2/ob/clusters/{id}/stop"): "CLUSTER:{id}:UPDATE",
+    ("POST", "/api/v2/ob/clusters/{id}/start"): "CLUSTER:{id}:UPDATE",
+    ("POST", "/api/v2/ob/clusters/{id}/restart"): "CLUSTER:{id}:UPDATE",
+    ("POST", "/api/v2/ob/clusters/{id}/zones/{zoneName}/stop"): "CLUSTER:{id}:UPDATE",
+    ("POST", "/api/v2/ob/clusters/{id}/zones/{zoneName}/start"): "CLUSTER:{id}:UPDATE",
+    ("POST", "/api/v2/ob/clusters/{id}/zones/{zoneName}/restart"): "CLUSTER:{id}:UPDATE",
+    ("POST", "/api/v2/ob/clusters/{id}/servers/{serverId}/stop"): "CLUSTER:{id}:UPDATE",
+    ("POST", "/api/v2/ob/clusters/{id}/servers/{serverId}/start"): "CLUSTER:{id}:UPDATE",
+    ("POST", "/api/v2/ob/clusters/{id}/servers/{serverId}/restart"): "CLUSTER:{id}:UPDATE",
+    ("GET", "/api/v2/tasks/instances"): "TASK:*:READ",
+    ("GET", "/api/v2/tasks/instances/{id}"): "TASK:*:READ",
+    ("GET", "/api/v2/tasks/instances/{id}/subtasks/{sid}"): "TASK:*:READ",
+    ("GET", "/api/v2/tasks/instances/{id}/subtasks/{sid}/log"): "TASK:*:READ",
+    ("GET", "/api/v2/tasks/instances/{id}/stream"): "TASK:*:READ",
+    ("POST", "/api/v2/tasks/instances/{id}/retry"): "TASK:*:UPDATE",
+    ("POST", "/api/v2/tasks/instances/{id}/rollback"): "TASK:*:UPDATE",
+    ("POST", "/api/v2/tasks/instances/{id}/subtasks/{sid}/retry"): "TASK:*:UPDATE",
+    ("POST", "/api/v2/tasks/instances/{id}/subtasks/{sid}/skip"): "TASK:*:UPDATE",
+    ("POST", "/api/v2/tasks/instances/{id}/subtasks/{sid}/cancel"): "TASK:*:UPDATE",
 }
