@@ -54,6 +54,17 @@ class TestBasic:
         error(response, 401, "IAM10000")
         assert response.headers["www-authenticate"].startswith("Basic")
 
+    async def test_no_basic_challenge_for_the_console(self, client: httpx.AsyncClient) -> None:
+        headers = {"X-Requested-With": "XMLHttpRequest"}
+        response = await client.get(ME, auth=None, headers=headers)
+        error(response, 401, "IAM10000")
+        assert "www-authenticate" not in response.headers
+        client.cookies.set("obpilot_session", "stale")
+        response = await client.get(ME, auth=None)
+        client.cookies.clear()
+        error(response, 401, "IAM10000")
+        assert "www-authenticate" not in response.headers
+
     async def test_info_and_login_need_none(self, client: httpx.AsyncClient) -> None:
         assert (await client.get("/api/v2/info", auth=None)).status_code == 200
 

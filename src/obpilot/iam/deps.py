@@ -84,6 +84,12 @@ async def _identify(request: Request, authenticator: Authenticator) -> Principal
     )
 
 
+def _from_console(request: Request) -> bool:
+    return SESSION_COOKIE in request.cookies or (
+        request.headers.get("x-requested-with", "").lower() == "xmlhttprequest"
+    )
+
+
 async def authenticate(request: Request) -> Principal:
     """The caller, authenticated once per request (later dependencies reuse it)."""
     principal = getattr(request.state, "principal", None)
@@ -91,10 +97,12 @@ async def authenticate(request: Request) -> Principal:
         return principal
     try:
         principal = await _identify(request, get_authenticator(request))
-    except ObpilotError:
+    except ObpilotError as error:
         if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
             # Credentials were presented and refused: the audit log keeps that.
             request.state.authentication_failed = True
+        if isinstance(error, NotAuthenticated) and _from_console(request):
+            error.headers = {}  # no Basic challenge: browsers would pop up a login dialog
         raise
     request.state.principal = principal
     return principal
