@@ -22,11 +22,19 @@ from obpilot.iam.bootstrap import start_iam
 from obpilot.iam.deps import authenticate_api
 from obpilot.iam.routes import router as iam_router
 from obpilot.inventory.routes import router as inventory_router
+from obpilot.operations.routes import router as operations_router
 from obpilot.settings import Settings
 from obpilot.system.routes import router as system_router
 from obpilot.tasks.routes import router as tasks_router
 
-ROUTERS = (system_router, iam_router, inventory_router, tasks_router, credentials_router)
+ROUTERS = (
+    system_router,
+    iam_router,
+    inventory_router,
+    operations_router,
+    tasks_router,
+    credentials_router,
+)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorEnvelope, "description": description}
@@ -58,7 +66,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         app.state.database = database
         try:
             await start_iam(app, settings, database)
-            engine = await start_engine(settings, database)
+            engine = await start_engine(
+                settings, database, resources={"host_access": app.state.host_access}
+            )
             app.state.engine = engine
             try:
                 yield

@@ -239,3 +239,51 @@ class TaskRollbackProhibited(BadRequest):
 
 class SubtaskSkipProhibited(BadRequest):
     code = "TSK10010"
+
+
+class ClusterStateConflict(Conflict):
+    """The cluster's status does not allow the operation."""
+
+    code = "OBE11007"
+
+    def __init__(self, name: str, status: str, operation: str) -> None:
+        super().__init__(
+            f"OB cluster {name} in state [{status}] does not support this operation: {operation}"
+        )
+
+
+class ClusterBusy(Conflict):
+    """An earlier operation on the cluster has not finished."""
+
+    code = "OBE11020"
+
+    def __init__(self, name: str, task_id: int, task_name: str, task_status: str) -> None:
+        super().__init__(
+            f"The previous O&M task on OB cluster {name} has not finished: task {task_id} "
+            f"({task_name}) is {task_status}; retry, skip or roll it back first"
+        )
+        self.task_id = task_id
+
+
+class ZoneStateConflict(Conflict):
+    code = "OBE18004"
+
+    def __init__(self, zone: str, status: str, operation: str) -> None:
+        super().__init__(f"OB zone {zone} in state [{status}] does not support: {operation}")
+
+
+class ServerStateConflict(Conflict):
+    code = "OBE19003"
+
+    def __init__(self, server: str, status: str, operation: str) -> None:
+        super().__init__(f"OB server {server} in state [{status}] does not support: {operation}")
+
+
+class LastServerStop(Conflict):
+    code = "OBE19020"
+
+    def __init__(self, server: str, cluster: str) -> None:
+        super().__init__(
+            f"Cannot stop {server}: it is the last running server of OB cluster {cluster}; "
+            "stop the cluster instead"
+        )

@@ -25,4 +25,14 @@ async def get_session(
         yield session
 
 
+async def get_write_session(
+    database: Annotated[Database, Depends(get_database)],
+) -> AsyncIterator[AsyncSession]:
+    """As `get_session`, for requests that read then write rows others may write too: on
+    SQLite the transaction takes the write lock first (BEGIN IMMEDIATE)."""
+    async with database.transaction(write=True) as session:
+        yield session
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]

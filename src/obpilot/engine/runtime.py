@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from obpilot.db.engine import Database
 from obpilot.engine.subtask import import_modules
 from obpilot.engine.worker import Engine, EngineConfig
@@ -21,15 +24,19 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
-async def start_engine(settings: Settings, database: Database) -> Engine:
-    """Imports OBPILOT_EXTRA_MODULES, then starts the worker pool, reaper and log writer."""
+async def start_engine(
+    settings: Settings, database: Database, resources: Mapping[str, Any] | None = None
+) -> Engine:
+    """Imports OBPILOT_EXTRA_MODULES, then starts the worker pool, reaper and log writer.
+    Handlers see `resources` (plus `settings` and `secret_box`) as `ctx.resources`."""
     import_modules(settings.extra_modules.split(","))
     key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    secret_box = SecretBox.from_settings(home=settings.home, key=key)
     engine = Engine(
         database,
         engine_config(settings),
-        secret_box=SecretBox.from_settings(home=settings.home, key=key),
-        resources={"settings": settings},
+        secret_box=secret_box,
+        resources={"settings": settings, "secret_box": secret_box, **(resources or {})},
     )
     await engine.start()
     return engine

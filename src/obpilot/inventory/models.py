@@ -136,6 +136,11 @@ class Cluster(TimestampMixin, Base):
     creator: Mapped[str | None] = mapped_column(String(64))
     #: The sys tenant's root password, encrypted (SecretBox); NULL when it is empty.
     root_password_encrypted: Mapped[str | None] = mapped_column(Text)
+    #: The task holding the cluster's operation lock: set in the transaction that creates
+    #: the task, cleared when it succeeds. One operation per cluster at a time.
+    operation_task_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("task_instance.id", ondelete="SET NULL")
+    )
 
     zones: Mapped[list[Zone]] = relationship(
         back_populates="cluster", lazy="raise", order_by="Zone.id", passive_deletes=True

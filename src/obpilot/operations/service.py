@@ -1,0 +1,368 @@
+"""The rules of cluster, zone and server operations: which states allow which operation,
+the cluster's operation lock, and the task each operation becomes.
+
+The lock and the task are written in one transaction: the cluster row is locked (FOR
+UPDATE; SQLite serialises writers), its holder checked, the task inserted, and the lock
+taken with a conditional UPDATE whose row count is checked. Two concurrent requests
+therefore give one task and one 409 that names it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from obpilot.engine import Context, TaskInstance, TaskStatus, Template, submit
+from obpilot.errors import (
+    ClusterBusy,
+    ClusterNotFound,
+    ClusterStateConflict,
+    LastServerStop,
+    ServerNotFound,
+    ServerStateConflict,
+    ZoneNotFound,
+    ZoneStateConflict,
+)
+from obpilot.flows import templates
+from obpilot.inventory.models import (
+    Cluster,
+    ClusterStatus,
+    Server,
+    ServerStatus,
+    Zone,
+    ZoneStatus,
+)
+from obpilot.operations.schemas import RestartOptions, StopOptions
+
+C, Z, S = ClusterStatus, ZoneStatus, ServerStatus
+
+STOPPABLE_CLUSTER = {C.RUNNING, C.UNAVAILABLE}
+STARTABLE_CLUSTER = {C.STOPPED, C.UNAVAILABLE}
+RESTARTABLE_CLUSTER = {C.RUNNING, C.UNAVAILABLE}
+# Zone and server operations need a cluster that is not stopped as a whole.
+CLUSTER_FOR_PART = {C.RUNNING, C.UNAVAILABLE}
+
+
+@dataclass(frozen=True)
+class Caller:
+    id: int | None
+    name: str
+
+
+async def _locked_cluster(session: AsyncSession, cluster_id: int) -> Cluster:
+    cluster = await session.scalar(
+        select(Cluster)
+        .where(Cluster.id == cluster_id)
+        .options(selectinload(Cluster.zones).selectinload(Zone.servers))
+        .with_for_update(of=Cluster)
+    )
+    if cluster is None:
+        raise ClusterNotFound(cluster_id)
+    await _ensure_idle(session, cluster)
+    return cluster
+
+
+async def _ensure_idle(session: AsyncSession, cluster: Cluster) -> None:
+    if cluster.operation_task_id is None:
+        return
+    holder = await session.get(TaskInstance, cluster.operation_task_id)
+    if holder is not None and holder.status != TaskStatus.SUCCESSFUL:
+        raise ClusterBusy(cluster.name, holder.id, holder.name, holder.status)
+
+
+def _check(cluster: Cluster, allowed: Iterable[str], operation: str) -> None:
+    if cluster.status not in allowed:
+        raise ClusterStateConflict(cluster.name, cluster.status, operation)
+
+
+async def _submit_locked(
+    session: AsyncSession,
+    cluster: Cluster,
+    template: Template,
+    strings: dict[str, str],
+    lists: dict[str, list[str]],
+    caller: Caller,
+) -> TaskInstance:
+    context = Context.of(
+        {"cluster_name": cluster.name, "cluster_id": str(cluster.id), **strings}, lists
+    )
+    task = await submit(
+        session,
+        template,
+        context,
+        creator_id=caller.id,
+        creator_name=caller.name,
+        cluster_id=cluster.id,
+        cluster_name=cluster.name,
+        ob_cluster_id=cluster.ob_cluster_id,
+    )
+    taken = await session.execute(
+        update(Cluster)
+        .where(
+            Cluster.id == cluster.id,
+            Cluster.operation_task_id.is_(None)
+            if cluster.operation_task_id is None
+            else Cluster.operation_task_id == cluster.operation_task_id,
+        )
+        .values(operation_task_id=task.id)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        # Another request took the lock between our read and our write.
+        await session.refresh(cluster)
+        await _ensure_idle(session, cluster)
+        raise ClusterBusy(cluster.name, -1, "another operation", "RUNNING")
+    return task
+
+
+def _options(options: StopOptions | None) -> dict[str, str]:
+    strings: dict[str, str] = {}
+    if options is not None and options.force:
+        strings["force"] = "true"
+    if options is not None and options.freeze_before_stop:
+        strings["freeze_before_stop"] = "true"
+    return strings
+
+
+def _all(cluster: Cluster) -> dict[str, list[str]]:
+    return {
+        "server_ids": [str(s.id) for zone in cluster.zones for s in zone.servers],
+        "zone_names": [zone.name for zone in cluster.zones],
+    }
+
+
+# ------------------------------------------------------------------ cluster
+
+
+async def stop_cluster(
+    session: AsyncSession, *, cluster_id: int, options: StopOptions | None, caller: Caller
+) -> TaskInstance:
+    cluster = await _locked_cluster(session, cluster_id)
+    _check(cluster, STOPPABLE_CLUSTER, "stop")
+    strings = {"former_cluster_status": cluster.status, **_options(options)}
+    return await _submit_locked(
+        session, cluster, templates.STOP_CLUSTER, strings, _all(cluster), caller
+    )
+
+
+async def start_cluster(session: AsyncSession, *, cluster_id: int, caller: Caller) -> TaskInstance:
+    cluster = await _locked_cluster(session, cluster_id)
+    _check(cluster, STARTABLE_CLUSTER, "start")
+    strings = {"former_cluster_status": cluster.status}
+    return await _submit_locked(
+        session, cluster, templates.START_CLUSTER, strings, _all(cluster), caller
+    )
+
+
+async def restart_cluster(
+    session: AsyncSession, *, cluster_id: int, options: RestartOptions | None, caller: Caller
+) -> TaskInstance:
+    cluster = await _locked_cluster(session, cluster_id)
+    _check(cluster, RESTARTABLE_CLUSTER, "restart")
+    strings = {"former_cluster_status": cluster.status, **_options(options)}
+    lists = _all(cluster)
+    if len(cluster.zones) < templates.ROLLING_RESTART_MIN_ZONES:
+        template = templates.RESTART_CLUSTER_AT_ONCE
+    else:
+        template = templates.rolling_restart(len(cluster.zones))
+        strings["rolling"] = "true"
+        for index, zone in enumerate(cluster.zones):
+            lists[templates.rolling_zone_key(index)] = [zone.name]
+            lists[templates.rolling_servers_key(index)] = [str(s.id) for s in zone.servers]
+    return await _submit_locked(session, cluster, template, strings, lists, caller)
+
+
+# ------------------------------------------------------------------ zone
+
+
+def _zone(cluster: Cluster, zone_name: str) -> Zone:
+    for zone in cluster.zones:
+        if zone.name == zone_name:
+            return zone
+    raise ZoneNotFound(cluster.id, zone_name)
+
+
+async def _zone_operation(
+    session: AsyncSession,
+    *,
+    cluster_id: int,
+    zone_name: str,
+    template: Template,
+    allowed: set[ZoneStatus],
+    operation: str,
+    strings: dict[str, str],
+    caller: Caller,
+) -> TaskInstance:
+    cluster = await _locked_cluster(session, cluster_id)
+    zone = _zone(cluster, zone_name)
+    if zone.status not in allowed:
+        raise ZoneStateConflict(zone.name, zone.status, operation)
+    if operation != "start":
+        _check(cluster, CLUSTER_FOR_PART, f"{operation} zone")
+        running = [z for z in cluster.zones if z.status == Z.RUNNING and z.id != zone.id]
+        if operation == "stop" and not running:
+            raise ZoneStateConflict(
+                zone.name, zone.status, "stop of the last running zone; stop the cluster instead"
+            )
+    lists = {"server_ids": [str(s.id) for s in zone.servers], "zone_names": [zone.name]}
+    strings = {"zone_name": zone.name, "former_cluster_status": cluster.status, **strings}
+    return await _submit_locked(session, cluster, template, strings, lists, caller)
+
+
+async def stop_zone(
+    session: AsyncSession,
+    *,
+    cluster_id: int,
+    zone_name: str,
+    options: StopOptions | None,
+    caller: Caller,
+) -> TaskInstance:
+    return await _zone_operation(
+        session,
+        cluster_id=cluster_id,
+        zone_name=zone_name,
+        template=templates.STOP_ZONE,
+        allowed={Z.RUNNING, Z.UNAVAILABLE},
+        operation="stop",
+        strings=_options(options),
+        caller=caller,
+    )
+
+
+async def start_zone(
+    session: AsyncSession, *, cluster_id: int, zone_name: str, caller: Caller
+) -> TaskInstance:
+    return await _zone_operation(
+        session,
+        cluster_id=cluster_id,
+        zone_name=zone_name,
+        template=templates.START_ZONE,
+        allowed={Z.STOPPED, Z.UNAVAILABLE},
+        operation="start",
+        strings={},
+        caller=caller,
+    )
+
+
+async def restart_zone(
+    session: AsyncSession,
+    *,
+    cluster_id: int,
+    zone_name: str,
+    options: RestartOptions | None,
+    caller: Caller,
+) -> TaskInstance:
+    return await _zone_operation(
+        session,
+        cluster_id=cluster_id,
+        zone_name=zone_name,
+        template=templates.RESTART_ZONE,
+        allowed={Z.RUNNING, Z.UNAVAILABLE},
+        operation="restart",
+        strings=_options(options),
+        caller=caller,
+    )
+
+
+# ------------------------------------------------------------------ server
+
+
+def _server(cluster: Cluster, server_id: int) -> tuple[Zone, Server]:
+    for zone in cluster.zones:
+        for server in zone.servers:
+            if server.id == server_id:
+                return zone, server
+    raise ServerNotFound(server_id)
+
+
+async def _server_operation(
+    session: AsyncSession,
+    *,
+    cluster_id: int,
+    server_id: int,
+    template: Template,
+    allowed: set[ServerStatus],
+    operation: str,
+    strings: dict[str, str],
+    caller: Caller,
+) -> TaskInstance:
+    cluster = await _locked_cluster(session, cluster_id)
+    zone, server = _server(cluster, server_id)
+    label = f"{server.ip}:{server.sql_port}"
+    if server.status not in allowed:
+        raise ServerStateConflict(label, server.status, operation)
+    if operation == "stop":
+        others = [
+            s
+            for z in cluster.zones
+            for s in z.servers
+            if s.status == S.RUNNING and s.id != server.id
+        ]
+        if not others:
+            raise LastServerStop(label, cluster.name)
+    strings = {
+        "server_id": str(server.id),
+        "zone_name": zone.name,
+        "former_cluster_status": cluster.status,
+        **strings,
+    }
+    lists = {"server_ids": [str(server.id)], "zone_names": [zone.name]}
+    return await _submit_locked(session, cluster, template, strings, lists, caller)
+
+
+async def stop_server(
+    session: AsyncSession,
+    *,
+    cluster_id: int,
+    server_id: int,
+    options: StopOptions | None,
+    caller: Caller,
+) -> TaskInstance:
+    return await _server_operation(
+        session,
+        cluster_id=cluster_id,
+        server_id=server_id,
+        template=templates.STOP_SERVER,
+        allowed={S.RUNNING, S.UNAVAILABLE},
+        operation="stop",
+        strings=_options(options),
+        caller=caller,
+    )
+
+
+async def start_server(
+    session: AsyncSession, *, cluster_id: int, server_id: int, caller: Caller
+) -> TaskInstance:
+    return await _server_operation(
+        session,
+        cluster_id=cluster_id,
+        server_id=server_id,
+        template=templates.START_SERVER,
+        allowed={S.STOPPED, S.UNAVAILABLE},
+        operation="start",
+        strings={},
+        caller=caller,
+    )
+
+
+async def restart_server(
+    session: AsyncSession,
+    *,
+    cluster_id: int,
+    server_id: int,
+    options: RestartOptions | None,
+    caller: Caller,
+) -> TaskInstance:
+    return await _server_operation(
+        session,
+        cluster_id=cluster_id,
+        server_id=server_id,
+        template=templates.RESTART_SERVER,
+        allowed={S.RUNNING, S.UNAVAILABLE},
+        operation="restart",
+        strings=_options(options),
+        caller=caller,
+    )
