@@ -435,6 +435,7 @@ def launch(request: dict[str, Json]) -> dict[str, Json]:
     os.makedirs(os.path.dirname(console), exist_ok=True)
     before = os.path.getsize(console) if os.path.exists(console) else 0
     previous_holder = lock_holder(request["pid_file"])
+    previous_pid = read_pid_file(request["pid_file"]).get("pid")
     env = dict(os.environ)
     env.update(request.get("env") or {})
     with open(console, "ab") as output:
@@ -462,7 +463,9 @@ def launch(request: dict[str, Json]) -> dict[str, Json]:
             holder = lock_holder(request["pid_file"])
             if holder and holder != previous_holder:
                 break
-            if process.poll() not in (None, 0) or time.monotonic() >= deadline:
+            named = read_pid_file(request["pid_file"]).get("pid")
+            daemon_died = named and named != previous_pid and process_info(named) is None
+            if daemon_died or process.poll() not in (None, 0) or time.monotonic() >= deadline:
                 holder = None
                 break
             time.sleep(0.02)

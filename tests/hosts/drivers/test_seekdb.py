@@ -22,11 +22,12 @@ from obpilot.hosts.drivers import (
     Cause,
     ProcessSpec,
     ProcessState,
+    ProcessStatus,
     ProcessTimeouts,
     SeekdbDriver,
     driver_for,
 )
-from obpilot.hosts.executor import HostExecutor
+from obpilot.hosts.executor import HostExecutor, discard_log
 from tests.support.databases import free_port, seekdb_binary
 
 IGNORE_USR1 = str(Path(__file__).resolve().parents[2] / "support" / "ignore_usr1.py")
@@ -145,7 +146,7 @@ async def test_start_launches_seekdb_and_waits_until_it_answers_sql(seekdb: Seek
 
 
 async def test_start_when_running_is_success_and_changes_nothing(seekdb: Seekdb) -> None:
-    before = await seekdb.driver.status()
+    before = await seekdb.driver.start()
     lines: list[str] = []
     after = await seekdb.driver.start(log=lines.append)
     assert after.state == ProcessState.RUNNING
@@ -155,6 +156,7 @@ async def test_start_when_running_is_success_and_changes_nothing(seekdb: Seekdb)
 
 
 async def test_status_identifies_the_process(seekdb: Seekdb) -> None:
+    await seekdb.driver.start()  # already running when the file runs in order
     status = await seekdb.driver.status()
     assert status.state == ProcessState.RUNNING
     assert status.binary is not None
@@ -167,7 +169,7 @@ async def test_status_identifies_the_process(seekdb: Seekdb) -> None:
 async def test_start_on_a_busy_port_fails_and_names_the_holder(
     seekdb: Seekdb, tmp_path: Path
 ) -> None:
-    running = await seekdb.driver.status()
+    running = await seekdb.driver.start()
     other_home = tmp_path / "other"
     other = driver_for(_spec(other_home, seekdb.port, seekdb.executor), seekdb.executor)
     with pytest.raises(ServerProcessError) as caught:
@@ -180,7 +182,7 @@ async def test_start_on_a_busy_port_fails_and_names_the_holder(
 async def test_a_base_dir_in_use_is_refused_and_its_process_not_signalled(
     seekdb: Seekdb,
 ) -> None:
-    running = await seekdb.driver.status()
+    running = await seekdb.driver.start()
     same_dir = driver_for(_spec(seekdb.home, free_port(), seekdb.executor), seekdb.executor)
     status = await same_dir.status()
     assert status.state == ProcessState.CONFLICT
@@ -191,6 +193,15 @@ async def test_a_base_dir_in_use_is_refused_and_its_process_not_signalled(
     with pytest.raises(ServerProcessError) as refused:
         await same_dir.stop(force=True)
     assert refused.value.cause == Cause.NOT_OURS
+    # Past obpilot's own check (as in a race), seekdb itself refuses with exit 96.
+    assert isinstance(same_dir, SeekdbDriver)
+    stopped = ProcessStatus(
+        state=ProcessState.STOPPED, home=str(seekdb.home), sql_port=0, initialised=True
+    )
+    with pytest.raises(ServerProcessError) as exit_96:
+        await same_dir._launch(stopped, discard_log)
+    assert exit_96.value.cause == Cause.BASE_DIR_IN_USE
+    assert "exit 96" in exit_96.value.message
     assert (await seekdb.driver.status()).pid == running.pid
 
 
@@ -342,3 +353,17 @@ async def test_a_bad_parameter_is_refused_before_anything_runs(
     with pytest.raises(InvalidServerParameter, match="datafile_size=0"):
         await driver_for(spec, executor).start()
     assert not (tmp_path / "base").exists()
+
+
+async def test_a_value_seekdb_refuses_is_reported_as_a_bad_parameter(
+    executor: HostExecutor, tmp_path: Path
+) -> None:
+    # Past obpilot's own check: seekdb's daemon exits 1 with an empty log.
+    spec = _spec(tmp_path / "base", free_port(), executor, parameters={"memory_budget": "512M"})
+    driver = driver_for(spec, executor)
+    assert isinstance(driver, SeekdbDriver)
+    with pytest.raises(ServerProcessError) as caught:
+        await driver._start_validated(discard_log, 60)
+    assert caught.value.cause == Cause.BAD_PARAMETER
+    assert "memory_budget=512M" in caught.value.message
+    assert (await driver.status()).state == ProcessState.STOPPED

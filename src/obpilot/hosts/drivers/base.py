@@ -224,11 +224,16 @@ class PidFileServerDriver:
         raise NotImplementedError
 
     def launch_failure(self, returncode: int | None, output: str, server_log: str) -> Exception:
+        """The error for a launch whose process failed or never took the pid-file lock."""
+        if returncode in (0, None):
+            what = f"{self.kind} never took the lock on {self.pid_file} (its daemon exited?)"
+        else:
+            what = f"{self.kind} exited with status {returncode} while starting"
         return ServerProcessError(
-            f"{self.label}: {self.kind} exited with status {returncode} while starting; "
-            f"its output: {_last_lines(output) or '(none)'}; {self.server_log_name}: "
-            f"{_last_lines(server_log) or '(empty)'}",
-            cause=Cause.START_FAILED,
+            f"{self.label}: {what}; its output: {_last_lines(output) or '(none)'}; "
+            f"{self.server_log_name}: {_last_lines(server_log) or '(empty)'}"
+            + self.exit_hint(server_log),
+            cause=self.exit_cause(server_log),
         )
 
     def freeze_statement(self) -> str | None:
@@ -385,11 +390,14 @@ class PidFileServerDriver:
     async def start(
         self, *, log: StepLog = discard_log, time_limit: float | None = None
     ) -> ProcessStatus:
-        deadline = time.monotonic() + (time_limit or self.timeouts.start)
         warnings = self.validate()
         log(f"{self.label}: start")
         for warning in warnings:
             log(f"{self.label}: warning: {warning}")
+        return await self._start_validated(log, time_limit or self.timeouts.start)
+
+    async def _start_validated(self, log: StepLog, time_limit: float) -> ProcessStatus:
+        deadline = time.monotonic() + time_limit
         status = await self.status(log=log)
         if status.state == ProcessState.RUNNING:
             log(f"{self.label}: already running (pid {status.pid}); nothing to do")
@@ -490,8 +498,12 @@ class PidFileServerDriver:
             f"{self.label}: pid {status.pid} exited before answering SQL; "
             f"{self.server_log_name}: {_last_lines(server_log) or '(empty)'}"
             + self.exit_hint(server_log),
-            cause=Cause.START_FAILED,
+            cause=self.exit_cause(server_log),
         )
+
+    def exit_cause(self, server_log: str) -> Cause:
+        """Why a server that was launched exited while starting, judged from its log."""
+        return Cause.START_FAILED
 
     def exit_hint(self, server_log: str) -> str:
         return ""

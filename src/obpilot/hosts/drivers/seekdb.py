@@ -181,22 +181,26 @@ class SeekdbDriver(PidFileServerDriver):
                 f"(exit 96: {_last_lines(output, 2)})",
                 cause=Cause.BASE_DIR_IN_USE,
             )
-        if returncode == 1 and not server_log.strip():
+        if not server_log.strip():
             return ServerProcessError(
-                f"{self.label}: seekdb refused a --parameter value (exit 1 with an empty "
-                f"{self.server_log_name}); parameters: "
-                + ", ".join(f"{k}={v}" for k, v in sorted(self.parameters.items())),
+                f"{self.label}: seekdb exited at once with an empty {self.server_log_name}"
+                f"{self.exit_hint(server_log)}",
                 cause=Cause.BAD_PARAMETER,
             )
         return super().launch_failure(returncode, output, server_log)
 
+    def exit_cause(self, server_log: str) -> Cause:
+        # seekdb answers a refused --parameter value with exit 1 and an empty log.
+        return Cause.START_FAILED if server_log.strip() else Cause.BAD_PARAMETER
+
     def exit_hint(self, server_log: str) -> str:
         if server_log.strip():
-            return ""
-        return (
-            f" (an empty log right after start usually means a refused parameter value; "
-            f"with --log-level {LOG_LEVEL} seekdb does not log the cause)"
-        )
+            return (
+                f" (seekdb runs with --log-level {LOG_LEVEL}, which drops the cause of a failed "
+                "start; run it once by hand without that flag and look for EDIAG lines)"
+            )
+        values = ", ".join(f"{k}={v}" for k, v in sorted(self.parameters.items()))
+        return f"; seekdb exits so when it refuses a --parameter value ({values})"
 
     def freeze_statement(self) -> str | None:
         return "ALTER SYSTEM MINOR FREEZE"
