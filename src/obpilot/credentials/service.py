@@ -11,8 +11,9 @@ from obpilot.credentials.repository import CredentialRepository
 from obpilot.credentials.schemas import CredentialCreate
 from obpilot.errors import BadRequest, CredentialInUse, CredentialNotFound, DuplicateName
 from obpilot.hosts.access import HostTarget, LocalTarget
+from obpilot.hosts.drivers import ProcessSpec
 from obpilot.hosts.ssh import SshCredential, SshTarget
-from obpilot.inventory.models import Host, HostKind
+from obpilot.inventory.models import Cluster, Host, HostKind, Server, Zone
 from obpilot.secretbox import SecretBox
 
 
@@ -119,4 +120,29 @@ async def host_target(session: AsyncSession, *, host: Host, secret_box: SecretBo
         credential_id=host.credential_id,
         host_key=host.host_key,
         secret_box=secret_box,
+    )
+
+
+def server_process_spec(
+    server: Server, *, zone: Zone, cluster: Cluster, secret_box: SecretBox
+) -> ProcessSpec:
+    """What a process driver needs to find, check and start a stored server (with the
+    cluster's root password, decrypted, for its SQL checks)."""
+    password = (
+        secret_box.decrypt(cluster.root_password_encrypted)
+        if cluster.root_password_encrypted
+        else None
+    )
+    return ProcessSpec(
+        kind=server.kind,
+        sql_port=server.sql_port,
+        home_path=server.home_path,
+        rpc_port=server.port,
+        binary_path=server.binary_path,
+        parameters={key: str(value) for key, value in (server.parameters or {}).items()},
+        zone_name=zone.name,
+        cluster_name=cluster.name,
+        ob_cluster_id=cluster.ob_cluster_id,
+        server_ip=server.ip,
+        sql_password=password,
     )
