@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from typing import Any
 
 import httpx
 
 from obpilot.db.engine import Database
 from tests.support.inventory import add_cluster, add_local_host
+from tests.support.operations import wait_task
 
 SEED_CHAIN = [
     "Prepare stop cluster",
@@ -44,19 +43,6 @@ def chain(tasks: list[dict[str, object]]) -> list[str]:
             return names
         assert len(downs) == 1
         node = by_id[downs[0]]
-
-
-async def wait_finished(
-    client: httpx.AsyncClient, task_id: int, timeout: float = 120
-) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            task: dict[str, Any] = (await client.get(f"/api/v2/tasks/instances/{task_id}")).json()[
-                "data"
-            ]
-            if task["status"] != "RUNNING":
-                return task
-            await asyncio.sleep(0.1)
 
 
 async def test_stop_answers_the_seed_shape(client: httpx.AsyncClient, database: Database) -> None:
@@ -114,7 +100,7 @@ async def test_stop_answers_the_seed_shape(client: httpx.AsyncClient, database: 
         assert task["operation"] == "EXECUTE"
     assert chain(tasks) == SEED_CHAIN
     # No process runs under that home: stopping it is verified and already done.
-    finished = await wait_finished(client, data["id"])
+    finished = await wait_task(client, data["id"])
     assert finished["status"] == "SUCCESSFUL", finished
     view = (await client.get(f"/api/v2/ob/clusters/{cluster.id}")).json()["data"]
     assert view["status"] == "STOPPED"
