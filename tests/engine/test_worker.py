@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from obpilot.db.base import utcnow
 from obpilot.db.engine import Database
@@ -517,3 +517,37 @@ async def test_submit_belongs_to_the_callers_transaction(any_database: Database)
             session, repo.TaskFilter(), offset=0, limit=10, sort=[]
         )
     assert (tasks, total) == ([], 0)
+
+
+EXPECTED_CLAIM_MODE = {
+    "sqlite": "immediate",
+    "postgresql": "skip_locked",
+    "mariadb": "skip_locked",
+    "seekdb": "window",
+}
+
+
+async def test_claims_pass_over_rows_another_transaction_locked(
+    any_database: Database, dialect: str
+) -> None:
+    """Where rows can be locked (not SQLite: one writer at a time), a claim takes the READY
+    subtasks nobody holds, at once, even when the first ones are locked; on seekdb that
+    needs SKIP LOCKED without LIMIT."""
+    async with running_engine(any_database, workers=0) as engine:
+        assert engine.claim_mode == EXPECTED_CLAIM_MODE[dialect]
+        if dialect == "sqlite":
+            return
+        template = Template(key="test.locked", name="L", stages=[parallel(Noop, over="items")])
+        task_id = await submit_task(any_database, template, Context.of(lists={"items": range(5)}))
+        _, subtasks = await snapshot(any_database, task_id)
+        first_two = [s.id for s in subtasks[:2]]
+        async with any_database.transaction() as holder:
+            for subtask_id in first_two:  # one primary-key lookup each: locks only that row
+                locked = await holder.scalar(
+                    select(SubtaskInstance.id)
+                    .where(SubtaskInstance.id == subtask_id)
+                    .with_for_update()
+                )
+                assert locked == subtask_id
+            runs = await asyncio.wait_for(engine._claim(2, check_first=False), 10)
+        assert sorted(run.subtask_id for run in runs) == [s.id for s in subtasks[2:4]]

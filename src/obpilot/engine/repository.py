@@ -402,21 +402,37 @@ async def any_ready(session: AsyncSession) -> bool:
 
 
 async def ready_candidates(
-    session: AsyncSession, *, limit: int, skip_locked: bool
+    session: AsyncSession, *, limit: int, locking: str
 ) -> list[SubtaskInstance]:
-    """READY subtasks, oldest first. With `skip_locked` the rows are locked FOR UPDATE SKIP
-    LOCKED (PostgreSQL, MariaDB, MySQL); otherwise they are only read and the claim's
-    conditional UPDATE decides (SQLite under BEGIN IMMEDIATE; seekdb/OceanBase, where
-    LIMIT with SKIP LOCKED returned nothing while the first rows were locked)."""
+    """READY subtasks, oldest first, for a claim. `locking`:
+
+    * "skip_locked" (PostgreSQL, MariaDB/MySQL): `ORDER BY id LIMIT n FOR UPDATE SKIP
+      LOCKED`: rows other claimers hold are passed over.
+    * "window" (seekdb/OceanBase): there `LIMIT n` with SKIP LOCKED returned no rows at
+      all while the first rows were locked, so the first `n` ids are read without locks,
+      then locked with SKIP LOCKED and no LIMIT.
+    * "none" (SQLite, whose BEGIN IMMEDIATE already serialises writers).
+
+    The claim itself is the conditional UPDATE, so correctness never rests on the lock."""
     statement = (
         select(Sub)
         .where(Sub.status == S.READY.value)
         .order_by(Sub.id)
-        .limit(limit)
         .execution_options(populate_existing=True)
     )
-    if skip_locked:
-        statement = statement.with_for_update(skip_locked=True)
+    if locking == "window":
+        ids = list(
+            await session.scalars(
+                select(Sub.id).where(Sub.status == S.READY.value).order_by(Sub.id).limit(limit)
+            )
+        )
+        if not ids:
+            return []
+        statement = statement.where(Sub.id.in_(ids)).with_for_update(skip_locked=True)
+    elif locking == "skip_locked":
+        statement = statement.limit(limit).with_for_update(skip_locked=True)
+    else:
+        statement = statement.limit(limit)
     return list(await session.scalars(statement))
 
 

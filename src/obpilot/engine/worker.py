@@ -5,9 +5,10 @@ a lease renewed by heartbeat, finishes them, and reaps other instances' expired 
   wakes the dispatcher at once. Polling (`poll_seconds`) only finds work that other
   instances made ready, and cancels requested through them.
 * Claims: FOR UPDATE SKIP LOCKED on PostgreSQL and MariaDB/MySQL; on SQLite a BEGIN
-  IMMEDIATE transaction; on seekdb/OceanBase a plain read plus the conditional UPDATE
-  (there LIMIT with SKIP LOCKED returned no rows while the first rows were locked). In all
-  cases the claim is the conditional UPDATE READY -> RUNNING on (id, status, version).
+  IMMEDIATE transaction; on seekdb/OceanBase SKIP LOCKED without LIMIT over a window of
+  candidate ids (there LIMIT with SKIP LOCKED returned no rows while the first rows were
+  locked). In all cases the claim is the conditional UPDATE READY -> RUNNING on (id,
+  status, version).
 * No metadb transaction is open while a handler runs.
 * A run whose lease renewal fails for too long, or whose row no longer carries its lease
   token, is stopped (asyncio cancellation) and writes nothing more.
@@ -202,7 +203,7 @@ class Engine:
         self.secret_box = secret_box
         self.resources = resources or {}
         self.clock = MetadbClock()
-        self.claim_mode = "immediate"  # immediate | skip_locked | cas
+        self.claim_mode = "immediate"  # immediate (SQLite) | skip_locked | window (OceanBase)
         self.runs: dict[int, Run] = {}  # subtask id -> run
         self._wake = asyncio.Event()
         self._stopping = False
@@ -283,7 +284,7 @@ class Engine:
         if self.database.dialect == "mysql":
             async with self.database.transaction() as session:
                 if "oceanbase" in (await repo.server_version(session)).lower():
-                    return "cas"
+                    return "window"
         return "skip_locked"
 
     # ------------------------------------------------------------ claims
@@ -334,12 +335,10 @@ class Engine:
         async with self.database.transaction(write=True) as session:
             rows = await repo.ready_candidates(
                 session,
-                limit=limit if self.claim_mode != "cas" else limit * 4,
-                skip_locked=self.claim_mode == "skip_locked",
+                limit=limit if self.claim_mode != "window" else limit * 4,
+                locking={"immediate": "none"}.get(self.claim_mode, self.claim_mode),
             )
             candidates = [repo.SubtaskRef.of(row) for row in rows]
-            if self.claim_mode == "cas":
-                random.shuffle(candidates)  # several instances: spread their first tries
             runs, headers = await self._take(session, candidates, limit, self.clock.now(), {})
             await repo.insert_log_lines(session, headers)
             notify_after_commit(session, tasks={run.task_id for run in runs})

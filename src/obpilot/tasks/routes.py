@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -172,6 +172,10 @@ async def stream_task(
     follow: Annotated[
         bool, Query(description="Keep streaming after the task ended (retries, rollbacks).")
     ] = False,
+    last_event_id: Annotated[
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, description="Resume after this log line id."),
+    ] = None,
 ) -> StreamingResponse:
     database: Database = request.app.state.database
     async with database.transaction() as session:
@@ -179,7 +183,13 @@ async def stream_task(
             raise TaskNotFound(taskInstanceId)
     poll = min(1.0, request.app.state.settings.engine_poll_seconds)
     return StreamingResponse(
-        follow_task(database, taskInstanceId, follow=follow, poll_seconds=poll),
+        follow_task(
+            database,
+            taskInstanceId,
+            follow=follow,
+            poll_seconds=poll,
+            after_log_id=last_event_id or 0,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -4,9 +4,10 @@ The metadb is the source: the stream re-reads the task whenever this process sig
 change (the workers, operations and log writer here do), and at least every
 `poll_seconds` for changes made by other instances. Events:
 
-* `task` (first): the task and every subtask's state;
+* `task` (first): the task and every subtask's state; again when its status changes;
+* `log`: a log line (`subtaskId`, `runTime`, `line`), first the lines written so far, then
+  new ones; each carries its `id`, so a reconnecting EventSource (Last-Event-ID) resumes;
 * `subtask`: a subtask whose status, operation or run changed;
-* `log`: a log line (`subtaskId`, `runTime`, `line`);
 * `end`: the task is SUCCESSFUL or FAILED with nothing running (unless `follow`).
 
 A `: keep-alive` comment goes out when nothing happened for 15 s."""
@@ -20,7 +21,7 @@ from typing import Any
 
 from obpilot.db.engine import Database
 from obpilot.engine import repository as repo
-from obpilot.engine.models import SubtaskInstance, TaskInstance
+from obpilot.engine.models import SubtaskInstance, SubtaskLog, TaskInstance
 from obpilot.engine.notifier import NOTIFIER, Signal
 from obpilot.engine.states import ACTIVE_SUBTASK_STATUSES, TaskStatus
 
@@ -52,9 +53,27 @@ def _task(task: TaskInstance) -> dict[str, Any]:
     return {"id": task.id, "name": task.name, "status": task.status, "operation": task.operation}
 
 
+def _log_event(line: SubtaskLog) -> str:
+    data = {
+        "taskId": line.task_id,
+        "subtaskId": line.subtask_id,
+        "runTime": line.run_time,
+        "line": line.content,
+    }
+    # The id lets a reconnecting EventSource resume after the last line it got.
+    return f"id: {line.id}\n" + sse("log", data)
+
+
 async def follow_task(
-    database: Database, task_id: int, *, follow: bool = False, poll_seconds: float = 1.0
+    database: Database,
+    task_id: int,
+    *,
+    follow: bool = False,
+    poll_seconds: float = 1.0,
+    after_log_id: int = 0,
 ) -> AsyncIterator[str]:
+    """The task's events: first the task, then every log line after `after_log_id` so far,
+    then changes as they happen."""
     changed = asyncio.Event()
 
     def on_signal(signal: Signal) -> None:
@@ -68,14 +87,23 @@ async def follow_task(
             if task is None:
                 return
             subtasks = await repo.list_subtasks(session, task_id)
-            start_log = await repo.max_log_id(session, task_id)
         known: dict[int, tuple[str, str, int]] = {
             s.id: (s.status, s.operation, s.version) for s in subtasks
         }
         task_state = (task.status, task.operation, task.version)
-        seen_log: dict[int, int] = dict.fromkeys(known, start_log)
-        watched = {s.id for s in subtasks if s.status in ACTIVE}
         yield sse("task", {**_task(task), "subtasks": [_subtask(s) for s in subtasks]})
+        seen_log: dict[int, int] = {}
+        last = after_log_id
+        while True:  # the log so far
+            async with database.transaction() as session:
+                lines = await repo.log_rows_after(session, task_id, last, limit=LOG_BATCH)
+            for line in lines:
+                seen_log[line.subtask_id] = last = line.id
+                yield _log_event(line)
+            if len(lines) < LOG_BATCH:
+                break
+        start_log = last
+        watched = {s.id for s in subtasks if s.status in ACTIVE}
         if _ended(task, known) and not follow:
             yield sse("end", _task(task))
             return
@@ -98,6 +126,7 @@ async def follow_task(
                     known[row.id] = (row.status, row.operation, row.version)
                     events.append(sse("subtask", _subtask(row)))
                 active_now = {i for i, s, _, _ in states if s in ACTIVE}
+                # Only subtasks that run, ran or changed since the last look write lines.
                 candidates = watched | active_now | set(moved)
                 watched = active_now
                 if candidates:
@@ -109,17 +138,7 @@ async def follow_task(
                     for line in lines:
                         if line.id > seen_log.get(line.subtask_id, start_log):
                             seen_log[line.subtask_id] = line.id
-                            events.append(
-                                sse(
-                                    "log",
-                                    {
-                                        "taskId": task_id,
-                                        "subtaskId": line.subtask_id,
-                                        "runTime": line.run_time,
-                                        "line": line.content,
-                                    },
-                                )
-                            )
+                            events.append(_log_event(line))
             if (task.status, task.operation, task.version) != task_state:
                 task_state = (task.status, task.operation, task.version)
                 events.append(sse("task", _task(task)))

@@ -1,0 +1,149 @@
+"""Task shapes: an operation's answer reproduces the seed's shape A (OCP's stop-cluster
+sample) for one zone and one server, and the full task has every documented field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from obpilot.db.engine import Database
+from obpilot.tasks import service
+from tests.support.engine_tasks import SEED_STOP, seed_context, submit_task
+
+# The seed's answer (`POST /api/v2/ob/clusters/1/stop`), its `data` minus times.
+SEED_DATA: dict[str, Any] = {
+    "cluster": {"id": 21, "name": "ob_upgrade", "obClusterId": 22},
+    "context": "Context(parallelIdx=-1, stringMap={cluster_name=ob_upgrade, cluster_id=21, "
+    "former_cluster_status=RUNNING}, listMap={server_ids=[5], zone_names=[zone1]})",
+    "creator": {"id": 100, "name": "admin"},
+    "name": "Stop OB cluster",
+    "status": "RUNNING",
+}
+SEED_TASKS: list[dict[str, Any]] = [
+    {"id": 128795, "name": "Wait node", "upstreams": [128796], "downstreams": [128802]},
+    {"id": 128796, "name": "Prepare stop observer", "upstreams": [128803], "downstreams": [128795]},
+    {"id": 128797, "name": "Update OB cluster status", "upstreams": [128805], "downstreams": []},
+    {"id": 128798, "name": "Prepare stop OB zone", "upstreams": [128801], "downstreams": [128803]},
+    {"id": 128799, "name": "Wait node", "upstreams": [128804], "downstreams": [128805]},
+    {"id": 128800, "name": "Wait node", "upstreams": [128802], "downstreams": [128804]},
+    {"id": 128801, "name": "Prepare stop cluster", "upstreams": [], "downstreams": [128798]},
+    {"id": 128802, "name": "Stop observer process", "upstreams": [128795], "downstreams": [128800]},
+    {"id": 128803, "name": "Wait node", "upstreams": [128798], "downstreams": [128796]},
+    {
+        "id": 128804,
+        "name": "Update observer status",
+        "upstreams": [128800],
+        "downstreams": [128799],
+    },
+    {"id": 128805, "name": "Update zone status", "upstreams": [128799], "downstreams": [128797]},
+]
+SEED_KEYS = {"cluster", "context", "creator", "id", "name", "startTime", "status", "tasks"}
+SEED_TASK_KEYS = {"description", "downstreams", "id", "name", "operation", "status", "upstreams"}
+
+
+def chain(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The DAG walked from its root; fails unless it is a single chain."""
+    by_id = {task["id"]: task for task in tasks}
+    (root,) = [task for task in tasks if not task["upstreams"]]
+    walk = [root]
+    while walk[-1]["downstreams"]:
+        (following,) = walk[-1]["downstreams"]
+        assert by_id[following]["upstreams"] == [walk[-1]["id"]]
+        walk.append(by_id[following])
+    assert len(walk) == len(tasks)
+    return walk
+
+
+async def test_the_answer_of_an_operation_reproduces_the_seed(database: Database) -> None:
+    task_id = await submit_task(
+        database,
+        SEED_STOP,
+        seed_context(),
+        creator_id=100,
+        cluster_id=21,
+        cluster_name="ob_upgrade",
+        ob_cluster_id=22,
+    )
+    async with database.transaction() as session:
+        task = await service.repo.get_task(session, task_id)
+        assert task is not None
+        data = (await service.brief_task(session, task)).model_dump(by_alias=True)
+    assert set(data) == SEED_KEYS
+    assert {key: data[key] for key in SEED_DATA} == SEED_DATA
+    assert data["id"] == task_id
+    assert data["startTime"].endswith("+00:00")
+    for subtask in data["tasks"]:
+        assert set(subtask) == SEED_TASK_KEYS
+        assert subtask["description"] == subtask["name"]
+        assert subtask["operation"] == "EXECUTE"
+    ours, seed = chain(data["tasks"]), chain(SEED_TASKS)
+    assert [t["name"] for t in ours] == [t["name"] for t in seed]
+    assert [t["status"] for t in ours] == ["READY"] + ["PENDING"] * 10
+    assert sorted(t["id"] for t in data["tasks"]) == [t["id"] for t in data["tasks"]]
+
+
+TASK_FIELDS = {
+    "id",
+    "name",
+    "clusterId",
+    "tenantId",
+    "hostId",
+    "type",
+    "status",
+    "creator",
+    "operation",
+    "executor",
+    "context",
+    "createTime",
+    "startTime",
+    "finishTime",
+    "prohibitRollback",
+    "subtasks",
+    "taskDefinitionId",
+    "cluster",
+    "tenant",
+}
+SUBTASK_FIELDS = {
+    "id",
+    "name",
+    "seriesId",
+    "description",
+    "className",
+    "timeout",
+    "status",
+    "operation",
+    "executor",
+    "runTime",
+    "context",
+    "createTime",
+    "startTime",
+    "finishTime",
+    "nodeType",
+    "parallelIdx",
+    "upstreams",
+    "downstreams",
+    "prohibitRollback",
+}
+
+
+async def test_the_full_task_has_every_documented_field(database: Database) -> None:
+    task_id = await submit_task(
+        database, SEED_STOP, seed_context(zones=2), cluster_id=21, cluster_name="ob_upgrade"
+    )
+    async with database.transaction() as session:
+        data = (await service.get_task(session, task_id=task_id)).model_dump(by_alias=True)
+    assert set(data) >= TASK_FIELDS
+    assert data["taskDefinitionId"] == -1
+    assert data["context"]["stringMap"]["cluster_name"] == "ob_upgrade"
+    assert data["context"]["parallelIdx"] == -1
+    assert data["creator"] == {"id": 1, "name": "admin"}
+    assert len(data["subtasks"]) == 16  # two zones of one server
+    for subtask in data["subtasks"]:
+        assert set(subtask) >= SUBTASK_FIELDS
+    zones = [s for s in data["subtasks"] if s["name"] == "Prepare stop OB zone"]
+    assert [z["parallelIdx"] for z in zones] == [0, 1]
+    assert [z["seriesId"] for z in zones] == [1, 2]
+    assert zones[0]["context"]["parallel"] is True
+    assert zones[0]["runTime"] == 1
+    assert zones[0]["nodeType"] == "PYTHON_TASK"
+    assert zones[0]["className"] == "tests.support.engine_tasks.PrepareStopZone"
+    assert zones[0]["timeout"] == 30
