@@ -16,6 +16,8 @@ from obpilot.credentials.routes import router as credentials_router
 from obpilot.db import migrate
 from obpilot.db.engine import Database
 from obpilot.engine.runtime import start_engine
+from obpilot.flows.common import FlowResources
+from obpilot.flows.reconcile import Reconciler
 from obpilot.hosts.access import HostAccess
 from obpilot.iam.audit import AuditMiddleware
 from obpilot.iam.bootstrap import start_iam
@@ -67,12 +69,26 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         try:
             await start_iam(app, settings, database)
             engine = await start_engine(
-                settings, database, resources={"host_access": app.state.host_access}
+                settings,
+                database,
+                secret_box=app.state.secret_box,
+                resources={"host_access": app.state.host_access},
             )
             app.state.engine = engine
+            reconciler = Reconciler(
+                database, FlowResources(settings, app.state.host_access, app.state.secret_box)
+            )
+            app.state.reconciler = reconciler
+            periodic = (
+                asyncio.create_task(reconciler.run(settings.reconcile_interval_seconds))
+                if settings.reconcile_interval_seconds > 0
+                else None
+            )
             try:
                 yield
             finally:
+                if periodic is not None:
+                    periodic.cancel()
                 await engine.stop()
         finally:
             await app.state.host_access.close()

@@ -93,6 +93,16 @@ class Settings(BaseSettings):
         min_length=1,
         description="Python 3.7+ interpreter on SSH hosts that runs obpilot's probe script.",
     )
+    reconcile_interval_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often stored statuses are compared with the real processes (0: never).",
+    )
+    reconcile_max_age_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="GET of a cluster re-checks its processes when the last check is older.",
+    )
     process_start_timeout: float = Field(
         default=120, gt=0, description="Seconds a server start may take until it answers SQL."
     )

@@ -25,13 +25,15 @@ def engine_config(settings: Settings) -> EngineConfig:
 
 
 async def start_engine(
-    settings: Settings, database: Database, resources: Mapping[str, Any] | None = None
+    settings: Settings,
+    database: Database,
+    *,
+    secret_box: SecretBox,
+    resources: Mapping[str, Any] | None = None,
 ) -> Engine:
     """Imports OBPILOT_EXTRA_MODULES, then starts the worker pool, reaper and log writer.
     Handlers see `resources` (plus `settings` and `secret_box`) as `ctx.resources`."""
     import_modules(settings.extra_modules.split(","))
-    key = settings.secret_key.get_secret_value() if settings.secret_key else None
-    secret_box = SecretBox.from_settings(home=settings.home, key=key)
     engine = Engine(
         database,
         engine_config(settings),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from obpilot.api.deps import SessionDep
 from obpilot.api.envelope import Contents, Envelope, NoDataEnvelope, Page, ok, ok_no_data
@@ -27,6 +27,14 @@ from obpilot.inventory.schemas import (
 )
 
 router = APIRouter()
+
+
+async def check_processes(request: Request, id: ClusterId) -> None:
+    """Reading one cluster first compares its stored statuses with its real processes
+    (at most every `reconcile_max_age_seconds`; never while an operation runs on it)."""
+    settings = request.app.state.settings
+    await request.app.state.reconciler.reconcile_if_stale(id, settings.reconcile_max_age_seconds)
+
 
 HostPage = Annotated[PageRequest, Depends(page_params(HOST_SORT))]
 ClusterPage = Annotated[PageRequest, Depends(page_params(CLUSTER_SORT))]
@@ -110,7 +118,9 @@ async def list_clusters(
     summary="Get a cluster",
     dependencies=[Depends(require("CLUSTER", "READ", cluster_id_param="id"))],
 )
-async def get_cluster(session: SessionDep, id: ClusterId) -> Envelope[ClusterOut]:
+async def get_cluster(
+    session: SessionDep, id: ClusterId, _checked: Annotated[None, Depends(check_processes)]
+) -> Envelope[ClusterOut]:
     return ok(cluster_out(await service.get_cluster(session, cluster_id=id)))
 
 

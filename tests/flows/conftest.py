@@ -1,0 +1,3 @@
+from tests.operations.conftest import fleet, running_fleet
+
+__all__ = ["fleet", "running_fleet"]
