@@ -414,6 +414,9 @@ def inspect(request: dict[str, Json]) -> dict[str, Json]:
             processes.append(info)
     report["processes"] = processes
     report["port"] = port_listeners(port)
+    report["other_ports"] = {
+        str(other): port_listeners(other) for other in request.get("other_ports") or []
+    }
     sql = request.get("sql")
     identified = any(not process["problems"] for process in processes)
     # No SQL login to a port that some other program holds.
@@ -528,6 +531,8 @@ def wait_ready(request: dict[str, Json]) -> dict[str, Json]:
             if last["ok"]:
                 waited = time.monotonic() - started
                 return {"state": "ready", "waited": waited, "report": inspect(request)}
+            if "ERROR 1045" in last["error"]:  # it answers, but not to these credentials
+                return {"state": "denied", "waited": time.monotonic() - started, "sql": last}
         if time.monotonic() >= deadline:
             return {"state": "timeout", "waited": time.monotonic() - started, "sql": last}
         time.sleep(0.1)

@@ -124,8 +124,26 @@ async def test_a_wrong_sql_password_shows_in_the_status(
         assert status.state == ProcessState.STARTING
         assert "1045" in (status.sql_error or "")
         assert "Access denied" in (status.sql_error or "")
+        with pytest.raises(ServerProcessError, match="refuses the login of 'root'") as caught:
+            await wrong.start()  # at once, not after the start timeout
+        assert caught.value.cause == Cause.NOT_READY
     finally:
         await driver.stop(force=True)
+
+
+async def test_a_busy_rpc_port_is_refused_before_start(
+    executor: HostExecutor, tmp_path: Path
+) -> None:
+    home = tmp_path / "observer"
+    install(home)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        server = spec(home, rpc_port=listener.getsockname()[1])
+        with pytest.raises(ServerProcessError, match=f"port {server.rpc_port} is in use") as caught:
+            await driver_for(server, executor).start()
+    assert caught.value.cause == Cause.PORT_BUSY
+    assert not (home / "run").exists()
 
 
 async def test_a_failing_observer_start_shows_its_output(

@@ -116,6 +116,8 @@ class ProcessStatus:
     binary: str | None = None
     port_in_use: bool = False
     port_owners: tuple[PortOwner, ...] = ()
+    #: The server's other ports (an observer's RPC port) that something listens on.
+    other_ports_in_use: tuple[int, ...] = ()
     listen_ports: tuple[int, ...] = ()
     sql_error: str | None = None
     version: str | None = None
@@ -302,6 +304,7 @@ class PidFileServerDriver:
             "home": self.home,
             "binaries": self.known_binaries(),
             "port": self.spec.sql_port,
+            "other_ports": [self.spec.rpc_port] if self.spec.rpc_port else [],
             "sql": self.sql_request(queries or ["SELECT 1", "SELECT version()"]),
         }
 
@@ -321,6 +324,11 @@ class PidFileServerDriver:
             "sql_port": self.spec.sql_port,
             "port_in_use": port["listening"],
             "port_owners": owners,
+            "other_ports_in_use": tuple(
+                int(number)
+                for number, listeners in report.get("other_ports", {}).items()
+                if listeners["listening"]
+            ),
             "initialised": report["store_initialised"],
         }
         ours = [p for p in report["processes"] if not p["problems"]]
@@ -413,6 +421,12 @@ class PidFileServerDriver:
                 raise ServerProcessError(
                     f"{self.label}: cannot start: {busy}", cause=Cause.PORT_BUSY
                 )
+            if status.other_ports_in_use:
+                busy_ports = ", ".join(map(str, status.other_ports_in_use))
+                raise ServerProcessError(
+                    f"{self.label}: cannot start: port {busy_ports} is in use",
+                    cause=Cause.PORT_BUSY,
+                )
             status = await self._launch(status, log)
         else:
             log(f"{self.label}: pid {status.pid} is already starting; waiting for it")
@@ -468,6 +482,12 @@ class PidFileServerDriver:
         )
         if answer["state"] == "exited":
             raise await self._exited_while_starting(status)
+        if answer["state"] == "denied":
+            raise ServerProcessError(
+                f"{self.label}: pid {status.pid} answers on port {self.spec.sql_port} but "
+                f"refuses the login of {self.spec.sql_user!r}: {answer['sql']['error']}",
+                cause=Cause.NOT_READY,
+            )
         if answer["state"] == "timeout":
             raise ServerProcessError(
                 f"{self.label}: pid {status.pid} does not answer SQL on port "
@@ -599,7 +619,16 @@ class PidFileServerDriver:
                 f"{_port_note(self.spec.sql_port, final.port_owners)}",
                 cause=Cause.PORT_STILL_OPEN,
             )
-        log(f"{self.label}: stopped; pid {pid} gone and port {self.spec.sql_port} closed")
+        if final.other_ports_in_use:
+            raise ServerProcessError(
+                f"{self.label}: pid {pid} is gone but port "
+                f"{', '.join(map(str, final.other_ports_in_use))} is still in use",
+                cause=Cause.PORT_STILL_OPEN,
+            )
+        ports = ", ".join(
+            map(str, [self.spec.sql_port, *([self.spec.rpc_port] if self.spec.rpc_port else [])])
+        )
+        log(f"{self.label}: stopped; pid {pid} gone and port {ports} closed")
         return final
 
     async def _freeze(self, log: StepLog) -> None:
