@@ -9,6 +9,7 @@ nothing read from /etc/ssh. Stopped by its pid.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import signal
@@ -59,8 +60,13 @@ class SshServer:
         if not os.path.exists(SSHD):
             raise RuntimeError(f"{SSHD} is missing (run scripts/install-system-deps.sh)")
         self.directory.mkdir(parents=True, exist_ok=True)
-        host_key_path, self._host_public = _key_pair(self.directory, "ssh_host_ed25519_key")
-        _, client_public = _key_pair(self.directory, "client_key")
+        host_key_path = self.directory / "ssh_host_ed25519_key"
+        if host_key_path.exists():  # a restart: the same host, so the same keys
+            self._host_public = (self.directory / "ssh_host_ed25519_key.pub").read_text().strip()
+            client_public = (self.directory / "client_key.pub").read_text().strip()
+        else:
+            host_key_path, self._host_public = _key_pair(self.directory, "ssh_host_ed25519_key")
+            _, client_public = _key_pair(self.directory, "client_key")
         authorized = self.directory / "authorized_keys"
         authorized.write_text(client_public + "\n")
         authorized.chmod(0o600)
@@ -120,6 +126,16 @@ class SshServer:
         self.stop()
         raise TimeoutError(f"sshd did not answer on 127.0.0.1:{self.port}")
 
+    def cut_off(self) -> None:
+        """The host drops off the network: sshd and every connection it serves end at once
+        (SIGKILL by pid, children first), so established sessions break too."""
+        if self._process is None:
+            return
+        for pid in _descendants(self._process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.stop()
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None:
@@ -142,6 +158,24 @@ class SshServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], list(children.get(pid, []))
+    while queue:
+        child = queue.pop()
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return found
 
 
 def sshd_available() -> bool:
