@@ -37,7 +37,9 @@ async def start_stop_and_cancel_one(client: httpx.AsyncClient, cluster_id: int) 
 async def wait_all_gone(fleet: Fleet) -> None:
     pids = [(await fleet.status(s)).pid for s in fleet.servers]
     async with asyncio.timeout(60):
-        while any(pid is not None and process_alive(pid) for pid in pids):
+        while True:
+            if not any(pid is not None and process_alive(pid) for pid in pids):
+                return
             await asyncio.sleep(0.2)
 
 
