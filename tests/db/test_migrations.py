@@ -60,7 +60,7 @@ def _reflectable(difference: object, dialect: str) -> bool:
     return not (
         dialect == "seekdb"
         and isinstance(difference, tuple)
-        and difference[0] in ("add_constraint", "add_index")
+        and difference[0] in ("add_constraint", "add_index", "add_fk")
     )
 
 

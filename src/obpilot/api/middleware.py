@@ -8,7 +8,6 @@ from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from obpilot.api.envelope import new_trace_id, request_started_var, trace_id_var
@@ -46,13 +45,11 @@ class Metrics:
 
 
 def _route_template(scope: Scope) -> str:
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", ()):
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", scope["path"]))
-    return "<unmatched>"
+    """The matched route's path template (set in the scope by the router), so that metrics
+    are labelled per route, not per id."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "<unmatched>"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

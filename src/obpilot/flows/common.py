@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obpilot.credentials.service import host_target
+from obpilot.credentials.service import host_target, server_process_spec
 from obpilot.db.base import utcnow
 from obpilot.db.engine import Database
 from obpilot.engine import SubtaskContext, SubtaskError
@@ -72,24 +72,7 @@ def flag(ctx: SubtaskContext, key: str) -> bool:
 async def process_spec(session: AsyncSession, server: Server, secret_box: SecretBox) -> ProcessSpec:
     zone = await session.get_one(Zone, server.zone_id)
     cluster = await session.get_one(Cluster, server.cluster_id)
-    password = (
-        secret_box.decrypt(cluster.root_password_encrypted)
-        if cluster.root_password_encrypted
-        else None
-    )
-    return ProcessSpec(
-        kind=server.kind,
-        sql_port=server.sql_port,
-        home_path=server.home_path,
-        rpc_port=server.port,
-        binary_path=server.binary_path,
-        parameters={str(k): str(v) for k, v in (server.parameters or {}).items()},
-        zone_name=zone.name,
-        cluster_name=cluster.name,
-        ob_cluster_id=cluster.ob_cluster_id,
-        server_ip=server.ip,
-        sql_password=password,
-    )
+    return server_process_spec(server, zone=zone, cluster=cluster, secret_box=secret_box)
 
 
 async def server_driver(
