@@ -191,29 +191,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("subtask_output", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_subtask_output_task_id"))
-        batch_op.drop_index("ix_subtask_output_subtask_id_output_key")
-
-    op.drop_table("subtask_output")
-    with op.batch_alter_table("subtask_log", schema=None) as batch_op:
-        batch_op.drop_index("ix_subtask_log_task_id_id")
-        batch_op.drop_index("ix_subtask_log_subtask_id_run_time")
-
-    op.drop_table("subtask_log")
-    with op.batch_alter_table("subtask_dependency", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_subtask_dependency_task_id"))
-        batch_op.drop_index(batch_op.f("ix_subtask_dependency_child_id"))
-
-    op.drop_table("subtask_dependency")
-    with op.batch_alter_table("subtask_instance", schema=None) as batch_op:
-        batch_op.drop_index("ix_subtask_instance_task_id_status")
-        batch_op.drop_index(batch_op.f("ix_subtask_instance_status"))
-        batch_op.drop_index(batch_op.f("ix_subtask_instance_lease_token"))
-
-    op.drop_table("subtask_instance")
-    with op.batch_alter_table("task_instance", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_task_instance_status"))
-        batch_op.drop_index(batch_op.f("ix_task_instance_cluster_id"))
-
-    op.drop_table("task_instance")
+    # Dropping a table drops its indexes; MySQL refuses to drop an index an FK still uses.
+    for table in (
+        "subtask_output",
+        "subtask_log",
+        "subtask_dependency",
+        "subtask_instance",
+        "task_instance",
+    ):
+        op.drop_table(table)
