@@ -27,6 +27,7 @@ from obpilot.inventory.routes import router as inventory_router
 from obpilot.operations.routes import router as operations_router
 from obpilot.settings import Settings
 from obpilot.system.routes import router as system_router
+from obpilot.takeover.routes import router as takeover_router
 from obpilot.tasks.routes import router as tasks_router
 
 ROUTERS = (
@@ -36,6 +37,7 @@ ROUTERS = (
     operations_router,
     tasks_router,
     credentials_router,
+    takeover_router,
 )
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

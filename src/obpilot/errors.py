@@ -279,6 +279,11 @@ class ServerStateConflict(Conflict):
         super().__init__(f"OB server {server} in state [{status}] does not support: {operation}")
 
 
+class DuplicateServer(Conflict):
+    """Two servers on one host with the same port or home (in one request, or against a
+    server obpilot already manages)."""
+
+
 class LastServerStop(Conflict):
     code = "OBE19020"
 

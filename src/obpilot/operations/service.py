@@ -52,7 +52,9 @@ class Caller:
     name: str
 
 
-async def _locked_cluster(session: AsyncSession, cluster_id: int) -> Cluster:
+async def locked_cluster(session: AsyncSession, cluster_id: int) -> Cluster:
+    """The cluster (zones and servers loaded), row-locked, and free of unfinished tasks
+    (otherwise ClusterBusy, OBE11020)."""
     cluster = await session.scalar(
         select(Cluster)
         .where(Cluster.id == cluster_id)
@@ -78,7 +80,7 @@ def _check(cluster: Cluster, allowed: Iterable[str], operation: str) -> None:
         raise ClusterStateConflict(cluster.name, cluster.status, operation)
 
 
-async def _submit_locked(
+async def submit_locked(
     session: AsyncSession,
     cluster: Cluster,
     template: Template,
@@ -86,6 +88,8 @@ async def _submit_locked(
     lists: dict[str, list[str]],
     caller: Caller,
 ) -> TaskInstance:
+    """Submits `template` for `cluster` and takes its operation lock, in the caller's
+    transaction (the cluster is idle: see `locked_cluster`)."""
     context = Context.of(
         {"cluster_name": cluster.name, "cluster_id": str(cluster.id), **strings}, lists
     )
@@ -140,19 +144,19 @@ def _all(cluster: Cluster) -> dict[str, list[str]]:
 async def stop_cluster(
     session: AsyncSession, *, cluster_id: int, options: StopOptions | None, caller: Caller
 ) -> TaskInstance:
-    cluster = await _locked_cluster(session, cluster_id)
+    cluster = await locked_cluster(session, cluster_id)
     _check(cluster, STOPPABLE_CLUSTER, "stop")
     strings = {"former_cluster_status": cluster.status, **_options(options)}
-    return await _submit_locked(
+    return await submit_locked(
         session, cluster, templates.STOP_CLUSTER, strings, _all(cluster), caller
     )
 
 
 async def start_cluster(session: AsyncSession, *, cluster_id: int, caller: Caller) -> TaskInstance:
-    cluster = await _locked_cluster(session, cluster_id)
+    cluster = await locked_cluster(session, cluster_id)
     _check(cluster, STARTABLE_CLUSTER, "start")
     strings = {"former_cluster_status": cluster.status}
-    return await _submit_locked(
+    return await submit_locked(
         session, cluster, templates.START_CLUSTER, strings, _all(cluster), caller
     )
 
@@ -160,7 +164,7 @@ async def start_cluster(session: AsyncSession, *, cluster_id: int, caller: Calle
 async def restart_cluster(
     session: AsyncSession, *, cluster_id: int, options: RestartOptions | None, caller: Caller
 ) -> TaskInstance:
-    cluster = await _locked_cluster(session, cluster_id)
+    cluster = await locked_cluster(session, cluster_id)
     _check(cluster, RESTARTABLE_CLUSTER, "restart")
     strings = {"former_cluster_status": cluster.status, **_options(options)}
     lists = _all(cluster)
@@ -172,7 +176,7 @@ async def restart_cluster(
         for index, zone in enumerate(cluster.zones):
             lists[templates.rolling_zone_key(index)] = [zone.name]
             lists[templates.rolling_servers_key(index)] = [str(s.id) for s in zone.servers]
-    return await _submit_locked(session, cluster, template, strings, lists, caller)
+    return await submit_locked(session, cluster, template, strings, lists, caller)
 
 
 # ------------------------------------------------------------------ zone
@@ -196,7 +200,7 @@ async def _zone_operation(
     strings: dict[str, str],
     caller: Caller,
 ) -> TaskInstance:
-    cluster = await _locked_cluster(session, cluster_id)
+    cluster = await locked_cluster(session, cluster_id)
     zone = _zone(cluster, zone_name)
     if zone.status not in allowed:
         raise ZoneStateConflict(zone.name, zone.status, operation)
@@ -209,7 +213,7 @@ async def _zone_operation(
             )
     lists = {"server_ids": [str(s.id) for s in zone.servers], "zone_names": [zone.name]}
     strings = {"zone_name": zone.name, "former_cluster_status": cluster.status, **strings}
-    return await _submit_locked(session, cluster, template, strings, lists, caller)
+    return await submit_locked(session, cluster, template, strings, lists, caller)
 
 
 async def stop_zone(
@@ -289,7 +293,7 @@ async def _server_operation(
     strings: dict[str, str],
     caller: Caller,
 ) -> TaskInstance:
-    cluster = await _locked_cluster(session, cluster_id)
+    cluster = await locked_cluster(session, cluster_id)
     zone, server = _server(cluster, server_id)
     label = f"{server.ip}:{server.sql_port}"
     if server.status not in allowed:
@@ -310,7 +314,7 @@ async def _server_operation(
         **strings,
     }
     lists = {"server_ids": [str(server.id)], "zone_names": [zone.name]}
-    return await _submit_locked(session, cluster, template, strings, lists, caller)
+    return await submit_locked(session, cluster, template, strings, lists, caller)
 
 
 async def stop_server(

@@ -1,0 +1,62 @@
+"""Takeover and forget endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from obpilot.api.deps import WriteSessionDep
+from obpilot.api.envelope import Envelope, NoDataEnvelope, ok, ok_no_data
+from obpilot.api.params import ClusterId
+from obpilot.credentials.deps import SecretBoxDep
+from obpilot.iam.deps import require
+from obpilot.iam.permissions import Principal
+from obpilot.operations.service import Caller
+from obpilot.takeover import service
+from obpilot.takeover.schemas import TakeOverRequest
+from obpilot.tasks.schemas import SubmittedTaskOut
+from obpilot.tasks.service import brief_task
+
+router = APIRouter(tags=["clusters"])
+
+Creator = Annotated[Principal, Depends(require("CLUSTER", "CREATE"))]
+
+
+@router.post(
+    "/api/v2/ob/clusters/takeOver",
+    summary="Take over an OceanBase cluster whose server processes already exist",
+    description=(
+        "Registers the cluster (status TAKINGOVER) and answers with the task "
+        '"Take over OB cluster", which checks every server on its host and records its real '
+        "status (RUNNING or STOPPED) and version. No process is started or stopped."
+    ),
+)
+async def take_over_cluster(
+    session: WriteSessionDep, body: TakeOverRequest, user: Creator, secret_box: SecretBoxDep
+) -> Envelope[SubmittedTaskOut]:
+    task = await service.take_over(
+        session,
+        request=body,
+        caller=Caller(id=user.id, name=user.username),
+        secret_box=secret_box,
+    )
+    return ok(await brief_task(session, task))
+
+
+@router.delete(
+    "/api/v2/ob/clusters/{id}",
+    summary="Forget an OceanBase cluster (its processes and data stay on the hosts)",
+    description=service.FORGET_ONLY,
+    dependencies=[Depends(require("CLUSTER", "DELETE", cluster_id_param="id"))],
+)
+async def forget_cluster(
+    session: WriteSessionDep,
+    id: ClusterId,
+    keepProcesses: Annotated[
+        bool,
+        Query(description="Must be true: obpilot forgets the cluster and leaves its processes."),
+    ] = False,
+) -> NoDataEnvelope:
+    await service.forget_cluster(session, cluster_id=id, keep_processes=keepProcesses)
+    return ok_no_data()
