@@ -72,10 +72,6 @@ def generate_password() -> str:
         return candidate
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
 async def hash_password_async(password: str) -> str:
     return await anyio.to_thread.run_sync(_hasher.hash, password)
 

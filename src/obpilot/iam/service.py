@@ -30,7 +30,7 @@ from obpilot.errors import (
 )
 from obpilot.iam import passwords, signatures
 from obpilot.iam.models import AccessKey, AuditEvent, ConsoleSession, Role, User
-from obpilot.iam.permissions import Permission, PermissionSet, Principal
+from obpilot.iam.permissions import Permission, Principal
 from obpilot.iam.repository import (
     AccessKeyRepository,
     AuditRepository,
@@ -440,7 +440,3 @@ async def ensure_first_admin(database: Database, *, password: str | None) -> Fir
 class FirstAdmin:
     created: bool
     generated_password: str | None = None
-
-
-def permissions_of(expressions: Sequence[str]) -> PermissionSet:
-    return PermissionSet.parse(expressions)
