@@ -189,6 +189,18 @@ class Chatty(Subtask):
             await asyncio.sleep(float(ctx.get("line_interval", "0.01") or 0.01))
 
 
+class Gate(Subtask):
+    """Waits until the file `gate_file` exists (the test opens the gate)."""
+
+    name = "Gate"
+    timeout = 60
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        gate = Path(ctx.require("gate_file"))
+        while not await asyncio.to_thread(gate.exists):
+            await ctx.sleep(0.02)
+
+
 class Publisher(Subtask):
     name = "Publisher"
     timeout = 30

@@ -3,20 +3,24 @@ operations and their refusals, permissions, and the event stream."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from obpilot.db.engine import Database
 from obpilot.engine import Context, Template, parallel, single
+from obpilot.engine.notifier import NOTIFIER
 from tests.conftest import UserClientFactory
 from tests.support.engine_tasks import (
     SEED_STOP,
     Chatty,
     Cooperative,
     Flaky,
+    Gate,
     Noop,
     Permanent,
     seed_context,
@@ -210,43 +214,48 @@ def events(text: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def test_the_stream_follows_a_task_to_its_end(
-    client: httpx.AsyncClient, database: Database
+    client: httpx.AsyncClient, database: Database, tmp_path: Path
 ) -> None:
     template = Template(
         key="test.http-stream",
         name="Stream",
-        stages=[single(Noop), parallel(Chatty, over="items"), single(Noop)],
+        stages=[single(Gate), parallel(Chatty, over="items"), single(Noop)],
     )
-    context = Context.of({"log_lines": 3, "line_interval": 0.1}, {"items": [1, 2]})
+    gate = tmp_path / "gate"
+    context = Context.of(
+        {"gate_file": gate, "log_lines": 3, "line_interval": 0.05}, {"items": [1, 2]}
+    )
     task_id = await submit_task(database, template, context)
-    async with client.stream("GET", f"{BASE}/{task_id}/stream") as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        text = (await response.aread()).decode()
-    seen = events(text)
+    listeners = len(NOTIFIER._listeners)
+
+    async def follow() -> httpx.Response:
+        return await client.get(f"{BASE}/{task_id}/stream")
+
+    following = asyncio.create_task(follow())
+    while len(NOTIFIER._listeners) == listeners:  # noqa: ASYNC110 (waits for the stream)
+        await asyncio.sleep(0.01)
+    # The stream has subscribed, so it sees everything from here on: open the gate.
+    gate.touch()
+    response = await asyncio.wait_for(following, 30)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    seen = events(response.text)
     assert seen[0][0] == "task"
-    assert len(seen[0][1]["subtasks"]) == 4
-    assert seen[-1] == (
-        "end",
-        {"id": task_id, "name": "Stream", "status": "SUCCESSFUL", "operation": "EXECUTE"},
-    )
-    chatty = [s["id"] for s in seen[0][1]["subtasks"] if s["name"] == "Chatty"]
-    finals = {e["id"]: e["status"] for kind, e in seen if kind == "subtask"}
-    assert all(finals[i] == "SUCCESSFUL" for i in chatty)
+    snapshot = {s["id"]: s for s in seen[0][1]["subtasks"]}
+    assert len(snapshot) == 4
+    ended = {"id": task_id, "name": "Stream", "status": "SUCCESSFUL", "operation": "EXECUTE"}
+    assert seen[-1] == ("end", ended)
+    assert ("task", ended) in seen
+    chatty = [i for i, s in snapshot.items() if s["name"] == "Chatty"]
+    assert all(snapshot[i]["status"] == "PENDING" for i in chatty)
     for subtask_id in chatty:
+        changes = [e["status"] for kind, e in seen if kind == "subtask" and e["id"] == subtask_id]
+        assert changes[-1] == "SUCCESSFUL"
+        assert "RUNNING" in changes
         lines = [e["line"] for kind, e in seen if kind == "log" and e["subtaskId"] == subtask_id]
-        assert [line.rsplit(" ", 2)[-2:] for line in lines if " line " in line] == [
-            ["line", "0"],
-            ["line", "1"],
-            ["line", "2"],
-        ]
-        assert any(line.startswith("{EXECUTE}") for line in lines)
-    statuses = [e["status"] for kind, e in seen if kind == "subtask" and e["id"] == chatty[0]]
-    assert statuses[-1] == "SUCCESSFUL"
-    assert (
-        "task",
-        {"id": task_id, "name": "Stream", "status": "SUCCESSFUL", "operation": "EXECUTE"},
-    ) in seen
+        assert lines[0].startswith("{EXECUTE}{")
+        assert [line.split(" ", 1)[1] for line in lines[1:4]] == ["line 0", "line 1", "line 2"]
+        assert "finished successfully" in lines[-1]
 
 
 async def test_the_stream_of_an_ended_task_and_of_no_task(

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,6 @@ class Notifier:
 NOTIFIER = Notifier()
 
 _INFO_KEY = "obpilot.engine.signals"
-_LISTENING_KEY = "obpilot.engine.listening"
 
 
 @dataclass
@@ -67,18 +66,16 @@ def notify_after_commit(
     cancels: Iterable[int] = (),
 ) -> None:
     """Queues signals that go out when `session`'s transaction commits (dropped on rollback)."""
-    sync_session = session.sync_session
-    if not sync_session.info.get(_LISTENING_KEY):
-        sync_session.info[_LISTENING_KEY] = True
-        event.listen(sync_session, "after_commit", _send_pending)
-        event.listen(sync_session, "after_rollback", _drop_pending)
-    pending: _Pending = sync_session.info.setdefault(_INFO_KEY, _Pending())
+    pending: _Pending = session.sync_session.info.setdefault(_INFO_KEY, _Pending())
     pending.wake_workers |= wake_workers
     pending.tasks.update(tasks)
     pending.cancels.update(cancels)
 
 
-def _send_pending(sync_session: Any) -> None:
+# Listening on the Session class once is much cheaper than per session; sessions that
+# queued nothing only pay a dictionary lookup.
+@event.listens_for(Session, "after_commit")
+def _send_pending(sync_session: Session) -> None:
     pending: _Pending | None = sync_session.info.pop(_INFO_KEY, None)
     if pending is not None:
         NOTIFIER.send(
@@ -86,5 +83,6 @@ def _send_pending(sync_session: Any) -> None:
         )
 
 
-def _drop_pending(sync_session: Any) -> None:
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(sync_session: Session) -> None:
     sync_session.info.pop(_INFO_KEY, None)

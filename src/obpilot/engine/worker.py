@@ -312,12 +312,9 @@ class Engine:
         if free <= 0:
             self._backlog = True  # look again when a run ends
             return
-        self._backlog = False
         runs = await self._claim(free, check_first=check_first)
         for run in runs:
             self._start(run)
-        if len(runs) == free:
-            self._backlog = True  # there may be more
 
     def _start(self, run: Run) -> None:
         previous = self.runs.get(run.subtask_id)
@@ -333,16 +330,40 @@ class Engine:
                 if not await repo.any_ready(session):
                     return []
         async with self.database.transaction(write=True) as session:
-            rows = await repo.ready_candidates(
-                session,
-                limit=limit if self.claim_mode != "window" else limit * 4,
-                locking={"immediate": "none"}.get(self.claim_mode, self.claim_mode),
-            )
-            candidates = [repo.SubtaskRef.of(row) for row in rows]
-            runs, headers = await self._take(session, candidates, limit, self.clock.now(), {})
+            headers: list[repo.LogLine] = []
+            runs = await self._claim_in(session, limit, self.clock.now(), {}, headers)
             await repo.insert_log_lines(session, headers)
-            notify_after_commit(session, tasks={run.task_id for run in runs})
         return runs
+
+    async def _claim_in(
+        self,
+        session: AsyncSession,
+        limit: int,
+        now: datetime,
+        tasks: dict[int, TaskInstance],
+        lines: list[repo.LogLine],
+    ) -> list[Run]:
+        """Claims up to `limit` READY subtasks in `session`; appends their log headers to
+        `lines`. Notes whether more READY work may be left (`_backlog`)."""
+        rows = await repo.ready_candidates(
+            session,
+            limit=limit if self.claim_mode != "window" else limit * 4,
+            locking={"immediate": "none"}.get(self.claim_mode, self.claim_mode),
+        )
+        candidates = [repo.SubtaskRef.of(row) for row in rows]
+        runs, headers = await self._take(session, candidates, limit, now, tasks)
+        lines.extend(headers)
+        self._backlog = len(runs) == limit
+        notify_after_commit(session, tasks={run.task_id for run in runs})
+        return runs
+
+    def _has_other_runs(self, run: Run) -> bool:
+        """Whether this instance runs another subtask of the task: then the task is not
+        done yet, and deriving its status can wait for that run to end."""
+        return any(
+            other.task_id == run.task_id and other is not run and not other.interrupt.done()
+            for other in self.runs.values()
+        )
 
     async def _take(
         self,
@@ -647,7 +668,13 @@ class Engine:
             taken = {new_run.subtask_id for new_run in started}
             if await service.make_ready(session, [r for r in runnable if r.id not in taken]):
                 more_work = True
-            if not runnable and not more_work:
+            room -= len(started)
+            if self._backlog and room > 0 and not self._stopping and not more_work:
+                # READY work waits for a worker (a wide fan-out): take it here, sparing
+                # the dispatcher a transaction of its own.
+                runs = await self._claim_in(session, room, now, {task.id: task}, batch)
+                started.extend(runs)
+            if not runnable and not more_work and not self._has_other_runs(run):
                 await service.settle_task(session, task, now=now)
             await repo.insert_log_lines(session, batch)
             notify_after_commit(session, wake_workers=more_work, tasks=[task.id])
