@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -65,6 +66,10 @@ class Database:
     """Owns the engine and hands out sessions. Callers own their transactions."""
 
     def __init__(self, url: str | URL, *, sqlite_busy_timeout_ms: int = 30_000) -> None:
+        # Every domain's tables, so that foreign keys between domains resolve whatever
+        # the caller imported first.
+        import obpilot.db.models  # noqa: F401
+
         self.url = as_async_url(url)
         self.dialect = dialect_family(self.url)
         options: dict[str, Any] = {"pool_pre_ping": self.dialect != "sqlite"}
@@ -80,10 +85,22 @@ class Database:
         self.write_sessionmaker = async_sessionmaker(
             self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False
         )
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
+        # growing steps (up to 100 ms) before it looks again. Queueing this process's write
+        # transactions here, first come first served, spares them those sleeps; other
+        # processes still meet the busy timeout.
+        self._sqlite_writers = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
+        """A session inside one transaction: committed on success, rolled back on error.
+        `write=True` for a transaction that reads then writes rows others write too (on
+        SQLite it takes the write lock first). Never nest a write transaction in another."""
+        if write and self._sqlite_writers is not None:
+            async with self._sqlite_writers:
+                async with self.write_sessionmaker() as session, session.begin():
+                    yield session
+            return
         maker = self.write_sessionmaker if write else self.sessionmaker
         async with maker() as session, session.begin():
             yield session

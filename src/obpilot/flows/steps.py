@@ -182,7 +182,9 @@ class UpdateRunningZoneStatus(UpdateZoneStatus):
 
 class _PrepareObserver(Subtask, abstract=True):
     """Looks at the server's process before anything is done to it: a pid file or base
-    dir held by another program stops the operation here, before any signal."""
+    dir held by another program stops the operation here, before any signal. Whether the
+    operation is about to change the process is published (`changes`), so that rolling
+    back undoes only what this task did."""
 
     status: ClassVar[ServerStatus]
     timeout = 300
@@ -198,7 +200,14 @@ class _PrepareObserver(Subtask, abstract=True):
         ctx.log(f"{driver.label}: {process.describe()}")
         if process.state == ProcessState.CONFLICT:
             raise SubtaskError(f"{driver.label}: {process.describe()}")
+        key = self.changes(server.id, process.state)
+        if key is not None:
+            await ctx.publish(key, "true")
         await set_server_status(ctx.database, server.id, self.status)
+
+    def changes(self, server_id: int, state: ProcessState) -> str | None:
+        """The context key saying "this task changes the process", or None."""
+        return None
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         resources = FlowResources.of(ctx)
@@ -210,15 +219,25 @@ class PrepareStopObserver(_PrepareObserver):
     name = "Prepare stop observer"
     status = ServerStatus.STOPPING
 
+    def changes(self, server_id: int, state: ProcessState) -> str | None:
+        return _stopped_key(server_id) if state != ProcessState.STOPPED else None
+
 
 class PrepareStartObserver(_PrepareObserver):
     name = "Prepare start observer"
     status = ServerStatus.STARTING
 
+    def changes(self, server_id: int, state: ProcessState) -> str | None:
+        return _started_key(server_id) if state != ProcessState.RUNNING else None
+
 
 class PrepareRestartObserver(_PrepareObserver):
     name = "Prepare restart observer"
     status = ServerStatus.RESTARTING
+
+    def changes(self, server_id: int, state: ProcessState) -> str | None:
+        # Rolling back a restart starts again a server this task stopped.
+        return _stopped_key(server_id) if state != ProcessState.STOPPED else None
 
 
 def _stopped_key(server_id: int) -> str:
@@ -242,9 +261,6 @@ class StopObserverProcess(Subtask):
         resources = FlowResources.of(ctx)
         driver, server = await server_driver(ctx.database, resources, server_id_of(ctx))
         try:
-            before = await driver.status(log=ctx.log)
-            if before.state != ProcessState.STOPPED:
-                await ctx.publish(_stopped_key(server.id), "true")
             await driver.stop(
                 log=ctx.log, force=flag(ctx, "force"), freeze=flag(ctx, "freeze_before_stop")
             )
@@ -287,16 +303,7 @@ class StartObserverProcess(Subtask):
     resumable = True
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        resources = FlowResources.of(ctx)
-        server_id = server_id_of(ctx)
-        driver, server = await server_driver(ctx.database, resources, server_id)
-        try:
-            before = await driver.status(log=ctx.log)
-        except HOST_FAILURES as error:
-            raise SubtaskError(f"{driver.label}: cannot read the server's state: {error}") from None
-        if before.state != ProcessState.RUNNING:
-            await ctx.publish(_started_key(server.id), "true")
-        await _start(ctx, server_id)
+        await _start(ctx, server_id_of(ctx))
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         server_id = server_id_of(ctx)
