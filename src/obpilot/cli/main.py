@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from obpilot.app import create_app
+from obpilot.cli.demo import demo
 from obpilot.cli.user import app as user_app
 from obpilot.db import migrate
 from obpilot.logging import configure_logging
@@ -21,6 +22,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Metadb schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.command()(demo)
 
 
 def _settings(**overrides: object) -> Settings:
