@@ -19,9 +19,10 @@ system-deps:
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/install-system-deps.sh; \
 	else echo "not root: skipping Debian packages (postgresql, mariadb-server, openssh-server)"; fi
 
-## make demo: serve the API on $(HOST):$(PORT) with the embedded SQLite metadb.
+## make demo: a 3-zone cluster of real seekdb servers under var/demo, taken over and served
+## on $(HOST):$(PORT) (embedded SQLite metadb); `$(VENV)/bin/obpilot demo --down` removes it.
 demo: install
-	$(VENV)/bin/obpilot serve --host $(HOST) --port $(PORT)
+	$(VENV)/bin/obpilot demo --host $(HOST) --port $(PORT)
 
 ## make test: install everything, start the metadb services, run lint, types and the suite.
 test: system-deps install
