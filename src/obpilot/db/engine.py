@@ -97,9 +97,12 @@ class Database:
         `write=True` for a transaction that reads then writes rows others write too (on
         SQLite it takes the write lock first). Never nest a write transaction in another."""
         if write and self._sqlite_writers is not None:
-            async with self._sqlite_writers:
-                async with self.write_sessionmaker() as session, session.begin():
-                    yield session
+            async with (
+                self._sqlite_writers,
+                self.write_sessionmaker() as session,
+                session.begin(),
+            ):
+                yield session
             return
         maker = self.write_sessionmaker if write else self.sessionmaker
         async with maker() as session, session.begin():

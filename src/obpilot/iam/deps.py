@@ -135,6 +135,10 @@ def _refusal(resource: str, action: str, resource_id: str | None) -> Forbidden:
     )
 
 
+#: `cluster_id_param` of a list route whose answer holds only the clusters the caller may see.
+EACH = "each"
+
+
 def require(
     resource: str, action: str, *, cluster_id_param: str | None = None
 ) -> Callable[[Request, Principal], Awaitable[Principal]]:
@@ -144,12 +148,18 @@ def require(
     Without `cluster_id_param` it checks `RESOURCE:*:ACTION`. With it, the check is on the
     cluster whose id is in that path parameter (`CLUSTER:{id}:ACTION`, or
     `CLUSTER:{id}:RESOURCE:*:ACTION` for another resource); a caller without the permission
-    gets the same 403 whether or not the cluster exists, so the answer reveals nothing."""
+    gets the same 403 whether or not the cluster exists, so the answer reveals nothing.
+    With `cluster_id_param=EACH` (a list route) the action on at least one cluster is
+    enough: the route shows only the clusters it is granted on."""
     Permission.parse(f"{resource}:*:{action}")  # a typo fails at import time
 
     async def dependency(request: Request, principal: CurrentUser) -> Principal:
         if cluster_id_param is None:
             if principal.permissions.allows(required(resource, action)):
+                return principal
+            raise _refusal(resource, action, None)
+        if cluster_id_param == EACH:  # a list, filtered by the route to what is allowed
+            if principal.permissions.allows_somewhere(resource, action):
                 return principal
             raise _refusal(resource, action, None)
         raw = str(request.path_params.get(cluster_id_param, ""))

@@ -128,6 +128,19 @@ class PermissionSet:
                 return True
         return False
 
+    def instances(self, resource: str, action: str) -> frozenset[str] | None:
+        """The ids of the top-level resource the action is granted on; None when it is
+        granted on every instance (`*`)."""
+        if self.allows(required(resource, action)):
+            return None
+        return frozenset(
+            grant.path[0][1]
+            for grant in self.grants
+            if len(grant.path) == 1
+            and grant.path[0][0] == resource
+            and grant.action in (ANY, action)
+        )
+
     def expressions(self) -> list[str]:
         return sorted(str(grant) for grant in self.grants)
 
@@ -273,7 +286,8 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/v2/profiles/me/credentials"): "HOST:*:READ",
     ("GET", "/api/v2/profiles/me/credentials/{credentialId}"): "HOST:*:READ",
     ("DELETE", "/api/v2/profiles/me/credentials/{credentialId}"): "HOST:*:DELETE",
-    ("GET", "/api/v2/ob/clusters"): "CLUSTER:*:READ",
+    # The list shows the clusters the caller may read (every one with CLUSTER:*:READ).
+    ("GET", "/api/v2/ob/clusters"): "CLUSTER:{each}:READ",
     ("POST", "/api/v2/ob/clusters/takeOver"): "CLUSTER:*:CREATE",
     ("GET", "/api/v2/ob/clusters/{id}"): "CLUSTER:{id}:READ",
     ("DELETE", "/api/v2/ob/clusters/{id}"): "CLUSTER:{id}:DELETE",

@@ -106,9 +106,16 @@ class ClusterRepository:
         return await self.session.scalar(select(Cluster).where(Cluster.name == name))
 
     async def page(
-        self, page: PageRequest, *, name: str | None, statuses: Sequence[str]
+        self,
+        page: PageRequest,
+        *,
+        name: str | None,
+        statuses: Sequence[str],
+        ids: set[int] | None = None,
     ) -> tuple[list[Cluster], int]:
         statement = select(Cluster).options(_with_zones_and_servers())
+        if ids is not None:
+            statement = statement.where(Cluster.id.in_(sorted(ids)))
         if name:
             statement = statement.where(Cluster.name.icontains(name, autoescape=True))
         if statuses:

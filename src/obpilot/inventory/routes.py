@@ -11,7 +11,8 @@ from obpilot.api.envelope import Contents, Envelope, NoDataEnvelope, Page, ok, o
 from obpilot.api.pagination import PageRequest, make_page, page_params
 from obpilot.api.params import ClusterId, HostId, ZoneName
 from obpilot.credentials.deps import HostAccessDep, SecretBoxDep
-from obpilot.iam.deps import require
+from obpilot.iam.deps import EACH, require
+from obpilot.iam.permissions import Principal
 from obpilot.inventory import service
 from obpilot.inventory.models import ClusterStatus, HostStatus
 from obpilot.inventory.repository import CLUSTER_SORT, HOST_SORT
@@ -97,17 +98,22 @@ async def delete_host(session: SessionDep, hostId: HostId) -> NoDataEnvelope:
 @router.get(
     "/api/v2/ob/clusters",
     tags=["clusters"],
-    summary="Query clusters",
-    dependencies=[Depends(require("CLUSTER", "READ"))],
+    summary="Query clusters (those the caller may read)",
 )
 async def list_clusters(
     session: SessionDep,
     page: ClusterPage,
+    caller: Annotated[Principal, Depends(require("CLUSTER", "READ", cluster_id_param=EACH))],
     name: Annotated[str | None, Query(max_length=128, description="Keyword, any case.")] = None,
     status: Annotated[list[ClusterStatus] | None, Query()] = None,
 ) -> Envelope[Page[ClusterOut]]:
+    readable = caller.permissions.instances("CLUSTER", "READ")
     clusters, total = await service.list_clusters(
-        session, page=page, name=name, statuses=status or []
+        session,
+        page=page,
+        name=name,
+        statuses=status or [],
+        ids=None if readable is None else {int(i) for i in readable if i.isdigit()},
     )
     return ok(make_page([cluster_out(c) for c in clusters], total, page))
 

@@ -107,9 +107,15 @@ async def delete_host(session: AsyncSession, *, host_id: int) -> None:
 
 
 async def list_clusters(
-    session: AsyncSession, *, page: PageRequest, name: str | None, statuses: Sequence[str]
+    session: AsyncSession,
+    *,
+    page: PageRequest,
+    name: str | None,
+    statuses: Sequence[str],
+    ids: set[int] | None = None,
 ) -> tuple[list[Cluster], int]:
-    return await ClusterRepository(session).page(page, name=name, statuses=statuses)
+    """`ids`: only these clusters (what the caller may read); None: all."""
+    return await ClusterRepository(session).page(page, name=name, statuses=statuses, ids=ids)
 
 
 async def get_cluster(session: AsyncSession, *, cluster_id: int) -> Cluster:
