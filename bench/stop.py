@@ -1,0 +1,203 @@
+"""Stop and start of real seekdb clusters through obpilot's API, next to a same-run
+baseline, printed as JSON.
+
+For clusters of 3 and 6 seekdb servers on this machine:
+  * stop: the baseline sends the same clean-stop signal (SIGUSR1) to the same processes
+    directly and waits for them to exit; obpilot is `POST .../stop` until the task is
+    SUCCESSFUL (every process verified gone, statuses recorded);
+  * start: the baseline launches the same binary with the same arguments and waits until
+    each answers `SELECT 1`; obpilot is `POST .../start` until the task is SUCCESSFUL.
+  Overhead target: at most 10 % or 300 ms over the baseline, whichever is larger.
+And the stop call's own response time (from request to the task in the answer) over many
+calls on SQLite; target p99 under 50 ms.
+
+    .venv/bin/python bench/stop.py [--rounds 2] [--calls 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.databases import seekdb_binary
+from tests.support.fleet import Fleet, FleetServer, process_alive
+from tests.support.inventory import add_cluster, add_local_host
+from tests.support.server import ADMIN_PASSWORD, ServerProcess
+
+from obpilot.db.engine import Database
+from obpilot.hosts.drivers.seekdb import DEFAULT_PARAMETERS, LOG_LEVEL
+
+
+async def _wait_gone(pids: list[int]) -> None:
+    while True:
+        if not any(process_alive(pid) for pid in pids):
+            return
+        await asyncio.sleep(0.01)
+
+
+async def baseline_stop(fleet: Fleet) -> float:
+    pids = [(await fleet.status(s)).pid for s in fleet.servers]
+    assert all(pids)
+    started = time.perf_counter()
+    for pid in pids:
+        os.kill(pid, signal.SIGUSR1)  # type: ignore[arg-type]
+    await _wait_gone([p for p in pids if p])
+    return time.perf_counter() - started
+
+
+async def baseline_start(fleet: Fleet) -> float:
+    binary = str(seekdb_binary())
+    environment = {**os.environ, "TELEMETRY_ENABLED": "false"}
+
+    async def one(server: FleetServer) -> None:
+        command = [binary, "--port", str(server.port), "--base-dir", str(server.home)]
+        for name, value in DEFAULT_PARAMETERS.items():
+            command += ["--parameter", f"{name}={value}"]
+        command += ["--log-level", LOG_LEVEL]
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            env=environment,
+            cwd=server.home,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await process.wait()  # seekdb daemonises; the parent returns at once
+        while True:
+            if await asyncio.to_thread(server.answers_sql):
+                return
+            await asyncio.sleep(0.02)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(s) for s in fleet.servers))
+    return time.perf_counter() - started
+
+
+async def through_obpilot(client: httpx.AsyncClient, path: str) -> tuple[float, float]:
+    """(seconds until the task is SUCCESSFUL, the call's own response time in ms)."""
+    started = time.perf_counter()
+    response = await client.post(path)
+    answered = time.perf_counter()
+    assert response.status_code == 200, response.text
+    task_id = response.json()["data"]["id"]
+    while True:
+        task = (await client.get(f"/api/v2/tasks/instances/{task_id}")).json()["data"]
+        if task["status"] != "RUNNING":
+            break
+        await asyncio.sleep(0.02)
+    assert task["status"] == "SUCCESSFUL", task
+    return time.perf_counter() - started, (answered - started) * 1000
+
+
+def _verdict(baseline: list[float], measured: list[float]) -> dict[str, Any]:
+    base, ours = statistics.median(baseline), statistics.median(measured)
+    allowed = max(base * 0.10, 0.300)
+    return {
+        "baseline_s": [round(v, 3) for v in baseline],
+        "obpilot_s": [round(v, 3) for v in measured],
+        "baseline_median_s": round(base, 3),
+        "obpilot_median_s": round(ours, 3),
+        "overhead_s": round(ours - base, 3),
+        "overhead_pct": round((ours - base) / base * 100, 1),
+        "allowed_overhead_s": round(allowed, 3),
+        "target_met": ours - base <= allowed,
+    }
+
+
+async def cluster_round(size: int, rounds: int, root: Path) -> dict[str, Any]:
+    fleet = Fleet(root / f"fleet{size}", size)
+    await fleet.ensure_running()
+    server = ServerProcess(root / f"home{size}").start()
+    database = Database(f"sqlite+aiosqlite:///{server.home / 'obpilot.db'}")
+    try:
+        async with database.transaction(write=True) as session:
+            host = await add_local_host(session)
+            cluster = await fleet.register(session, host, name=f"bench{size}")
+        stop_base, stop_ours, start_base, start_ours = [], [], [], []
+        async with httpx.AsyncClient(
+            base_url=server.base_url, auth=("admin", ADMIN_PASSWORD), timeout=120
+        ) as client:
+            for _ in range(rounds):
+                stop_base.append(await baseline_stop(fleet))
+                start_base.append(await baseline_start(fleet))
+                stop_ours.append(
+                    (await through_obpilot(client, f"/api/v2/ob/clusters/{cluster.id}/stop"))[0]
+                )
+                start_ours.append(
+                    (await through_obpilot(client, f"/api/v2/ob/clusters/{cluster.id}/start"))[0]
+                )
+        return {"stop": _verdict(stop_base, stop_ours), "start": _verdict(start_base, start_ours)}
+    finally:
+        server.stop()
+        await database.dispose()
+        await fleet.stop_all()
+
+
+async def stop_call_latency(calls: int, root: Path) -> dict[str, Any]:
+    """The stop call alone: clusters whose one server has no process, so each task is
+    cheap and the measurement is the API path (auth, lock, task insert, answer)."""
+    server = ServerProcess(root / "latency").start()
+    database = Database(f"sqlite+aiosqlite:///{server.home / 'obpilot.db'}")
+    try:
+        async with database.transaction(write=True) as session:
+            host = await add_local_host(session)
+            ids = [
+                (await add_cluster(session, host, name=f"c{i}", zones=1, first_port=20000 + i)).id
+                for i in range(calls)
+            ]
+        samples = []
+        async with httpx.AsyncClient(
+            base_url=server.base_url, auth=("admin", ADMIN_PASSWORD), timeout=60
+        ) as client:
+            await client.get("/api/v2/info")  # connection and first-request warm-up
+            for cluster_id in ids:
+                started = time.perf_counter()
+                response = await client.post(f"/api/v2/ob/clusters/{cluster_id}/stop")
+                samples.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.text
+        samples.sort()
+        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+        return {
+            "calls": calls,
+            "p50_ms": round(statistics.median(samples), 1),
+            "p99_ms": round(p99, 1),
+            "max_ms": round(samples[-1], 1),
+            "target_p99_ms": 50,
+            "target_met": p99 < 50,
+            "ocp_sample_ms": 107,
+        }
+    finally:
+        server.stop()
+        await database.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[3, 6])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="obpilot-bench-") as directory:
+        root = Path(directory)
+        result: dict[str, Any] = {"metadb": "sqlite", "servers": {}}
+        for size in args.sizes:
+            result["servers"][str(size)] = await cluster_round(size, args.rounds, root)
+        result["stop_call"] = await stop_call_latency(args.calls, root)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
