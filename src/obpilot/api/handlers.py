@@ -24,9 +24,7 @@ from obpilot.logging import get_logger
 log = get_logger(__name__)
 
 
-def error_response(
-    error: ObpilotError, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
+def error_response(error: ObpilotError, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         error_body(error.status_code, error.code, error.message),
         status_code=error.status_code,
