@@ -15,7 +15,7 @@ from obpilot.iam.deps import require
 from obpilot.iam.permissions import Principal
 from obpilot.operations import service
 from obpilot.operations.schemas import RestartOptions, StartOptions, StopOptions
-from obpilot.operations.service import Caller
+from obpilot.operations.service import Action, Caller
 from obpilot.tasks.schemas import SubmittedTaskOut, TaskOut
 from obpilot.tasks.service import brief_task, full_task
 
@@ -55,85 +55,66 @@ async def restart_cluster(
     return ok(await brief_task(session, task))
 
 
-@router.post("/api/v2/ob/clusters/{id}/zones/{zoneName}/stop", summary="Stop a zone")
-async def stop_zone(
-    session: WriteSessionDep,
-    id: ClusterId,
-    zoneName: ZoneName,
-    user: Updater,
-    body: StopOptions | None = None,
-) -> Envelope[TaskOut]:
-    task = await service.stop_zone(
-        session, cluster_id=id, zone_name=zoneName, options=body, caller=_caller(user)
+def _zone_route(action: Action, options: type[StopOptions] | type[StartOptions]) -> None:
+    async def endpoint(
+        session: WriteSessionDep,
+        id: ClusterId,
+        zoneName: ZoneName,
+        user: Updater,
+        body: StopOptions | StartOptions | None = None,
+    ) -> Envelope[TaskOut]:
+        task = await service.zone_operation(
+            session,
+            action=action,
+            cluster_id=id,
+            zone_name=zoneName,
+            options=body if isinstance(body, StopOptions) else None,
+            caller=_caller(user),
+        )
+        return ok(await full_task(session, task))
+
+    endpoint.__annotations__["body"] = options | None  # this action's own body model
+    endpoint.__name__ = f"{action}_zone"  # the audit log's action
+    router.add_api_route(
+        f"/api/v2/ob/clusters/{{id}}/zones/{{zoneName}}/{action}",
+        endpoint,
+        methods=["POST"],
+        summary=f"{action.capitalize()} a zone",
     )
-    return ok(await full_task(session, task))
 
 
-@router.post("/api/v2/ob/clusters/{id}/zones/{zoneName}/start", summary="Start a zone")
-async def start_zone(
-    session: WriteSessionDep,
-    id: ClusterId,
-    zoneName: ZoneName,
-    user: Updater,
-    body: StartOptions | None = None,
-) -> Envelope[TaskOut]:
-    task = await service.start_zone(
-        session, cluster_id=id, zone_name=zoneName, caller=_caller(user)
+def _server_route(action: Action, options: type[StopOptions] | type[StartOptions]) -> None:
+    async def endpoint(
+        session: WriteSessionDep,
+        id: ClusterId,
+        serverId: ServerId,
+        user: Updater,
+        body: StopOptions | StartOptions | None = None,
+    ) -> Envelope[TaskOut]:
+        task = await service.server_operation(
+            session,
+            action=action,
+            cluster_id=id,
+            server_id=serverId,
+            options=body if isinstance(body, StopOptions) else None,
+            caller=_caller(user),
+        )
+        return ok(await full_task(session, task))
+
+    endpoint.__annotations__["body"] = options | None
+    endpoint.__name__ = f"{action}_server"
+    router.add_api_route(
+        f"/api/v2/ob/clusters/{{id}}/servers/{{serverId}}/{action}",
+        endpoint,
+        methods=["POST"],
+        summary=f"{action.capitalize()} an OB server",
     )
-    return ok(await full_task(session, task))
 
 
-@router.post("/api/v2/ob/clusters/{id}/zones/{zoneName}/restart", summary="Restart a zone")
-async def restart_zone(
-    session: WriteSessionDep,
-    id: ClusterId,
-    zoneName: ZoneName,
-    user: Updater,
-    body: RestartOptions | None = None,
-) -> Envelope[TaskOut]:
-    task = await service.restart_zone(
-        session, cluster_id=id, zone_name=zoneName, options=body, caller=_caller(user)
-    )
-    return ok(await full_task(session, task))
-
-
-@router.post("/api/v2/ob/clusters/{id}/servers/{serverId}/stop", summary="Stop an OB server")
-async def stop_server(
-    session: WriteSessionDep,
-    id: ClusterId,
-    serverId: ServerId,
-    user: Updater,
-    body: StopOptions | None = None,
-) -> Envelope[TaskOut]:
-    task = await service.stop_server(
-        session, cluster_id=id, server_id=serverId, options=body, caller=_caller(user)
-    )
-    return ok(await full_task(session, task))
-
-
-@router.post("/api/v2/ob/clusters/{id}/servers/{serverId}/start", summary="Start an OB server")
-async def start_server(
-    session: WriteSessionDep,
-    id: ClusterId,
-    serverId: ServerId,
-    user: Updater,
-    body: StartOptions | None = None,
-) -> Envelope[TaskOut]:
-    task = await service.start_server(
-        session, cluster_id=id, server_id=serverId, caller=_caller(user)
-    )
-    return ok(await full_task(session, task))
-
-
-@router.post("/api/v2/ob/clusters/{id}/servers/{serverId}/restart", summary="Restart an OB server")
-async def restart_server(
-    session: WriteSessionDep,
-    id: ClusterId,
-    serverId: ServerId,
-    user: Updater,
-    body: RestartOptions | None = None,
-) -> Envelope[TaskOut]:
-    task = await service.restart_server(
-        session, cluster_id=id, server_id=serverId, options=body, caller=_caller(user)
-    )
-    return ok(await full_task(session, task))
+for _action, _options in (
+    (Action.STOP, StopOptions),
+    (Action.START, StartOptions),
+    (Action.RESTART, RestartOptions),
+):
+    _zone_route(_action, _options)
+    _server_route(_action, _options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -179,7 +180,33 @@ async def restart_cluster(
     return await submit_locked(session, cluster, template, strings, lists, caller)
 
 
-# ------------------------------------------------------------------ zone
+# ------------------------------------------------------------------ zone and server
+
+
+class Action(StrEnum):
+    STOP = "stop"
+    START = "start"
+    RESTART = "restart"
+
+
+@dataclass(frozen=True)
+class PartRule:
+    """What an operation on one zone or one server runs, and from which states."""
+
+    template: Template
+    allowed: frozenset[str]
+
+
+ZONE_RULES = {
+    Action.STOP: PartRule(templates.STOP_ZONE, frozenset({Z.RUNNING, Z.UNAVAILABLE})),
+    Action.START: PartRule(templates.START_ZONE, frozenset({Z.STOPPED, Z.UNAVAILABLE})),
+    Action.RESTART: PartRule(templates.RESTART_ZONE, frozenset({Z.RUNNING, Z.UNAVAILABLE})),
+}
+SERVER_RULES = {
+    Action.STOP: PartRule(templates.STOP_SERVER, frozenset({S.RUNNING, S.UNAVAILABLE})),
+    Action.START: PartRule(templates.START_SERVER, frozenset({S.STOPPED, S.UNAVAILABLE})),
+    Action.RESTART: PartRule(templates.RESTART_SERVER, frozenset({S.RUNNING, S.UNAVAILABLE})),
+}
 
 
 def _zone(cluster: Cluster, zone_name: str) -> Zone:
@@ -189,89 +216,30 @@ def _zone(cluster: Cluster, zone_name: str) -> Zone:
     raise ZoneNotFound(cluster.id, zone_name)
 
 
-async def _zone_operation(
+async def zone_operation(
     session: AsyncSession,
     *,
-    cluster_id: int,
-    zone_name: str,
-    template: Template,
-    allowed: set[ZoneStatus],
-    operation: str,
-    strings: dict[str, str],
-    caller: Caller,
-) -> TaskInstance:
-    cluster = await locked_cluster(session, cluster_id)
-    zone = _zone(cluster, zone_name)
-    if zone.status not in allowed:
-        raise ZoneStateConflict(zone.name, zone.status, operation)
-    if operation != "start":
-        _check(cluster, CLUSTER_FOR_PART, f"{operation} zone")
-        running = [z for z in cluster.zones if z.status == Z.RUNNING and z.id != zone.id]
-        if operation == "stop" and not running:
-            raise ZoneStateConflict(
-                zone.name, zone.status, "stop of the last running zone; stop the cluster instead"
-            )
-    lists = {"server_ids": [str(s.id) for s in zone.servers], "zone_names": [zone.name]}
-    strings = {"zone_name": zone.name, "former_cluster_status": cluster.status, **strings}
-    return await submit_locked(session, cluster, template, strings, lists, caller)
-
-
-async def stop_zone(
-    session: AsyncSession,
-    *,
+    action: Action,
     cluster_id: int,
     zone_name: str,
     options: StopOptions | None,
     caller: Caller,
 ) -> TaskInstance:
-    return await _zone_operation(
-        session,
-        cluster_id=cluster_id,
-        zone_name=zone_name,
-        template=templates.STOP_ZONE,
-        allowed={Z.RUNNING, Z.UNAVAILABLE},
-        operation="stop",
-        strings=_options(options),
-        caller=caller,
-    )
-
-
-async def start_zone(
-    session: AsyncSession, *, cluster_id: int, zone_name: str, caller: Caller
-) -> TaskInstance:
-    return await _zone_operation(
-        session,
-        cluster_id=cluster_id,
-        zone_name=zone_name,
-        template=templates.START_ZONE,
-        allowed={Z.STOPPED, Z.UNAVAILABLE},
-        operation="start",
-        strings={},
-        caller=caller,
-    )
-
-
-async def restart_zone(
-    session: AsyncSession,
-    *,
-    cluster_id: int,
-    zone_name: str,
-    options: RestartOptions | None,
-    caller: Caller,
-) -> TaskInstance:
-    return await _zone_operation(
-        session,
-        cluster_id=cluster_id,
-        zone_name=zone_name,
-        template=templates.RESTART_ZONE,
-        allowed={Z.RUNNING, Z.UNAVAILABLE},
-        operation="restart",
-        strings=_options(options),
-        caller=caller,
-    )
-
-
-# ------------------------------------------------------------------ server
+    rule = ZONE_RULES[action]
+    cluster = await locked_cluster(session, cluster_id)
+    zone = _zone(cluster, zone_name)
+    if zone.status not in rule.allowed:
+        raise ZoneStateConflict(zone.name, zone.status, action)
+    if action != Action.START:
+        _check(cluster, CLUSTER_FOR_PART, f"{action} zone")
+    others_running = [z for z in cluster.zones if z.status == Z.RUNNING and z.id != zone.id]
+    if action == Action.STOP and not others_running:
+        raise ZoneStateConflict(
+            zone.name, zone.status, "stop of the last running zone; stop the cluster instead"
+        )
+    strings = {"zone_name": zone.name, "former_cluster_status": cluster.status, **_options(options)}
+    lists = {"server_ids": [str(s.id) for s in zone.servers], "zone_names": [zone.name]}
+    return await submit_locked(session, cluster, rule.template, strings, lists, caller)
 
 
 def _server(cluster: Cluster, server_id: int) -> tuple[Zone, Server]:
@@ -282,91 +250,31 @@ def _server(cluster: Cluster, server_id: int) -> tuple[Zone, Server]:
     raise ServerNotFound(server_id)
 
 
-async def _server_operation(
+async def server_operation(
     session: AsyncSession,
     *,
-    cluster_id: int,
-    server_id: int,
-    template: Template,
-    allowed: set[ServerStatus],
-    operation: str,
-    strings: dict[str, str],
-    caller: Caller,
-) -> TaskInstance:
-    cluster = await locked_cluster(session, cluster_id)
-    zone, server = _server(cluster, server_id)
-    label = f"{server.ip}:{server.sql_port}"
-    if server.status not in allowed:
-        raise ServerStateConflict(label, server.status, operation)
-    if operation == "stop":
-        others = [
-            s
-            for z in cluster.zones
-            for s in z.servers
-            if s.status == S.RUNNING and s.id != server.id
-        ]
-        if not others:
-            raise LastServerStop(label, cluster.name)
-    strings = {
-        "server_id": str(server.id),
-        "zone_name": zone.name,
-        "former_cluster_status": cluster.status,
-        **strings,
-    }
-    lists = {"server_ids": [str(server.id)], "zone_names": [zone.name]}
-    return await submit_locked(session, cluster, template, strings, lists, caller)
-
-
-async def stop_server(
-    session: AsyncSession,
-    *,
+    action: Action,
     cluster_id: int,
     server_id: int,
     options: StopOptions | None,
     caller: Caller,
 ) -> TaskInstance:
-    return await _server_operation(
-        session,
-        cluster_id=cluster_id,
-        server_id=server_id,
-        template=templates.STOP_SERVER,
-        allowed={S.RUNNING, S.UNAVAILABLE},
-        operation="stop",
-        strings=_options(options),
-        caller=caller,
-    )
-
-
-async def start_server(
-    session: AsyncSession, *, cluster_id: int, server_id: int, caller: Caller
-) -> TaskInstance:
-    return await _server_operation(
-        session,
-        cluster_id=cluster_id,
-        server_id=server_id,
-        template=templates.START_SERVER,
-        allowed={S.STOPPED, S.UNAVAILABLE},
-        operation="start",
-        strings={},
-        caller=caller,
-    )
-
-
-async def restart_server(
-    session: AsyncSession,
-    *,
-    cluster_id: int,
-    server_id: int,
-    options: RestartOptions | None,
-    caller: Caller,
-) -> TaskInstance:
-    return await _server_operation(
-        session,
-        cluster_id=cluster_id,
-        server_id=server_id,
-        template=templates.RESTART_SERVER,
-        allowed={S.RUNNING, S.UNAVAILABLE},
-        operation="restart",
-        strings=_options(options),
-        caller=caller,
-    )
+    rule = SERVER_RULES[action]
+    cluster = await locked_cluster(session, cluster_id)
+    zone, server = _server(cluster, server_id)
+    label = f"{server.ip}:{server.sql_port}"
+    if server.status not in rule.allowed:
+        raise ServerStateConflict(label, server.status, action)
+    others_running = [
+        s for z in cluster.zones for s in z.servers if s.status == S.RUNNING and s.id != server.id
+    ]
+    if action == Action.STOP and not others_running:
+        raise LastServerStop(label, cluster.name)
+    strings = {
+        "server_id": str(server.id),
+        "zone_name": zone.name,
+        "former_cluster_status": cluster.status,
+        **_options(options),
+    }
+    lists = {"server_ids": [str(server.id)], "zone_names": [zone.name]}
+    return await submit_locked(session, cluster, rule.template, strings, lists, caller)
