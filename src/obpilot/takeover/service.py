@@ -89,7 +89,7 @@ async def take_over(
     caller: Caller,
     secret_box: SecretBox,
 ) -> TaskInstance:
-    planned = await _validate(session, request)
+    await _validate(session, request)
     password = request.root_password.get_secret_value() if request.root_password else ""
     spec = ClusterSpec(
         name=request.name,
@@ -134,7 +134,6 @@ async def take_over(
         "zone_names": [zone.name for zone in cluster.zones],
     }
     strings = {"ob_cluster_id": str(cluster.ob_cluster_id)}
-    assert len(planned) == len(lists["server_ids"])
     return await submit_locked(session, cluster, flow.TAKE_OVER_CLUSTER, strings, lists, caller)
 
 
