@@ -20,6 +20,7 @@ and nothing listening on the SQL port any more."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import posixpath
 import shlex
@@ -607,7 +608,19 @@ class PidFileServerDriver:
         return answer
 
     async def _verify_stopped(self, pid: int, log: StepLog) -> ProcessStatus:
-        final = await self.status(log=discard_log)
+        # A server's main thread can be gone while its other threads still hold the pid
+        # file's lock or a port for a moment: look again until it settles (bounded).
+        deadline = time.monotonic() + self.timeouts.kill
+        while True:
+            final = await self.status(log=discard_log)
+            settled = (
+                final.state == ProcessState.STOPPED
+                and not final.port_in_use
+                and not final.other_ports_in_use
+            )
+            if settled or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.1)
         if final.state != ProcessState.STOPPED:
             raise ServerProcessError(
                 f"{self.label}: still not stopped: {final.describe()}",
