@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Row,
     Table,
     and_,
     case,
@@ -106,11 +107,15 @@ async def transition_subtask(
     lease_token: str | None = None,
     values: Mapping[str, Any] | None = None,
     bump_run_time: bool = False,
+    guard: ColumnElement[bool] | None = None,
 ) -> bool:
-    """One subtask, fenced by its version (or, for its running holder, its lease token)."""
+    """One subtask, fenced by its version (or, for its running holder, its lease token, or
+    an explicit `guard`)."""
     condition = Sub.id == subtask_id
     if version is not None:
         condition = and_(condition, Sub.version == version)
+    if guard is not None:
+        condition = and_(condition, guard)
     if lease_token is not None:
         condition = and_(condition, Sub.lease_token == lease_token)
     moved = await transition_subtasks(
@@ -219,6 +224,15 @@ async def list_subtasks(session: AsyncSession, task_id: int) -> list[SubtaskInst
     return list(rows)
 
 
+async def subtask_rows(session: AsyncSession, task_id: int) -> list[Row[Any]]:
+    """A task's subtasks as plain rows (no ORM objects: cheaper for thousands)."""
+    table = _table(Sub)
+    result = await session.execute(
+        select(table).where(table.c.task_id == task_id).order_by(table.c.id)
+    )
+    return list(result.all())
+
+
 async def list_edges(session: AsyncSession, task_id: int) -> list[tuple[int, int]]:
     result = await session.execute(
         select(SubtaskDependency.parent_id, SubtaskDependency.child_id).where(
@@ -280,6 +294,55 @@ async def prohibits_rollback(session: AsyncSession, task_id: int) -> bool:
 
 
 # ---------------------------------------------------------------- promotion
+
+
+@dataclass(frozen=True)
+class Dag:
+    """A task's DAG as submitted (it never changes): per subtask, its children and how many
+    upstreams it has, and the fields a run needs."""
+
+    children: dict[int, tuple[int, ...]]
+    upstream_count: dict[int, int]
+    nodes: dict[int, SubtaskRef]  # as first run: runTime 1, operation EXECUTE, version -1
+
+
+async def dag(session: AsyncSession, task_id: int) -> Dag:
+    table = _table(Sub)
+    result = await session.execute(
+        select(
+            table.c.id,
+            table.c.name,
+            table.c.class_name,
+            table.c.timeout,
+            table.c.stage,
+            table.c.parallel_idx,
+            table.c.parallel_key,
+            table.c.resumable,
+        ).where(table.c.task_id == task_id)
+    )
+    nodes = {
+        int(row.id): SubtaskRef(
+            id=int(row.id),
+            task_id=task_id,
+            version=-1,
+            name=row.name,
+            class_name=row.class_name,
+            operation="EXECUTE",
+            run_time=1,
+            timeout=row.timeout,
+            stage=row.stage,
+            parallel_idx=row.parallel_idx,
+            parallel_key=row.parallel_key,
+            resumable=bool(row.resumable),
+        )
+        for row in result.all()
+    }
+    children: dict[int, list[int]] = {node: [] for node in nodes}
+    upstream_count = dict.fromkeys(nodes, 0)
+    for parent, child in await list_edges(session, task_id):
+        children[parent].append(child)
+        upstream_count[child] += 1
+    return Dag({k: tuple(sorted(v)) for k, v in children.items()}, upstream_count, nodes)
 
 
 async def children_of(

@@ -153,51 +153,82 @@ def _is_join(row: SubtaskInstance) -> bool:
 
 
 async def after_success(
-    session: AsyncSession, subtask_id: int, *, now: datetime, executor: str | None
+    session: AsyncSession,
+    subtask_id: int,
+    *,
+    now: datetime,
+    executor: str | None,
+    dag: repo.Dag | None = None,
 ) -> Progress:
     """A subtask succeeded (or was skipped): counts it off its children. A Wait node whose
     last upstream it was is only a join: it completes on the spot and its own children
-    follow. The caller holds the task row lock."""
+    follow. The caller holds the task row lock.
+
+    With the task's `dag` (known to be running forward, not rolling back), children that
+    have this subtask as their only upstream are known to be PENDING and complete without
+    reading them; `runnable` then holds refs with version -1 (see `SubtaskRef`)."""
     progress = Progress()
     frontier = [subtask_id]
     while frontier:
+        if dag is not None and all(
+            dag.upstream_count[child] == 1 for node in frontier for child in dag.children[node]
+        ):
+            complete = [dag.nodes[child] for node in frontier for child in dag.children[node]]
+            joins = [ref for ref in complete if ref.class_name == WaitNode.class_name]
+            progress.runnable += [ref for ref in complete if ref.class_name != WaitNode.class_name]
+            frontier = await _join(session, joins, progress, now=now, executor=executor)
+            if len(frontier) < len(joins):  # not as expected: from here on, read the rows
+                dag = None
+            continue
         found = await repo.children_of(session, frontier)
         children = [(row, n) for row, n in found if row.status == S.PENDING]
-        frontier = []
         waiting = [(row, n) for row, n in children if row.upstreams_left > n]
         for count in sorted({n for _, n in waiting}):
             ids = [row.id for row, n in waiting if n == count]
             await repo.count_down_upstreams(session, ids, count)
-        complete = [row for row, n in children if row.upstreams_left <= n]
-        joins = [row for row in complete if _is_join(row)]
-        progress.runnable += [repo.SubtaskRef.of(row) for row in complete if not _is_join(row)]
-        if joins:
-            await repo.transition_subtasks(
-                session,
-                Sub.id.in_([row.id for row in joins]),
-                expect=S.PENDING,
-                to=S.SUCCESSFUL,
-                values={
-                    "upstreams_left": 0,
-                    "executor": executor,
-                    "start_time": now,
-                    "finish_time": now,
-                },
-            )
-            for row in joins:
-                header = f"{{{row.operation}}}{{{stamp(now)}}} runTime={row.run_time} {row.name}"
-                progress.lines += [
-                    repo.LogLine(row.task_id, row.id, row.run_time, header, now),
-                    repo.LogLine(
-                        row.task_id,
-                        row.id,
-                        row.run_time,
-                        log_line(now, "every upstream succeeded: joined"),
-                        now,
-                    ),
-                ]
-            frontier = [row.id for row in joins]
+        complete_rows = [row for row, n in children if row.upstreams_left <= n]
+        progress.runnable += [repo.SubtaskRef.of(row) for row in complete_rows if not _is_join(row)]
+        joins = [repo.SubtaskRef.of(row) for row in complete_rows if _is_join(row)]
+        frontier = await _join(session, joins, progress, now=now, executor=executor)
     return progress
+
+
+async def _join(
+    session: AsyncSession,
+    joins: list[repo.SubtaskRef],
+    progress: Progress,
+    *,
+    now: datetime,
+    executor: str | None,
+) -> list[int]:
+    """Completes Wait nodes whose last upstream succeeded; returns those it completed."""
+    done: list[int] = []
+    for ref in joins:
+        if await repo.transition_subtask(
+            session,
+            ref.id,
+            expect=S.PENDING,
+            to=S.SUCCESSFUL,
+            values={
+                "upstreams_left": 0,
+                "executor": executor,
+                "start_time": now,
+                "finish_time": now,
+            },
+        ):
+            done.append(ref.id)
+            header = f"{{{ref.operation}}}{{{stamp(now)}}} runTime={ref.run_time} {ref.name}"
+            progress.lines += [
+                repo.LogLine(ref.task_id, ref.id, ref.run_time, header, now),
+                repo.LogLine(
+                    ref.task_id,
+                    ref.id,
+                    ref.run_time,
+                    log_line(now, "every upstream succeeded: joined"),
+                    now,
+                ),
+            ]
+    return done
 
 
 async def make_ready(session: AsyncSession, refs: list[repo.SubtaskRef]) -> int:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy import ColumnElement, and_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -213,6 +214,7 @@ class Engine:
         self._listener: int | None = None
         # Task contexts never change after submit: a small cache saves reading them per claim.
         self._task_contexts: OrderedDict[int, Context] = OrderedDict()
+        self._dags: OrderedDict[int, repo.Dag] = OrderedDict()
         self._last_renewal = 0.0
         self._backlog = False  # READY work may be waiting for a free worker
 
@@ -384,12 +386,15 @@ class Engine:
             if len(won) >= limit:
                 break
             token = uuid.uuid4().hex
+            # A ref from the task's DAG (version -1) is a first run: fenced by that instead.
+            known = candidate.version >= 0
             if await repo.transition_subtask(
                 session,
                 candidate.id,
                 expect=expect,
                 to=S.RUNNING,
-                version=candidate.version,
+                version=candidate.version if known else None,
+                guard=None if known else _first_run(candidate),
                 values={
                     "upstreams_left": 0,
                     "executor": self.executor,
@@ -449,6 +454,19 @@ class Engine:
                 )
             )
         return runs, headers
+
+    async def _dag(self, session: AsyncSession, task_id: int) -> repo.Dag:
+        """The task's DAG, read once (it never changes after submit): finishing a subtask
+        then needs no read to find and claim the children that waited only for it."""
+        found = self._dags.get(task_id)
+        if found is None:
+            found = await repo.dag(session, task_id)
+            self._dags[task_id] = found
+            while len(self._dags) > 64:
+                self._dags.popitem(last=False)
+        else:
+            self._dags.move_to_end(task_id)
+        return found
 
     def _task_context(self, task: TaskInstance) -> Context:
         """Task contexts never change after submit: parsed once, kept in a small cache."""
@@ -652,7 +670,11 @@ class Engine:
             more_work = to == S.READY
             if to == S.SUCCESSFUL:
                 progress = await service.after_success(
-                    session, run.subtask_id, now=now, executor=self.executor
+                    session,
+                    run.subtask_id,
+                    now=now,
+                    executor=self.executor,
+                    dag=await self._dag(session, task.id),
                 )
                 batch += progress.lines
                 runnable = progress.runnable
@@ -891,6 +913,12 @@ class Engine:
             "reaped an expired lease", subtask_id=row.id, to=to.value, executor=row.executor
         )
         return True
+
+
+def _first_run(ref: repo.SubtaskRef) -> ColumnElement[bool]:
+    return and_(
+        SubtaskInstance.run_time == ref.run_time, SubtaskInstance.operation == ref.operation
+    )
 
 
 def _failed(now: datetime, code: str | None, message: str) -> dict[str, Any]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.api.envelope import format_time
@@ -91,16 +93,20 @@ async def brief_task(session: AsyncSession, task: TaskInstance) -> SubmittedTask
 
 
 def _subtask_out(
-    subtask: SubtaskInstance,
+    subtask: SubtaskInstance | Row[Any],
     upstreams: list[int],
     downstreams: list[int],
     outputs: Sequence[repo.Output],
 ) -> SubtaskOut:
-    published = Context(
-        {o.key: o.value for o in outputs if isinstance(o.value, str)},
-        {o.key: o.value for o in outputs if isinstance(o.value, list)},
-        subtask.parallel_idx,
-    )
+    if outputs:
+        context = Context(
+            {o.key: o.value for o in outputs if isinstance(o.value, str)},
+            {o.key: o.value for o in outputs if isinstance(o.value, list)},
+            subtask.parallel_idx,
+        ).as_json()
+    else:  # most subtasks publish nothing: skip building a Context
+        idx = subtask.parallel_idx
+        context = {"listMap": {}, "parallel": idx != -1, "parallelIdx": idx, "stringMap": {}}
     return SubtaskOut.model_construct(
         id=subtask.id,
         task_id=subtask.task_id,
@@ -113,7 +119,7 @@ def _subtask_out(
         operation=subtask.operation,
         executor=subtask.executor,
         run_time=subtask.run_time,
-        context=published.as_json(),
+        context=context,
         create_time=format_time(subtask.create_time),
         start_time=_time(subtask.start_time),
         finish_time=_time(subtask.finish_time),
@@ -129,7 +135,7 @@ def _subtask_out(
 
 async def full_task(session: AsyncSession, task: TaskInstance) -> TaskOut:
     """The full task with every subtask (GET /api/v2/tasks/instances/{id})."""
-    subtasks = await repo.list_subtasks(session, task.id)
+    subtasks = await repo.subtask_rows(session, task.id)
     upstreams, downstreams = _links(await repo.list_edges(session, task.id))
     outputs: dict[int, list[repo.Output]] = defaultdict(list)
     for output in await repo.task_outputs(session, task.id):
