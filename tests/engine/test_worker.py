@@ -15,6 +15,7 @@ from obpilot.db.engine import Database
 from obpilot.engine import (
     Context,
     SubtaskInstance,
+    SubtaskStatus,
     Template,
     cancel_subtask,
     parallel,
@@ -37,6 +38,7 @@ from tests.support.engine_tasks import (
     CRASH_RESUMABLE,
     SECRET_BOX,
     SEED_STOP,
+    BadRollback,
     Broken,
     Chatty,
     Cooperative,
@@ -551,3 +553,65 @@ async def test_claims_pass_over_rows_another_transaction_locked(
                 assert locked == subtask_id
             runs = await asyncio.wait_for(engine._claim(2, check_first=False), 10)
         assert sorted(run.subtask_id for run in runs) == [s.id for s in subtasks[2:4]]
+
+
+ROLLBACK_TROUBLE = Template(
+    key="test.rollback-trouble",
+    name="Rollback trouble",
+    stages=[single(Noop), single(BadRollback), single(Flaky)],
+)
+
+
+@pytest.mark.parametrize("recovery", ["skip", "rollback again"])
+async def test_a_failed_rollback_is_skipped_or_rolled_back_again(
+    any_database: Database, record_file: Path, recovery: str
+) -> None:
+    async with running_engine(any_database):
+        task_id = await submit_task(
+            any_database, ROLLBACK_TROUBLE, ctx(record_file, fail_until_run=99)
+        )
+        _, subtasks = await wait_task(any_database, task_id, "FAILED")
+        first, bad, flaky = (s.id for s in subtasks)
+        async with any_database.transaction(write=True) as session:
+            await rollback_task(session, task_id=task_id, actor="admin")
+        task, subtasks = await wait_task(any_database, task_id, "FAILED")
+        assert task.operation == "ROLLBACK"
+        assert [(s.status, s.operation) for s in subtasks] == [
+            ("SUCCESSFUL", "ROLLBACK"),
+            ("FAILED", "ROLLBACK"),
+            ("PENDING", "ROLLBACK"),
+        ]
+        async with any_database.transaction(write=True) as session:
+            with pytest.raises(TaskStateInvalid, match="operation ROLLBACK"):
+                await retry_task(session, task_id=task_id, actor="admin")
+            with pytest.raises(TaskStateInvalid, match="its rollback failed"):
+                await retry_subtask(session, task_id=task_id, subtask_id=bad, actor="admin")
+        async with any_database.transaction(write=True) as session:
+            if recovery == "skip":
+                await skip_subtask(session, task_id=task_id, subtask_id=bad, actor="admin")
+            else:
+                await rollback_task(session, task_id=task_id, actor="admin")
+        task, subtasks = await wait_task(any_database, task_id, "SUCCESSFUL")
+    assert task.operation == "ROLLBACK"
+    assert {s.status for s in subtasks} == {"PENDING"}
+    expected = "ROLLBACK_SKIP" if recovery == "skip" else "ROLLBACK"
+    assert subtasks[1].operation == expected
+    rollbacks = [r["subtask"] for r in read_records(record_file) if r["event"] == "rollback"]
+    tries_of_bad = 1 if recovery == "skip" else 2
+    assert rollbacks == [flaky] + [bad] * tries_of_bad + [first]
+
+
+async def test_the_transition_table_refuses_what_does_not_exist(database: Database) -> None:
+    async with database.transaction(write=True) as session:
+        for source, target in [
+            ("PENDING", "FAILED"),
+            ("SUCCESSFUL", "RUNNING"),
+            ("READY", "PENDING"),
+        ]:
+            with pytest.raises(repo.IllegalTransition, match=f"{source} -> {target}"):
+                await repo.transition_subtasks(
+                    session,
+                    SubtaskInstance.id == 1,
+                    expect=SubtaskStatus(source),
+                    to=SubtaskStatus(target),
+                )

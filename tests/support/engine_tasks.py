@@ -117,6 +117,21 @@ class Flaky(Subtask):
         record(ctx, "rollback")
 
 
+class BadRollback(Subtask):
+    """Runs fine; its first rollback fails (a rollback run has runTime 2 or more)."""
+
+    name = "Bad rollback"
+    timeout = 30
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        record(ctx, "start")
+
+    async def rollback(self, ctx: SubtaskContext) -> None:
+        record(ctx, "rollback")
+        if ctx.run_time == 2:
+            raise SubtaskError("rollback failed once")
+
+
 class Broken(Subtask):
     """Raises an unexpected exception (not SubtaskError)."""
 
