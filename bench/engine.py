@@ -68,9 +68,9 @@ def summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {
         "runs": len(ordered),
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p90_ms": round(ordered[int(len(ordered) * 0.9) - 1 if len(ordered) >= 10 else -1], 2),
-        "min_ms": round(ordered[0], 2),
+        "p50_ms": round(statistics.median(ordered), 3),
+        "p90_ms": round(ordered[int(len(ordered) * 0.9) - 1 if len(ordered) >= 10 else -1], 3),
+        "min_ms": round(ordered[0], 3),
     }
 
 
