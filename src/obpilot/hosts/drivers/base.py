@@ -174,6 +174,12 @@ class ProcessDriver(Protocol):
     ) -> ProcessStatus: ...
 
 
+def _exiting_holder(report: dict[str, Json]) -> bool:
+    """The pid file's lock is held by a pid with no live main thread (a zombie)."""
+    holder = report["lock_holder"]
+    return bool(holder) and holder not in {process["pid"] for process in report["processes"]}
+
+
 @cache
 def probe_source() -> str:
     return resources.files("obpilot.hosts").joinpath("probe.py").read_text()
@@ -310,7 +316,15 @@ class PidFileServerDriver:
         }
 
     async def status(self, *, log: StepLog = discard_log) -> ProcessStatus:
-        report = await self.probe("inspect", step="status", **self.inspect_request())
+        deadline = time.monotonic() + self.timeouts.kill
+        while True:
+            report = await self.probe("inspect", step="status", **self.inspect_request())
+            # A server whose main thread has exited while its last threads still hold the
+            # pid file's lock is on its way out: wait (bounded) instead of calling it a
+            # stranger, or a stop right after a clean stop would refuse to go on.
+            if not _exiting_holder(report) or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.1)
         status = self._status_from(report)
         log(f"{self.label}: {status.describe()}")
         return status
