@@ -244,6 +244,10 @@ def _stopped_key(server_id: int) -> str:
     return f"stopped_server_{server_id}"
 
 
+def _verified_key(server_id: int) -> str:
+    return f"verified_server_{server_id}"
+
+
 def _started_key(server_id: int) -> str:
     return f"started_server_{server_id}"
 
@@ -267,6 +271,9 @@ class StopObserverProcess(Subtask):
         except HOST_FAILURES as error:
             await refresh_server_status(ctx, driver, server)
             raise SubtaskError(f"{driver.label}: stop failed: {error}") from None
+        # The driver verified it (pid gone, ports closed): "Update observer status" records
+        # that instead of looking again.
+        await ctx.publish(_verified_key(server.id), ServerStatus.STOPPED)
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         server_id = server_id_of(ctx)
@@ -292,6 +299,7 @@ async def _start(ctx: SubtaskContext, server_id: int) -> None:
         ctx.database, server.id, ServerStatus.RUNNING, start_time=utcnow(), stop_time=None
     )
     ctx.log(f"{driver.label}: {process.describe()}")
+    await ctx.publish(_verified_key(server.id), ServerStatus.RUNNING)  # it answered SQL
 
 
 class StartObserverProcess(Subtask):
@@ -339,8 +347,20 @@ class UpdateObserverStatus(Subtask, abstract=True):
     expected: ClassVar[ServerStatus]
 
     async def execute(self, ctx: SubtaskContext) -> None:
+        server_id = server_id_of(ctx)
+        if ctx.get(_verified_key(server_id)) == self.expected:
+            # The step before verified it on the host moments ago; used once.
+            await ctx.publish(_verified_key(server_id), "")
+            # A start already recorded its start_time; a stop is stamped here.
+            stopped = self.expected == ServerStatus.STOPPED
+            times = {"stop_time": utcnow()} if stopped else {}
+            await set_server_status(ctx.database, server_id, self.expected, **times)
+            ctx.log(
+                f"server {server_id} is {self.expected}, as verified on its host by the step before"
+            )
+            return
         resources = FlowResources.of(ctx)
-        driver, server = await server_driver(ctx.database, resources, server_id_of(ctx))
+        driver, server = await server_driver(ctx.database, resources, server_id)
         status = await refresh_server_status(ctx, driver, server)
         if status == ServerStatus.STOPPED and server.status != ServerStatus.STOPPED:
             await set_server_status(ctx.database, server.id, status, stop_time=utcnow())
