@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -38,14 +39,26 @@ from tests.support.inventory import add_cluster, add_local_host
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
 from obpilot.db.engine import Database
+from obpilot.hosts.probe import lock_holder
 from obpilot.hosts.drivers.seekdb import DEFAULT_PARAMETERS, LOG_LEVEL
 
 
-async def _wait_gone(pids: list[int]) -> None:
-    while True:
-        if not any(process_alive(pid) for pid in pids):
-            return
-        await asyncio.sleep(0.01)
+def _released(server: FleetServer) -> bool:
+    """Gone as obpilot's stop verifies it: no pid-file lock holder, SQL port closed."""
+    if lock_holder(str(server.home / "run" / "seekdb.pid")):
+        return False
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", server.port)) != 0
+
+
+async def _wait_gone(fleet: Fleet, pids: list[int]) -> None:
+    async with asyncio.timeout(120):
+        while True:
+            if not any(process_alive(pid) for pid in pids) and all(
+                _released(s) for s in fleet.servers
+            ):
+                return
+            await asyncio.sleep(0.01)
 
 
 async def baseline_stop(fleet: Fleet) -> float:
@@ -54,7 +67,7 @@ async def baseline_stop(fleet: Fleet) -> float:
     started = time.perf_counter()
     for pid in pids:
         os.kill(pid, signal.SIGUSR1)  # type: ignore[arg-type]
-    await _wait_gone([p for p in pids if p])
+    await _wait_gone(fleet, [p for p in pids if p])
     return time.perf_counter() - started
 
 
@@ -76,6 +89,10 @@ async def baseline_start(fleet: Fleet) -> float:
             stderr=asyncio.subprocess.DEVNULL,
         )
         await process.wait()  # seekdb daemonises; the parent returns at once
+        async with asyncio.timeout(120):
+            await _until_sql(server)
+
+    async def _until_sql(server: FleetServer) -> None:
         while True:
             if await asyncio.to_thread(server.answers_sql):
                 return
