@@ -9,7 +9,7 @@ import pytest
 
 from obpilot.engine import Context, Template, WaitNode, parallel, single
 from obpilot.engine.template import PlannedSubtask
-from tests.support.engine_tasks import SEED_STOP, Noop, Sleep, seed_context
+from tests.support.engine_tasks import SEED_STOP, SEED_STOP_NAMES, Noop, Sleep, seed_context
 
 
 def names(plan: list[PlannedSubtask]) -> list[str]:
@@ -18,19 +18,7 @@ def names(plan: list[PlannedSubtask]) -> list[str]:
 
 def test_seed_stop_dag_for_one_zone_and_one_server_is_a_chain_of_eleven() -> None:
     plan = SEED_STOP.plan(seed_context())
-    assert names(plan) == [
-        "Prepare stop cluster",
-        "Prepare stop OB zone",
-        "Wait node",
-        "Prepare stop observer",
-        "Wait node",
-        "Stop observer process",
-        "Wait node",
-        "Update observer status",
-        "Wait node",
-        "Update zone status",
-        "Update OB cluster status",
-    ]
+    assert names(plan) == SEED_STOP_NAMES
     assert [node.upstreams for node in plan] == [()] + [(n,) for n in range(10)]
     assert [node.series_id for node in plan] == list(range(11))
     assert [node.parallel_idx for node in plan] == [-1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1]

@@ -8,22 +8,9 @@ import re
 import httpx
 
 from obpilot.db.engine import Database
+from tests.support.engine_tasks import SEED_STOP_NAMES
 from tests.support.inventory import add_cluster, add_local_host
 from tests.support.operations import wait_task
-
-SEED_CHAIN = [
-    "Prepare stop cluster",
-    "Prepare stop OB zone",
-    "Wait node",
-    "Prepare stop observer",
-    "Wait node",
-    "Stop observer process",
-    "Wait node",
-    "Update observer status",
-    "Wait node",
-    "Update zone status",
-    "Update OB cluster status",
-]
 
 
 def chain(tasks: list[dict[str, object]]) -> list[str]:
@@ -98,7 +85,7 @@ async def test_stop_answers_the_seed_shape(client: httpx.AsyncClient, database: 
         }
         assert task["description"] == task["name"]
         assert task["operation"] == "EXECUTE"
-    assert chain(tasks) == SEED_CHAIN
+    assert chain(tasks) == SEED_STOP_NAMES
     # No process runs under that home: stopping it is verified and already done.
     finished = await wait_task(client, data["id"])
     assert finished["status"] == "SUCCESSFUL", finished

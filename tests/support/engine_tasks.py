@@ -268,6 +268,21 @@ class UpdateClusterStatus(Noop):
     name = "Update OB cluster status"
 
 
+#: The seed's stop DAG for one zone with one server: a chain, in this order.
+SEED_STOP_NAMES = [
+    "Prepare stop cluster",
+    "Prepare stop OB zone",
+    "Wait node",
+    "Prepare stop observer",
+    "Wait node",
+    "Stop observer process",
+    "Wait node",
+    "Update observer status",
+    "Wait node",
+    "Update zone status",
+    "Update OB cluster status",
+]
+
 SEED_STOP = Template(
     key="test.seed-stop",
     name="Stop OB cluster",

@@ -165,10 +165,8 @@ async def refresh_server_status(
     except Exception as error:  # the host itself may be what failed
         ctx.log(f"cannot read the status of {driver.label}: {error}")
     else:
-        if process.state == ProcessState.RUNNING:
-            status = ServerStatus.RUNNING
-        elif process.state == ProcessState.STOPPED:
-            status = ServerStatus.STOPPED
+        # Inside an operation a process found stopped is STOPPED: obpilot was acting on it.
+        status = observed_status(process, ServerStatus.STOPPING)
     await set_server_status(ctx.database, server.id, status)
     ctx.log(f"server {server.ip}:{server.sql_port} recorded as {status}")
     return status
