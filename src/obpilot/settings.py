@@ -51,6 +51,36 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a verified Basic credential skips the password hash (0: never).",
     )
+    login_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Failed password logins from one source address, within lockout_seconds, "
+        "after which that address's password logins are refused until the window passes.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For names the client "
+        "(empty: the connection's peer is the client).",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted by the API, refused before it is read.",
+    )
+    max_login_body_bytes: int = Field(
+        default=4096, ge=256, description="Largest body accepted by POST /api/v2/iam/login."
+    )
+    header_read_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="A connection that has not sent a whole request head in this time is closed.",
+    )
+    streams_per_user: int = Field(
+        default=8, ge=1, description="Task streams (SSE) one user may hold open at once."
+    )
+    streams_per_instance: int = Field(
+        default=256, ge=1, description="Task streams (SSE) this instance serves at once."
+    )
 
     engine_workers: int = Field(
         default=8, ge=0, le=1000, description="Subtasks this instance runs at once (0: none)."
