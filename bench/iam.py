@@ -53,7 +53,12 @@ async def measure(count: int, call: Callable[[], Awaitable[httpx.Response]]) -> 
 
 
 async def run(requests: int, home: Path, cache_seconds: float) -> dict[str, dict[str, float]]:
-    settings = Settings(home=home, admin_password=PASSWORD, basic_auth_cache_seconds=cache_seconds)  # type: ignore[arg-type]
+    settings = Settings(
+        home=home,
+        admin_password=PASSWORD,  # type: ignore[arg-type]
+        basic_auth_cache_seconds=cache_seconds,
+        advertised_address="bench",  # the Host the AK/SK requests below sign
+    )
     app = create_app(settings)
     results: dict[str, dict[str, float]] = {}
     async with app.router.lifespan_context(app):

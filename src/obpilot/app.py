@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 
 import obpilot
 from obpilot.api.envelope import ErrorEnvelope, ServerAddress
+from obpilot.api.gate import RequestGate
 from obpilot.api.handlers import install_error_handlers
 from obpilot.api.middleware import Metrics, RequestContextMiddleware
 from obpilot.credentials.routes import router as credentials_router
@@ -29,6 +30,7 @@ from obpilot.settings import Settings
 from obpilot.system.routes import router as system_router
 from obpilot.takeover.routes import router as takeover_router
 from obpilot.tasks.routes import router as tasks_router
+from obpilot.tasks.stream import StreamHub
 
 ROUTERS = (
     system_router,
@@ -49,7 +51,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (404, "Unknown resource"),
         (405, "Method not allowed"),
         (409, "Conflict"),
-        (415, "Unsupported media type"),
+        (413, "Request body too large (COM10413)"),
+        (415, "Unsupported media type: send JSON (COM10003)"),
+        (429, "Too many requests: a login throttle or a stream cap (COM10429)"),
         (500, "Unexpected error"),
     )
 }
@@ -77,6 +81,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                 resources={"host_access": app.state.host_access},
             )
             app.state.engine = engine
+            app.state.stream_hub = StreamHub(
+                database,
+                per_user=settings.streams_per_user,
+                per_instance=settings.streams_per_instance,
+                poll_seconds=min(1.0, settings.engine_poll_seconds),
+            )
             reconciler = Reconciler(
                 database, FlowResources(settings, app.state.host_access, app.state.secret_box)
             )
@@ -91,6 +101,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             finally:
                 if periodic is not None:
                     periodic.cancel()
+                app.state.stream_hub.close()
                 await engine.stop()
         finally:
             await app.state.host_access.close()
@@ -103,12 +114,20 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
         dependencies=[Depends(authenticate_api)],
+        # A redirect would be answered before authentication, outside the envelope, to an
+        # address built from the client's Host header: a wrong path is a 404 instead.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.host_access = HostAccess.from_settings(settings)  # pooled SSH connections
     install_error_handlers(app)
-    app.add_middleware(AuditMiddleware)  # inside the request context: it needs the traceId
+    app.add_middleware(RequestGate, settings=settings)  # inside the audit: refusals are recorded
+    # Inside the request context: it needs the traceId. The routes name the action of a
+    # request that the gate refused before routing.
+    app.add_middleware(
+        AuditMiddleware, routes=[route for router in ROUTERS for route in router.routes]
+    )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     for router in ROUTERS:
         app.include_router(router)

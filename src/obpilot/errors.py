@@ -85,9 +85,25 @@ class UnsupportedMediaType(ObpilotError):
     code = "COM10003"
 
 
+class PayloadTooLarge(ObpilotError):
+    """The request body is larger than the configured limit (OCP documents no code for
+    it, so obpilot names its own)."""
+
+    status_code = 413
+    code = "COM10413"
+
+
 class Unexpected(ObpilotError):
     status_code = 500
     code = "COM10999"
+
+
+class TooManyRequests(ObpilotError):
+    """A per-user or per-instance cap is reached (OCP throttles with 429 too; it documents
+    no code for it, so obpilot names its own)."""
+
+    status_code = 429
+    code = "COM10429"
 
 
 class NotAuthenticated(ObpilotError):
@@ -113,6 +129,10 @@ class BadCredentials(NotAuthenticated):
 class Forbidden(ObpilotError):
     status_code = 403
     code = "IAM11000"
+
+
+class CrossSiteWrite(Forbidden):
+    """A write on the API that a browser sent from another site, such as a forged form."""
 
 
 class ClusterUpdateForbidden(Forbidden):

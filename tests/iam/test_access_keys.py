@@ -26,12 +26,15 @@ from tests.support.ocp_client import OcpAccessKeyAuth, string_to_sign
 
 @pytest.fixture
 async def live_url(database: Database, tmp_path: Path) -> AsyncIterator[str]:
+    port = free_port()
+    # Bound to the address the clients sign as Host, which the server checks.
     settings = Settings(
         home=tmp_path,
         metadb_url=database.url.render_as_string(hide_password=False),
         admin_password=ADMIN_PASSWORD,  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=port,
     )
-    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, run_migrations=False),

@@ -5,6 +5,7 @@ login and service information."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 from fastapi.routing import APIRoute
@@ -51,8 +52,11 @@ def test_the_table_matches_the_routes() -> None:
 def test_the_table_covers_the_issue_examples() -> None:
     assert ROUTE_PERMISSIONS["POST", "/api/v2/ob/clusters/{id}/stop"] == "CLUSTER:{id}:UPDATE"
     assert ROUTE_PERMISSIONS["GET", "/api/v2/ob/clusters/{id}/zones"] == "CLUSTER:{id}:READ"
-    assert ROUTE_PERMISSIONS["GET", "/api/v2/tasks/instances"] == "TASK:*:READ"
-    assert ROUTE_PERMISSIONS["POST", "/api/v2/tasks/instances/{id}/retry"] == "TASK:*:UPDATE"
+    tasks = "/api/v2/tasks/instances"
+    assert ROUTE_PERMISSIONS["GET", tasks] == "CLUSTER:{task}:READ + TASK:*:READ"
+    assert ROUTE_PERMISSIONS["POST", f"{tasks}/{{id}}/retry"] == (
+        "CLUSTER:{task}:UPDATE + TASK:*:UPDATE"
+    )
     public = {route for route, needed in ROUTE_PERMISSIONS.items() if needed == PUBLIC}
     assert public == {("POST", "/api/v2/iam/login"), ("GET", "/api/v2/info")}
 
@@ -70,3 +74,17 @@ async def test_anonymous_callers_are_refused_everywhere_else(client: httpx.Async
         if response.status_code != 401 or body["error"]["code"] != "IAM10000":
             opened[method, path] = (response.status_code, body)
     assert opened == {}
+
+
+def test_the_readme_shows_the_table() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("<!-- route-permissions:start -->")[1].split(
+        "<!-- route-permissions:end -->"
+    )[0]
+    shown = {
+        (method, path): needed
+        for method, path, needed in re.findall(
+            r"^\| `(\w+)` \| `([^`]+)` \| `([^`]+)` \|$", section, re.M
+        )
+    }
+    assert shown == ROUTE_PERMISSIONS

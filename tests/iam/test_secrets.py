@@ -19,6 +19,7 @@ FIRST = "First-Secret-Pw1"
 SECOND = "Second-Secret-Pw2"
 WRONG = "Wrong-Secret-Pw3"
 TOO_LONG = "Long-Secret-" + "x" * 200
+SIGNED_HOST = "http://test-node:8080"  # the test app's advertised address
 
 
 async def test_secrets_stay_secret(
@@ -60,7 +61,7 @@ async def test_secrets_stay_secret(
         secret = created.json()["data"]["accessKeySecret"]
         async with httpx.AsyncClient(
             transport=transport,
-            base_url="http://testserver",
+            base_url=SIGNED_HOST,
             auth=OcpAccessKeyAuth(access_key_id, secret),
         ) as signed:
             responses.append(await signed.get("/api/v2/ob/clusters", params={"a": "1"}))
@@ -69,7 +70,7 @@ async def test_secrets_stay_secret(
             )
         async with httpx.AsyncClient(
             transport=transport,
-            base_url="http://testserver",
+            base_url=SIGNED_HOST,
             auth=OcpAccessKeyAuth(access_key_id, secret + "wrong"),
         ) as badly_signed:
             responses.append(await badly_signed.get("/api/v2/iam/users/me"))

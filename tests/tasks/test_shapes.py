@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from obpilot.db.engine import Database
+from obpilot.iam.permissions import PermissionSet
 from obpilot.tasks import service
 from tests.support.engine_tasks import SEED_STOP, seed_context, submit_task
 
@@ -130,7 +131,11 @@ async def test_the_full_task_has_every_documented_field(database: Database) -> N
         database, SEED_STOP, seed_context(zones=2), cluster_id=21, cluster_name="ob_upgrade"
     )
     async with database.transaction() as session:
-        data = (await service.get_task(session, task_id=task_id)).model_dump(by_alias=True)
+        data = (
+            await service.get_task(
+                session, task_id=task_id, access=service.TaskAccess(PermissionSet.parse(["**"]))
+            )
+        ).model_dump(by_alias=True)
     assert set(data) >= TASK_FIELDS
     assert data["taskDefinitionId"] == -1
     assert data["context"]["stringMap"]["cluster_name"] == "ob_upgrade"

@@ -1,5 +1,5 @@
 """Per-request plumbing as pure ASGI (no buffering, so streams pass through): traceId,
-timing, the 415 check, Prometheus metrics, the request log line, and the last-resort 500."""
+timing, Prometheus metrics, the request log line, and the last-resort 500."""
 
 from __future__ import annotations
 
@@ -11,19 +11,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from obpilot.api.envelope import new_trace_id, request_started_var, trace_id_var
-from obpilot.api.handlers import error_response, unexpected_response
-from obpilot.errors import UnsupportedMediaType
+from obpilot.api.handlers import unexpected_response
 from obpilot.logging import get_logger
 
 log = get_logger("obpilot.access")
 
 TRACE_HEADER = "X-Trace-Id"
-ACCEPTED_BODY_TYPES = (
-    "application/json",
-    "application/x-www-form-urlencoded",
-    "multipart/form-data",
-)
-BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class Metrics:
@@ -52,20 +45,6 @@ def _route_template(scope: Scope) -> str:
     return str(path) if path else "<unmatched>"
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-def _has_body(scope: Scope) -> bool:
-    length = _header(scope, b"content-length")
-    if length is not None:
-        return length.strip() not in ("", "0")
-    return _header(scope, b"transfer-encoding") is not None
-
-
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -92,11 +71,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            rejection = self._reject_media_type(scope)
-            if rejection is not None:
-                await rejection(scope, receive, send_with_trace)
-            else:
-                await self.app(scope, receive, send_with_trace)
+            await self.app(scope, receive, send_with_trace)
         except Exception:
             log.exception("unhandled error", path=scope["path"])
             if not state["started"]:
@@ -117,15 +92,3 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("traceId")
             trace_id_var.reset(trace_token)
             request_started_var.reset(started_token)
-
-    @staticmethod
-    def _reject_media_type(scope: Scope) -> Any:
-        if scope["method"] not in BODY_METHODS or not _has_body(scope):
-            return None
-        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        if content_type in ACCEPTED_BODY_TYPES:
-            return None
-        shown = content_type or "none"
-        return error_response(
-            UnsupportedMediaType(f"Unsupported media type {shown}; send application/json")
-        )

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from obpilot.api.gate import closing_slow_heads
 from obpilot.app import create_app
 from obpilot.cli.demo import demo
 from obpilot.cli.user import app as user_app
@@ -45,6 +46,7 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=30,
+        http=closing_slow_heads(settings.header_read_timeout_seconds),
     )
 
 

@@ -1,5 +1,6 @@
-"""`obpilot user create|passwd|grant|list`: user administration straight on the metadb, for
-the operator of the instance (for example to recover a locked or forgotten admin).
+"""`obpilot user create|passwd|unlock|grant|list`: user administration straight on the
+metadb, for the operator of the instance (for example to recover a locked or forgotten
+admin).
 
 Passwords are read from a hidden prompt, or from the first line of stdin with
 `--password-stdin`; never from the command line, where other users could see them."""
@@ -110,18 +111,37 @@ def passwd(
     username: Annotated[str, typer.Argument(help="Login name.")],
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Set a user's password; this also unlocks the account and ends its console sessions."""
+    """Reset a user's password; this also unlocks the account and revokes its console
+    sessions and access keys."""
     password = _read_password(password_stdin)
 
     async def work(session: AsyncSession) -> None:
         user = await _user_named(session, username)
-        await service.set_password(
-            session, user_id=user.id, new_password=password, cache=VerifiedPasswordCache(0)
+        await service.reset_password(
+            session,
+            user_id=user.id,
+            new_password=password,
+            actor=OPERATOR,
+            cache=VerifiedPasswordCache(0),
         )
-        await UserRepository(session).clear_failures(user.id)
+        await service.unlock_user(session, user_id=user.id, actor=OPERATOR)
 
     _run(work)
-    typer.echo(f"password of {username} changed; account unlocked")
+    typer.echo(
+        f"password of {username} changed; account unlocked; sessions and access keys revoked"
+    )
+
+
+@app.command("unlock")
+def unlock(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Unlock an account locked after failed password logins; its password stays."""
+
+    async def work(session: AsyncSession) -> None:
+        user = await _user_named(session, username)
+        await service.unlock_user(session, user_id=user.id, actor=OPERATOR)
+
+    _run(work)
+    typer.echo(f"{username} unlocked")
 
 
 @app.command("grant")

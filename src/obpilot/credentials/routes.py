@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 
 from obpilot.api.deps import SessionDep
 from obpilot.api.envelope import Envelope, NoDataEnvelope, Page, ok, ok_no_data
 from obpilot.api.pagination import PageRequest, make_page, page_params
-from obpilot.api.params import MAX_ID
+from obpilot.api.params import CredentialId
 from obpilot.credentials import service
 from obpilot.credentials.deps import SecretBoxDep
 from obpilot.credentials.models import Credential
@@ -20,7 +20,6 @@ from obpilot.iam.deps import require
 router = APIRouter()
 
 BASE = "/api/v2/profiles/me/credentials"
-CredentialId = Annotated[int, Path(ge=1, le=MAX_ID, description="Credential id.")]
 CredentialPage = Annotated[PageRequest, Depends(page_params(CREDENTIAL_SORT))]
 
 

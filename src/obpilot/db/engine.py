@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -44,6 +46,26 @@ def as_sync_url(url: str | URL) -> URL:
     return parsed.set(drivername=SYNC_DRIVERS[dialect_family(parsed)])
 
 
+def restrict_sqlite_files(url: str | URL) -> None:
+    """Makes a SQLite metadb file private to this user (0600, like secret.key): it holds
+    password hashes and encrypted secrets. Creating it here, before SQLite does, leaves no
+    moment when it is readable by others; SQLite gives the -wal and -shm files it makes the
+    database file's mode, and those that exist already are restricted too."""
+    parsed = make_url(url)
+    database = parsed.database
+    if dialect_family(parsed) != "sqlite" or not database or database == ":memory:":
+        return
+    if parsed.query.get("uri"):
+        return  # a `file:` URI, which SQLite resolves itself
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # SQLite itself will say that the file cannot be opened
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        if file.exists():
+            file.chmod(0o600)
+
+
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -72,6 +94,7 @@ class Database:
 
         self.url = as_async_url(url)
         self.dialect = dialect_family(self.url)
+        restrict_sqlite_files(self.url)
         options: dict[str, Any] = {"pool_pre_ping": self.dialect != "sqlite"}
         if self.dialect == "mysql":
             # REPEATABLE READ's gap locks make short claim transactions collide.

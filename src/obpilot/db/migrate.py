@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 
-from obpilot.db.engine import as_sync_url
+from obpilot.db.engine import as_sync_url, restrict_sqlite_files
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -26,6 +26,7 @@ def alembic_config(url: str | URL) -> Config:
 
 
 def upgrade(url: str | URL, revision: str = "head") -> None:
+    restrict_sqlite_files(url)  # a new SQLite metadb is private from its first byte
     command.upgrade(alembic_config(url), revision)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
+from obpilot.api.gate import closing_slow_heads
 from obpilot.app import create_app
 from obpilot.db import migrate
 from obpilot.db.engine import Database
@@ -56,6 +57,7 @@ async def up(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=30,
+            http=closing_slow_heads(settings.header_read_timeout_seconds),
         )
     )
     serving = asyncio.create_task(_serve(server, settings))

@@ -751,6 +751,9 @@ class TaskFilter:
     cluster_name: str | None = None  # substring, any case
     tenant_id: int | None = None
     host_id: int | None = None
+    # None: tasks of every cluster; otherwise only tasks of these clusters, and tasks that
+    # belong to no cluster.
+    within_clusters: frozenset[int] | None = None
 
 
 async def page_tasks(
@@ -779,6 +782,13 @@ async def page_tasks(
         statement = statement.where(TaskInstance.tenant_id == where.tenant_id)
     if where.host_id is not None:
         statement = statement.where(TaskInstance.host_id == where.host_id)
+    if where.within_clusters is not None:
+        statement = statement.where(
+            or_(
+                TaskInstance.cluster_id.is_(None),
+                TaskInstance.cluster_id.in_(sorted(where.within_clusters)),
+            )
+        )
     total = await session.scalar(select(func.count()).select_from(statement.subquery()))
     order = [TASK_SORT[key].desc() if desc else TASK_SORT[key].asc() for key, desc in sort]
     order.append(TaskInstance.id.asc() if sort else TaskInstance.id.desc())

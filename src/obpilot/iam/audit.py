@@ -1,19 +1,23 @@
 """The audit log's recorder: a pure ASGI middleware that writes one `audit_event` row for
-every write call (POST/PUT/PATCH/DELETE) on /api/**, successful or not, and for every
-request whose credentials were refused. Login attempts are POSTs, so each one is recorded.
+every write call (POST/PUT/PATCH/DELETE) on /api/**, successful or not (refused by the
+request gate, or failed with an unexpected error), and for every request whose credentials
+were refused. Login attempts are POSTs, so each one is recorded.
 
 The row is written before the response starts, so a client that saw an answer can rely on
 the event being there. It runs inside the request-context middleware, so the traceId is the
-response's."""
+response's, and outside the request gate, so the gate's refusals are recorded too."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from obpilot.api.envelope import trace_id_var
+from obpilot.errors import Unexpected
 from obpilot.iam import service
 from obpilot.iam.models import AuditEvent
 from obpilot.iam.permissions import Principal
@@ -25,10 +29,19 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_RESOURCE = 512
 
 
-def _action(scope: Scope) -> str:
-    """The route's endpoint name (e.g. `stop_cluster`), which routing put in the scope."""
-    endpoint = scope.get("endpoint")
+def _action(scope: Scope, routes: Sequence[BaseRoute]) -> str:
+    """The route's endpoint name (e.g. `stop_cluster`), which routing put in the scope; for
+    a request refused before routing, the name of the route it was meant for."""
+    endpoint = scope.get("endpoint") or _intended_endpoint(scope, routes)
     return str(getattr(endpoint, "__name__", "unknown"))[:128]
+
+
+def _intended_endpoint(scope: Scope, routes: Sequence[BaseRoute]) -> object:
+    for route in routes:
+        match, child_scope = route.matches(scope)
+        if match is Match.FULL:
+            return child_scope.get("endpoint")
+    return None
 
 
 def _error_code(body: bytes) -> str | None:
@@ -41,9 +54,26 @@ def _error_code(body: bytes) -> str | None:
     return str(code)[:32] if code is not None else None
 
 
+def _client_address(scope: Scope) -> str | None:
+    """The client as the login throttle sees it (a trusted proxy's X-Forwarded-For)."""
+    client = scope.get("client")
+    peer = str(client[0]) if client else None
+    authenticator = getattr(scope["app"].state, "authenticator", None)
+    if authenticator is None:  # before start-up finished
+        return peer[:64] if peer else None
+    forwarded = [
+        bytes(value).decode("latin-1")
+        for key, value in scope.get("headers", ())
+        if key == b"x-forwarded-for"
+    ]
+    address: str | None = authenticator.source_address(peer, forwarded)
+    return address[:64] if address else None
+
+
 class AuditMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
         self.app = app
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -72,7 +102,13 @@ class AuditMiddleware:
                 await send(held.pop())
             await send(message)
 
-        await self.app(scope, receive, send_after_audit)
+        try:
+            await self.app(scope, receive, send_after_audit)
+        except Exception:
+            # The request-context middleware answers the 500; the call is recorded first.
+            if not recorded and self._wanted(scope, state):
+                await self._record(scope, state, Unexpected.status_code, Unexpected.code)
+            raise
 
     @staticmethod
     def _wanted(scope: Scope, state: dict[str, Any]) -> bool:
@@ -82,8 +118,9 @@ class AuditMiddleware:
         self, scope: Scope, state: dict[str, Any], status: int, error_code: str | None
     ) -> None:
         principal = state.get("principal")
-        client = scope.get("client")
-        action = "authenticate" if scope["method"] not in WRITE_METHODS else _action(scope)
+        action = (
+            "authenticate" if scope["method"] not in WRITE_METHODS else _action(scope, self.routes)
+        )
         event = AuditEvent(
             user_id=principal.id if isinstance(principal, Principal) else None,
             username=(
@@ -95,7 +132,7 @@ class AuditMiddleware:
             action=action,
             method=scope["method"][:8],
             resource=scope["path"][:MAX_RESOURCE],
-            source_address=client[0][:64] if client else None,
+            source_address=_client_address(scope),
             result="SUCCESS" if status < 400 else "FAILURE",
             status=status,
             error_code=error_code,

@@ -1,22 +1,26 @@
 """Who is calling: HTTP Basic, OCP AK/SK signatures and console sessions, with OCP's
-lockout (N failed passwords in a row lock the account for a while).
+lockout (N failed passwords in a row lock the account's password logins for a while) and a
+throttle on failed passwords per source address.
 
 Every check reads the user row from the metadb, so a disabled or locked account, a changed
 password, a revoked session or a deleted access key takes effect on every instance at
-once. Failures are counted in their own committed transaction: the request that failed is
-rolled back, the count is not."""
+once. A password attempt is counted, in its own committed transaction, before its hash is
+checked: the request that failed is rolled back, the count is not, and concurrent guesses
+cannot get more verifications than the lockout allows."""
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
+import math
+import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import NoReturn
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from obpilot.api.envelope import format_time
 from obpilot.db.base import utcnow
@@ -27,11 +31,18 @@ from obpilot.errors import (
     BadCredentials,
     Forbidden,
     NotAuthenticated,
+    TooManyRequests,
 )
 from obpilot.iam import passwords, service, signatures
 from obpilot.iam.models import User
 from obpilot.iam.permissions import PermissionSet, Principal
-from obpilot.iam.repository import AccessKeyRepository, SessionRepository, UserRepository
+from obpilot.iam.repository import (
+    AccessKeyRepository,
+    CountedAttempt,
+    SessionRepository,
+    UserRepository,
+)
+from obpilot.iam.schemas import USERNAME
 from obpilot.secretbox import SecretBox
 
 SESSION_COOKIE = "obpilot_session"
@@ -76,13 +87,109 @@ class SignedRequest:
 def parse_basic(value: str) -> tuple[str, str]:
     """`Basic base64(user:password)` -> (user, password)."""
     try:
+        # A non-ASCII header value is a ValueError of its own, not a binascii.Error.
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise NotAuthenticated("Malformed Basic credentials: not base64 of user:password") from None
+    except ValueError:
+        raise NotAuthenticated(
+            "Malformed Basic credentials: not base64 (ASCII) of user:password"
+        ) from None
     username, separator, password = decoded.partition(":")
     if not separator or not username:
         raise NotAuthenticated("Malformed Basic credentials: not base64 of user:password")
     return username, password
+
+
+class LoginsThrottled(TooManyRequests):
+    """429 with Retry-After: the source address has failed too many passwords lately."""
+
+    def __init__(self, address: str, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(
+            f"Too many failed password logins from {address}: its password logins are refused "
+            f"for {seconds} more second(s); access keys and console sessions still work"
+        )
+        self.headers = {"Retry-After": str(seconds)}
+
+
+class AddressThrottle:
+    """Failed password attempts per source address over a sliding window: past `limit`,
+    the address's password attempts are refused until its oldest failure leaves the window,
+    so that one client cannot guess on (and lock) account after account.
+
+    It lives in this instance's memory: it is a brake on guessing, not a record, and a
+    metadb row per failed guess would let anonymous callers drive writes. With several
+    instances behind a balancer an address gets `limit` per instance; a restart forgets."""
+
+    MAX_ADDRESSES = 10_000
+
+    def __init__(self, limit: int, window_seconds: float) -> None:
+        self.limit = limit
+        self.window = window_seconds
+        # Ordered by latest failure, so that the first entry is the one to drop when full.
+        self._failures: dict[str, deque[float]] = {}
+
+    def take(self, address: str, now: float) -> None:
+        """Counts an attempt before it is verified (see `give_back`), or refuses it."""
+        failures = self._failures.pop(address, None) or deque()
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        if len(failures) >= self.limit:
+            self._failures[address] = failures
+            raise LoginsThrottled(address, failures[0] + self.window - now)
+        failures.append(now)
+        if len(self._failures) >= self.MAX_ADDRESSES:
+            del self._failures[next(iter(self._failures))]
+        self._failures[address] = failures
+
+    def give_back(self, address: str, taken_at: float) -> None:
+        """The attempt taken at `taken_at` had the right password: it is no failure."""
+        failures = self._failures.get(address)
+        if failures is not None and taken_at in failures:
+            failures.remove(taken_at)
+
+
+class UnknownNameAttempts:
+    """The failure count and lock of login names that match no user, kept in memory so that
+    such a name is answered exactly like an account (the same countdown, then the same
+    lock): the answers do not tell which names exist. It mirrors
+    `UserRepository.take_login_attempt`; nothing is ever verified against these names.
+    Entries are never dropped for age, which would tell them apart from real counts, only
+    the least recently tried when `MAX_NAMES` is reached."""
+
+    MAX_NAMES = 10_000
+
+    def __init__(self, allowed: int, lock_duration: timedelta) -> None:
+        self.allowed = allowed
+        self.lock_duration = lock_duration
+        self._names: dict[str, tuple[int, datetime | None]] = {}
+
+    def locked_until(self, name: str) -> datetime | None:
+        return self._names.get(name, (0, None))[1]
+
+    def take(self, name: str, now: datetime) -> CountedAttempt | None:
+        failures, locked_until = self._names.pop(name, (0, None))
+        if locked_until is not None and locked_until > now:
+            self._names[name] = (failures, locked_until)
+            return None
+        if len(self._names) >= self.MAX_NAMES:
+            del self._names[next(iter(self._names))]
+        if failures + 1 >= self.allowed:
+            self._names[name] = (0, now + self.lock_duration)
+            return CountedAttempt(number=self.allowed, locked_until=now + self.lock_duration)
+        self._names[name] = (failures + 1, None)
+        return CountedAttempt(number=failures + 1, locked_until=None)
+
+
+def _networks(addresses: Iterable[str]) -> tuple[IPv4Network | IPv6Network, ...]:
+    networks = []
+    for address in addresses:
+        try:
+            networks.append(ip_network(address.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"trusted_proxies: {address!r} is not an IP address or network"
+            ) from None
+    return tuple(networks)
 
 
 class Authenticator:
@@ -95,6 +202,9 @@ class Authenticator:
         lockout_duration: timedelta,
         session_lifetime: timedelta,
         basic_cache_seconds: float,
+        login_failures_per_address: int,
+        trusted_proxies: Iterable[str],
+        server_hosts: Iterable[str],
     ) -> None:
         self.database = database
         self.secret_box = secret_box
@@ -102,20 +212,59 @@ class Authenticator:
         self.lockout_duration = lockout_duration
         self.session_lifetime = session_lifetime
         self.cache = passwords.VerifiedPasswordCache(basic_cache_seconds)
+        self.address_throttle = AddressThrottle(
+            login_failures_per_address, lockout_duration.total_seconds()
+        )
+        self.unknown_names = UnknownNameAttempts(lockout_attempts, lockout_duration)
+        self.trusted_proxies = _networks(trusted_proxies)
+        # The Host an AK/SK signature covers must name this server, lower-cased.
+        self.server_hosts = frozenset(host.lower() for host in server_hosts)
+
+    def source_address(self, peer: str | None, forwarded_for: Iterable[str]) -> str | None:
+        """The client: the connection's peer, or, when the peer is a trusted proxy, the
+        right-most X-Forwarded-For entry that is not a trusted proxy (entries further left
+        are whatever the client chose to send)."""
+        if peer is None or not self._trusted(peer):
+            return peer
+        hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+        hops = [hop for hop in hops if hop]
+        for hop in reversed(hops):
+            if not self._trusted(hop):
+                return hop[:64]
+        return hops[0][:64] if hops else peer
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted_proxies)
 
     # ---- passwords ----------------------------------------------------------------
+    # A lock stops password logins only: the account's access keys and open console
+    # sessions keep working, so that guessing from afar cannot cut a user off entirely.
 
-    async def basic(self, username: str, password: str) -> Principal:
-        user, expressions = await self._check_password(username, password, use_cache=True)
-        await self._clear_failures(user)
+    async def basic(
+        self, username: str, password: str, *, source_address: str | None = None
+    ) -> Principal:
+        user, expressions = await self._load(username)
+        self._refuse_locked(username, user)
+        # A password verified moments ago is no guess: it costs no attempt.
+        if user is None or not self.cache.hit(user.id, user.password_hash, password):
+            user = await self._verify_password(username, user, password, source_address)
+            self.cache.remember(user.id, user.password_hash, password)
+        self._refuse_disabled(user)
         return _principal(user, expressions, "basic")
 
     async def login(
         self, username: str, password: str, *, source_address: str | None
     ) -> tuple[Principal, service.NewSession]:
-        user, expressions = await self._check_password(username, password, use_cache=False)
+        user, expressions = await self._load(username)
+        self._refuse_locked(username, user)
+        user = await self._verify_password(username, user, password, source_address)
+        self._refuse_disabled(user)
         async with self.database.transaction(write=True) as session:
-            await UserRepository(session).clear_failures(user.id, login_time=utcnow())
+            await UserRepository(session).set_last_login(user.id, utcnow())
             new = await service.open_session(
                 session,
                 user_id=user.id,
@@ -125,66 +274,71 @@ class Authenticator:
         return _principal(user, expressions, "session", new.id), new
 
     async def _load(self, username: str) -> tuple[User | None, list[str]]:
+        if not USERNAME.fullmatch(username):
+            return None, []  # no user can have this name
         async with self.database.transaction() as session:
             users = UserRepository(session)
             user = await users.get_bare_by_username(username)
             expressions = await users.permission_expressions(user.id) if user else []
         return user, expressions
 
-    async def _check_password(
-        self, username: str, password: str, *, use_cache: bool
-    ) -> tuple[User, list[str]]:
-        user, expressions = await self._load(username)
+    async def _verify_password(
+        self, username: str, user: User | None, password: str, source_address: str | None
+    ) -> User:
+        """Counts the attempt, for the source address and for the account, before the hash
+        is checked, so that no burst of guesses gets more than the allowed number verified;
+        the right password gives its attempts back. An unknown name is answered exactly
+        like an account, after the same work."""
+        taken_at = time.monotonic()
+        if source_address is not None:
+            self.address_throttle.take(source_address, taken_at)
+        attempt = await self._take_attempt(username, user)
+        stored_hash = user.password_hash if user else None
+        if not await passwords.verify_password_async(stored_hash, password) or user is None:
+            raise self._failure(username, attempt)
+        if source_address is not None:
+            self.address_throttle.give_back(source_address, taken_at)
+        async with self.database.transaction(write=True) as session:
+            await UserRepository(session).clear_failures(user.id)
+        return user
+
+    async def _take_attempt(self, username: str, user: User | None) -> CountedAttempt:
         now = utcnow()
         if user is None:
-            await passwords.verify_password_async(None, password)  # same time as a wrong one
-            raise BadCredentials("Bad username or password")
-        self._refuse_locked(user, now)
-        verified = use_cache and self.cache.hit(user.id, user.password_hash, password)
-        if not verified:
-            verified = await passwords.verify_password_async(user.password_hash, password)
-            if verified and use_cache:
-                self.cache.remember(user.id, user.password_hash, password)
-        if not verified:
-            await self._count_failure(user, now)
-        if not user.enabled:
-            raise AccountDisabled(f"Account {user.username} is disabled")
-        return user, expressions
+            attempt = self.unknown_names.take(username, now)
+            locked_until = self.unknown_names.locked_until(username)
+        else:
+            async with self.database.transaction(write=True) as session:
+                users = UserRepository(session)
+                attempt = await users.take_login_attempt(
+                    user.id,
+                    now=now,
+                    allowed=self.lockout_attempts,
+                    lock_until=now + self.lockout_duration,
+                )
+                locked_until = await users.locked_until(user.id) if attempt is None else None
+        if attempt is None:  # a concurrent attempt locked the account first
+            raise _locked(username, locked_until)
+        return attempt
 
-    def _refuse_locked(self, user: User, now: datetime) -> None:
-        if user.locked_until is not None and user.locked_until > now:
-            raise AccountLocked(
-                f"Account {user.username} is locked after too many failed logins, until "
-                f"{format_time(user.locked_until)}"
+    def _failure(self, username: str, attempt: CountedAttempt) -> NotAuthenticated:
+        if attempt.locked_until is not None:
+            return AccountLocked(
+                f"Bad username or password; account {username} is now locked after "
+                f"{self.lockout_attempts} failed logins, until {format_time(attempt.locked_until)}"
             )
-
-    async def _count_failure(self, user: User, now: datetime) -> NoReturn:
-        locked_until = None
-        async with self.database.transaction(write=True) as session:
-            users = UserRepository(session)
-            failures = await users.record_failure(user.id)
-            if failures >= self.lockout_attempts:
-                locked_until = now + self.lockout_duration
-                await users.lock(user.id, locked_until)
-        self.cache.forget_user(user.id)
-        if locked_until is not None:
-            raise AccountLocked(
-                f"Bad username or password; account {user.username} is now locked after "
-                f"{self.lockout_attempts} failed logins, until {format_time(locked_until)}"
-            )
-        left = self.lockout_attempts - failures
-        raise BadCredentials(
+        left = self.lockout_attempts - attempt.number
+        return BadCredentials(
             f"Bad username or password; {left} attempt(s) left before the account is locked"
         )
 
-    async def _clear_failures(self, user: User) -> None:
-        # Only write when there is something to clear: the usual request stays read-only.
-        if user.failed_attempts or user.locked_until is not None:
-            async with self.database.transaction(write=True) as session:
-                await UserRepository(session).clear_failures(user.id)
+    def _refuse_locked(self, username: str, user: User | None) -> None:
+        locked_until = user.locked_until if user else self.unknown_names.locked_until(username)
+        if locked_until is not None and locked_until > utcnow():
+            raise _locked(username, locked_until)
 
-    def _refuse_unusable(self, user: User, now: datetime) -> None:
-        self._refuse_locked(user, now)
+    @staticmethod
+    def _refuse_disabled(user: User) -> None:
         if not user.enabled:
             raise AccountDisabled(f"Account {user.username} is disabled")
 
@@ -193,8 +347,8 @@ class Authenticator:
     async def access_key(self, request: SignedRequest) -> Principal:
         try:
             access_key_id, signature = signatures.parse_authorization(request.authorization)
-            now = utcnow()
-            signatures.check_date(request.date, now)
+            signatures.check_date(request.date, utcnow())
+            self._check_host(request.host)
             async with self.database.transaction() as session:
                 key = await AccessKeyRepository(session).get(access_key_id)
                 users = UserRepository(session)
@@ -221,8 +375,17 @@ class Authenticator:
                 raise signatures.SignatureRejected(signatures.mismatch_message(message))
         except signatures.SignatureRejected as rejected:
             raise NotAuthenticated(f"AK/SK signature refused: {rejected}") from None
-        self._refuse_unusable(user, now)
+        self._refuse_disabled(user)
         return _principal(user, expressions, "accessKey")
+
+    def _check_host(self, host: str) -> None:
+        """A signature made for another server (or a Host the client left to chance) must
+        not be replayable here."""
+        if host.lower() not in self.server_hosts:
+            raise signatures.SignatureRejected(
+                f"the signed Host {host or '(none)'} is not this server (expected one of "
+                f"{', '.join(sorted(self.server_hosts))})"
+            )
 
     # ---- console sessions -------------------------------------------------------------
 
@@ -238,10 +401,15 @@ class Authenticator:
             expressions = await users.permission_expressions(user.id) if user else []
         if console_session is None or user is None:
             raise NotAuthenticated("The session has expired or was logged out; log in again")
-        self._refuse_unusable(user, now)
+        self._refuse_disabled(user)
         return _principal(
             user, expressions, "session", console_session.id
         ), console_session.csrf_hash
+
+
+def _locked(username: str, locked_until: datetime | None) -> AccountLocked:
+    until = f", until {format_time(locked_until)}" if locked_until is not None else ""
+    return AccountLocked(f"Account {username} is locked after too many failed logins{until}")
 
 
 def check_csrf(method: str, csrf_token: str | None, csrf_hash: str) -> None:

@@ -23,6 +23,12 @@ def secret_box_for(settings: Settings) -> SecretBox:
     return SecretBox.from_settings(home=settings.home, key=key)
 
 
+def bound_address(settings: Settings) -> str:
+    """host:port as a client writes it in the Host header (an IPv6 address in brackets)."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"{host}:{settings.port}"
+
+
 async def start_iam(app: FastAPI, settings: Settings, database: Database) -> None:
     secret_box = secret_box_for(settings)
     app.state.secret_box = secret_box
@@ -33,6 +39,9 @@ async def start_iam(app: FastAPI, settings: Settings, database: Database) -> Non
         lockout_duration=timedelta(seconds=settings.lockout_seconds),
         session_lifetime=timedelta(seconds=settings.session_lifetime_seconds),
         basic_cache_seconds=settings.basic_auth_cache_seconds,
+        login_failures_per_address=settings.login_failures_per_address,
+        trusted_proxies=settings.trusted_proxies,
+        server_hosts={settings.server_address, bound_address(settings)},
     )
     given = settings.admin_password.get_secret_value() if settings.admin_password else None
     first = await service.ensure_first_admin(database, password=given)

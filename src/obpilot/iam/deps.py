@@ -17,6 +17,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 
+from obpilot.api.params import parse_id
 from obpilot.errors import ClusterUpdateForbidden, Forbidden, NotAuthenticated, ObpilotError
 from obpilot.iam.authentication import (
     CSRF_HEADER,
@@ -35,6 +36,14 @@ PUBLIC_ROUTES = frozenset({("POST", "/api/v2/iam/login"), ("GET", "/api/v2/info"
 def get_authenticator(request: Request) -> Authenticator:
     authenticator: Authenticator = request.app.state.authenticator
     return authenticator
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address: the peer, or what a trusted proxy says in X-Forwarded-For."""
+    peer = request.client.host if request.client else None
+    return get_authenticator(request).source_address(
+        peer, request.headers.getlist("x-forwarded-for")
+    )
 
 
 def _signed_request(request: Request, authorization: str, body: bytes) -> SignedRequest:
@@ -66,7 +75,9 @@ async def _identify(request: Request, authenticator: Authenticator) -> Principal
         if scheme.lower() == "basic":
             username, password = parse_basic(credentials)
             request.state.attempted_username = username
-            return await authenticator.basic(username, password)
+            return await authenticator.basic(
+                username, password, source_address=client_address(request)
+            )
         if scheme == SCHEME:
             request.state.attempted_username = credentials.partition(":")[0][:64] or None
             body = await request.body()
@@ -84,9 +95,12 @@ async def _identify(request: Request, authenticator: Authenticator) -> Principal
     )
 
 
-def _from_console(request: Request) -> bool:
-    return SESSION_COOKIE in request.cookies or (
-        request.headers.get("x-requested-with", "").lower() == "xmlhttprequest"
+def _from_browser(request: Request) -> bool:
+    """The console, or any browser: modern browsers send Sec-Fetch-* on every request."""
+    return (
+        SESSION_COOKIE in request.cookies
+        or request.headers.get("x-requested-with", "").lower() == "xmlhttprequest"
+        or "sec-fetch-site" in request.headers
     )
 
 
@@ -101,8 +115,10 @@ async def authenticate(request: Request) -> Principal:
         if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
             # Credentials were presented and refused: the audit log keeps that.
             request.state.authentication_failed = True
-        if isinstance(error, NotAuthenticated) and _from_console(request):
-            error.headers = {}  # no Basic challenge: browsers would pop up a login dialog
+        if isinstance(error, NotAuthenticated) and _from_browser(request):
+            # No Basic challenge: a browser would ask for a password, then remember it and
+            # send it with every later request to this server, other sites' forms included.
+            error.headers = {}
         raise
     request.state.principal = principal
     return principal
@@ -112,18 +128,20 @@ CurrentUser = Annotated[Principal, Depends(authenticate)]
 
 
 async def authenticate_api(request: Request) -> None:
-    """App-wide guard: every /api/** route except the public ones needs a caller."""
+    """App-wide guard: every /api/** route except the public ones needs a caller. The
+    request gate (api/gate.py) authenticated it before reading the body; this second guard
+    reuses that caller."""
     if request.url.path.startswith("/api/") and (
         (request.method, request.url.path) not in PUBLIC_ROUTES
     ):
         await authenticate(request)
 
 
-def _on_cluster(resource: str, action: str, cluster_id: str) -> Permission:
+def _on_cluster(resource: str, action: str, cluster_id: int) -> Permission:
     """CLUSTER:{id}:ACTION, or CLUSTER:{id}:RESOURCE:*:ACTION for what lives in a cluster."""
     if resource == "CLUSTER":
-        return Permission(path=(("CLUSTER", cluster_id),), action=action)
-    return Permission(path=(("CLUSTER", cluster_id), (resource, "*")), action=action)
+        return Permission(path=(("CLUSTER", str(cluster_id)),), action=action)
+    return Permission(path=(("CLUSTER", str(cluster_id)), (resource, "*")), action=action)
 
 
 def _refusal(resource: str, action: str, resource_id: str | None) -> Forbidden:
@@ -140,7 +158,11 @@ EACH = "each"
 
 
 def require(
-    resource: str, action: str, *, cluster_id_param: str | None = None
+    resource: str,
+    action: str,
+    *,
+    cluster_id_param: str | None = None,
+    and_task_cluster: bool = False,
 ) -> Callable[[Request, Principal], Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks a permission, returning the
     caller (a `Principal` with `.id` and `.username`).
@@ -150,7 +172,11 @@ def require(
     `CLUSTER:{id}:RESOURCE:*:ACTION` for another resource); a caller without the permission
     gets the same 403 whether or not the cluster exists, so the answer reveals nothing.
     With `cluster_id_param=EACH` (a list route) the action on at least one cluster is
-    enough: the route shows only the clusters it is granted on."""
+    enough: the route shows only the clusters it is granted on.
+
+    `and_task_cluster` declares that the route's service also checks ACTION on the cluster
+    the task in the path belongs to (it needs the task's row, so it cannot happen here); it
+    shows in the permission table as `CLUSTER:{task}:ACTION`."""
     Permission.parse(f"{resource}:*:{action}")  # a typo fails at import time
 
     async def dependency(request: Request, principal: CurrentUser) -> Principal:
@@ -162,19 +188,17 @@ def require(
             if principal.permissions.allows_somewhere(resource, action):
                 return principal
             raise _refusal(resource, action, None)
-        raw = str(request.path_params.get(cluster_id_param, ""))
-        if raw.isdigit() and len(raw) <= 19:
-            if principal.permissions.allows(_on_cluster(resource, action, str(int(raw)))):
-                return principal
-            raise _refusal(resource, action, raw)
-        # A malformed id: the route's own validation answers 400 if the caller could act on
-        # some cluster at all; otherwise the refusal is the usual one.
-        if principal.permissions.allows_somewhere("CLUSTER", action):
+        # The same strict reading as the route's own path parameter (api/params.py), so
+        # the permission is checked on exactly the cluster the route acts on; a malformed
+        # id is a 400 before any permission decision.
+        cluster_id = parse_id(request.path_params.get(cluster_id_param), name=cluster_id_param)
+        if principal.permissions.allows(_on_cluster(resource, action, cluster_id)):
             return principal
-        raise _refusal(resource, action, None)
+        raise _refusal(resource, action, str(cluster_id))
 
     dependency.__name__ = f"require_{resource.lower()}_{action.lower()}"
     dependency.required_permission = (resource, action, cluster_id_param)  # type: ignore[attr-defined]
+    dependency.task_cluster_action = action if and_task_cluster else None  # type: ignore[attr-defined]
     return dependency
 
 
@@ -195,6 +219,9 @@ def route_requirement(path: str, method: str, dependant: Dependant) -> str:
                     found.append(f"CLUSTER:{{{cluster_param}}}:{action}")
                 else:
                     found.append(f"CLUSTER:{{{cluster_param}}}:{resource}:*:{action}")
+            task_cluster_action = getattr(sub.call, "task_cluster_action", None)
+            if task_cluster_action is not None:
+                found.append(f"CLUSTER:{{task}}:{task_cluster_action}")
             walk(sub)
 
     walk(dependant)

@@ -35,7 +35,7 @@ RESOURCES = (
     "USER",
 )
 
-_SEGMENT = re.compile(r"^(?:\*|[A-Z][A-Z_]*|[1-9][0-9]{0,18})$")
+_SEGMENT = re.compile(r"\*|[A-Z][A-Z_]*|[1-9][0-9]{0,18}")
 
 
 class InvalidPermission(ValueError):
@@ -60,7 +60,7 @@ class Permission:
                 "optionally nested (CLUSTER:*:TENANT:*:READ), or **"
             )
         for part in parts:
-            if not _SEGMENT.match(part):
+            if not _SEGMENT.fullmatch(part):
                 raise InvalidPermission(f"Invalid permission {expression!r}: bad part {part!r}")
         resources = parts[0:-1:2]
         ids = parts[1:-1:2]
@@ -252,6 +252,10 @@ AUTHENTICATED = "authenticated"
 
 # The permission each route needs. `{id}` is the cluster id in the path: the check is on
 # that cluster, and a caller without it gets the same 403 whether or not the cluster exists.
+# `{task}` is the cluster the task in the path belongs to (a task of no cluster needs only
+# the TASK permission); the task list shows the tasks of the clusters the caller reads.
+# Acting on a user (password, status, roles, unlock, keys, delete) also needs every
+# permission that user holds.
 # "authenticated": any logged-in user (on their own data); "public": no credentials.
 # Every other /api/** route needs at least authentication. tests/iam/test_route_permissions.py
 # checks this table against the routes' dependencies.
@@ -271,6 +275,8 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/v2/iam/users/{id}/changePassword"): "USER:*:UPDATE",
     ("PUT", "/api/v2/iam/users/{id}/roles"): "USER:*:UPDATE",
     ("POST", "/api/v2/iam/users/{id}/unlock"): "USER:*:UPDATE",
+    ("GET", "/api/v2/iam/users/{id}/accessKeys"): "USER:*:READ",
+    ("DELETE", "/api/v2/iam/users/{id}/accessKeys/{accessKeyId}"): "USER:*:UPDATE",
     ("DELETE", "/api/v2/iam/users/{id}"): "USER:*:DELETE",
     ("GET", "/api/v2/iam/roles"): "ROLE:*:READ",
     ("GET", "/api/v2/iam/roles/{id}"): "ROLE:*:READ",
@@ -303,14 +309,23 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/v2/ob/clusters/{id}/servers/{serverId}/stop"): "CLUSTER:{id}:UPDATE",
     ("POST", "/api/v2/ob/clusters/{id}/servers/{serverId}/start"): "CLUSTER:{id}:UPDATE",
     ("POST", "/api/v2/ob/clusters/{id}/servers/{serverId}/restart"): "CLUSTER:{id}:UPDATE",
-    ("GET", "/api/v2/tasks/instances"): "TASK:*:READ",
-    ("GET", "/api/v2/tasks/instances/{id}"): "TASK:*:READ",
-    ("GET", "/api/v2/tasks/instances/{id}/subtasks/{sid}"): "TASK:*:READ",
-    ("GET", "/api/v2/tasks/instances/{id}/subtasks/{sid}/log"): "TASK:*:READ",
-    ("GET", "/api/v2/tasks/instances/{id}/stream"): "TASK:*:READ",
-    ("POST", "/api/v2/tasks/instances/{id}/retry"): "TASK:*:UPDATE",
-    ("POST", "/api/v2/tasks/instances/{id}/rollback"): "TASK:*:UPDATE",
-    ("POST", "/api/v2/tasks/instances/{id}/subtasks/{sid}/retry"): "TASK:*:UPDATE",
-    ("POST", "/api/v2/tasks/instances/{id}/subtasks/{sid}/skip"): "TASK:*:UPDATE",
-    ("POST", "/api/v2/tasks/instances/{id}/subtasks/{sid}/cancel"): "TASK:*:UPDATE",
+    ("GET", "/api/v2/tasks/instances"): "CLUSTER:{task}:READ + TASK:*:READ",
+    ("GET", "/api/v2/tasks/instances/{id}"): "CLUSTER:{task}:READ + TASK:*:READ",
+    ("GET", "/api/v2/tasks/instances/{id}/subtasks/{sid}"): "CLUSTER:{task}:READ + TASK:*:READ",
+    ("GET", "/api/v2/tasks/instances/{id}/subtasks/{sid}/log"): "CLUSTER:{task}:READ + TASK:*:READ",
+    ("GET", "/api/v2/tasks/instances/{id}/stream"): "CLUSTER:{task}:READ + TASK:*:READ",
+    ("POST", "/api/v2/tasks/instances/{id}/retry"): "CLUSTER:{task}:UPDATE + TASK:*:UPDATE",
+    ("POST", "/api/v2/tasks/instances/{id}/rollback"): "CLUSTER:{task}:UPDATE + TASK:*:UPDATE",
+    (
+        "POST",
+        "/api/v2/tasks/instances/{id}/subtasks/{sid}/retry",
+    ): "CLUSTER:{task}:UPDATE + TASK:*:UPDATE",
+    (
+        "POST",
+        "/api/v2/tasks/instances/{id}/subtasks/{sid}/skip",
+    ): "CLUSTER:{task}:UPDATE + TASK:*:UPDATE",
+    (
+        "POST",
+        "/api/v2/tasks/instances/{id}/subtasks/{sid}/cancel",
+    ): "CLUSTER:{task}:UPDATE + TASK:*:UPDATE",
 }

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, literal, null, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
@@ -22,6 +24,16 @@ from obpilot.iam.models import (
 )
 
 SortColumns = dict[str, InstrumentedAttribute[Any]]
+
+
+@dataclass(frozen=True)
+class CountedAttempt:
+    """A password attempt counted before verification: its number in the current run of
+    failures, and the lock it set when it was the last one allowed."""
+
+    number: int
+    locked_until: datetime | None
+
 
 USER_SORT: SortColumns = {
     "id": User.id,
@@ -55,6 +67,12 @@ async def _page(
     return list(rows), int(total or 0)
 
 
+def _exactly_named(user: User | None, username: str) -> User | None:
+    """Some collations compare names loosely (case, trailing spaces); a login name must be
+    exactly the stored one."""
+    return user if user is not None and user.username == username else None
+
+
 def _with_roles() -> Any:
     return selectinload(User.roles).selectinload(Role.permissions)
 
@@ -69,13 +87,24 @@ class UserRepository:
         )
 
     async def get_by_username(self, username: str) -> User | None:
-        return await self.session.scalar(
-            select(User).where(User.username == username).options(_with_roles())
+        return _exactly_named(
+            await self.session.scalar(
+                select(User).where(User.username == username).options(_with_roles())
+            ),
+            username,
         )
 
     async def get_bare_by_username(self, username: str) -> User | None:
         """The user row without roles: the authentication fast path."""
-        return await self.session.scalar(select(User).where(User.username == username))
+        return _exactly_named(
+            await self.session.scalar(select(User).where(User.username == username)), username
+        )
+
+    async def username_taken(self, username: str) -> bool:
+        """Whether the unique index would refuse this name: on MySQL-family metadbs it is
+        case-insensitive, so `ADMIN` is taken when `admin` exists."""
+        found = await self.session.scalar(select(User.id).where(User.username == username))
+        return found is not None
 
     async def get_bare(self, user_id: int) -> User | None:
         return await self.session.scalar(select(User).where(User.id == user_id))
@@ -124,34 +153,64 @@ class UserRepository:
         )
         return list(rows)
 
-    async def record_failure(self, user_id: int) -> int:
-        """Counts a failed login atomically; returns the new count."""
-        await self.session.execute(
+    async def take_login_attempt(
+        self, user_id: int, *, now: datetime, allowed: int, lock_until: datetime
+    ) -> CountedAttempt | None:
+        """Counts a password attempt before it is verified, in one conditional UPDATE, so
+        that concurrent attempts cannot all pass a check made before any of them counted.
+        The attempt that reaches `allowed` locks the account until `lock_until` (and the
+        count starts again when that lock ends). None when the account is locked: nothing
+        was counted."""
+        reaches_limit = User.failed_attempts + 1 >= allowed
+        statement = (
             update(User)
-            .where(User.id == user_id)
-            .values(failed_attempts=User.failed_attempts + 1)
+            .where(
+                User.id == user_id,
+                or_(User.locked_until.is_(None), User.locked_until <= now),
+            )
+            # MySQL assigns left to right, each assignment seeing the ones before it: the
+            # lock is decided on the count before it changes.
+            .ordered_values(
+                (
+                    User.locked_until,
+                    case(
+                        (reaches_limit, literal(lock_until, User.__table__.c.locked_until.type)),
+                        else_=null(),
+                    ),
+                ),
+                (User.failed_attempts, case((reaches_limit, 0), else_=User.failed_attempts + 1)),
+            )
             .execution_options(synchronize_session=False)
         )
-        return int(
-            await self.session.scalar(select(User.failed_attempts).where(User.id == user_id)) or 0
-        )
+        result: CursorResult[Any] = await self.session.execute(statement)  # type: ignore[assignment]
+        if result.rowcount == 0:
+            return None
+        # This transaction holds the row's write lock: the row is still as the UPDATE left it.
+        failures, locked_until = (
+            await self.session.execute(
+                select(User.failed_attempts, User.locked_until).where(User.id == user_id)
+            )
+        ).one()
+        if locked_until is not None:
+            return CountedAttempt(number=allowed, locked_until=locked_until)
+        return CountedAttempt(number=int(failures), locked_until=None)
 
-    async def lock(self, user_id: int, until: datetime) -> None:
+    async def locked_until(self, user_id: int) -> datetime | None:
+        return await self.session.scalar(select(User.locked_until).where(User.id == user_id))
+
+    async def clear_failures(self, user_id: int) -> None:
         await self.session.execute(
             update(User)
             .where(User.id == user_id)
-            .values(failed_attempts=0, locked_until=until)
+            .values(failed_attempts=0, locked_until=None)
             .execution_options(synchronize_session=False)
         )
 
-    async def clear_failures(self, user_id: int, *, login_time: datetime | None = None) -> None:
-        values: dict[str, Any] = {"failed_attempts": 0, "locked_until": None}
-        if login_time is not None:
-            values["last_login_time"] = login_time
+    async def set_last_login(self, user_id: int, at: datetime) -> None:
         await self.session.execute(
             update(User)
             .where(User.id == user_id)
-            .values(**values)
+            .values(last_login_time=at)
             .execution_options(synchronize_session=False)
         )
 
@@ -229,6 +288,9 @@ class AccessKeyRepository:
 
     async def delete(self, key: AccessKey) -> None:
         await self.session.execute(delete(AccessKey).where(AccessKey.id == key.id))
+
+    async def delete_for_user(self, user_id: int) -> None:
+        await self.session.execute(delete(AccessKey).where(AccessKey.user_id == user_id))
 
 
 class SessionRepository:

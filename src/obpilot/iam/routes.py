@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
 from obpilot.api.deps import SessionDep
@@ -14,18 +14,17 @@ from obpilot.api.envelope import (
     Envelope,
     NoDataEnvelope,
     Page,
-    format_time,
     ok,
     ok_no_data,
 )
 from obpilot.api.handlers import describe_validation_errors
 from obpilot.api.pagination import PageRequest, make_page, page_params
-from obpilot.api.params import MAX_ID
+from obpilot.api.params import AccessKeyIdParam, RoleId, UserId
 from obpilot.db.base import utcnow
 from obpilot.errors import BadRequest
 from obpilot.iam import service
 from obpilot.iam.authentication import CSRF_COOKIE, SESSION_COOKIE
-from obpilot.iam.deps import CurrentUser, get_authenticator, require
+from obpilot.iam.deps import CurrentUser, client_address, get_authenticator, require
 from obpilot.iam.permissions import Principal
 from obpilot.iam.repository import AUDIT_SORT, ROLE_SORT, USER_SORT
 from obpilot.iam.schemas import (
@@ -43,6 +42,7 @@ from obpilot.iam.schemas import (
     UserCreate,
     UserOut,
     UserUpdate,
+    access_key_out,
     audit_event_out,
     role_out,
     user_out,
@@ -50,15 +50,9 @@ from obpilot.iam.schemas import (
 
 router = APIRouter()
 
-UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="User id.")]
-RoleId = Annotated[int, Path(ge=1, le=MAX_ID, description="Role id.")]
 UserPage = Annotated[PageRequest, Depends(page_params(USER_SORT))]
 RolePage = Annotated[PageRequest, Depends(page_params(ROLE_SORT))]
 AuditPage = Annotated[PageRequest, Depends(page_params(AUDIT_SORT))]
-
-
-def _source_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _behind_tls(request: Request) -> bool:
@@ -117,7 +111,7 @@ async def login(request: Request, response: Response, session: SessionDep) -> En
     request.state.attempted_username = credentials.username
     authenticator = get_authenticator(request)
     principal, new = await authenticator.login(
-        credentials.username, credentials.password, source_address=_source_address(request)
+        credentials.username, credentials.password, source_address=client_address(request)
     )
     request.state.principal = principal
     secure = _behind_tls(request)
@@ -252,16 +246,20 @@ async def delete_user(
 @router.post(
     "/api/v2/iam/users/{id}/changePassword",
     tags=["iam"],
-    summary="Set a user's password (logs the user's console sessions out)",
-    dependencies=[Depends(require("USER", "UPDATE"))],
+    summary="Reset a user's password (revokes the user's console sessions and AccessKeys)",
 )
 async def reset_password(
-    request: Request, session: SessionDep, id: UserId, body: PasswordReset
+    request: Request,
+    session: SessionDep,
+    id: UserId,
+    body: PasswordReset,
+    actor: Annotated[Principal, Depends(require("USER", "UPDATE"))],
 ) -> NoDataEnvelope:
-    await service.set_password(
+    await service.reset_password(
         session,
         user_id=id,
         new_password=body.new_password,
+        actor=actor,
         cache=get_authenticator(request).cache,
     )
     return ok_no_data()
@@ -282,10 +280,43 @@ async def set_user_roles(
     "/api/v2/iam/users/{id}/unlock",
     tags=["iam"],
     summary="Unlock a user locked after failed logins",
-    dependencies=[Depends(require("USER", "UPDATE"))],
 )
-async def unlock_user(session: SessionDep, id: UserId) -> Envelope[UserOut]:
-    return ok(user_out(await service.unlock_user(session, user_id=id), utcnow()))
+async def unlock_user(
+    session: SessionDep,
+    id: UserId,
+    actor: Annotated[Principal, Depends(require("USER", "UPDATE"))],
+) -> Envelope[UserOut]:
+    return ok(user_out(await service.unlock_user(session, user_id=id, actor=actor), utcnow()))
+
+
+@router.get(
+    "/api/v2/iam/users/{id}/accessKeys",
+    tags=["iam"],
+    summary="List a user's AccessKeys",
+    dependencies=[Depends(require("USER", "READ"))],
+)
+async def list_user_access_keys(
+    session: SessionDep, id: UserId
+) -> Envelope[Contents[AccessKeyOut]]:
+    keys = await service.list_user_access_keys(session, user_id=id)
+    return ok(Contents[AccessKeyOut](contents=[access_key_out(k) for k in keys]))
+
+
+@router.delete(
+    "/api/v2/iam/users/{id}/accessKeys/{accessKeyId}",
+    tags=["iam"],
+    summary="Revoke one of a user's AccessKeys",
+)
+async def delete_user_access_key(
+    session: SessionDep,
+    id: UserId,
+    accessKeyId: AccessKeyIdParam,
+    actor: Annotated[Principal, Depends(require("USER", "UPDATE"))],
+) -> NoDataEnvelope:
+    await service.delete_user_access_key(
+        session, user_id=id, access_key_id=accessKeyId, actor=actor
+    )
+    return ok_no_data()
 
 
 # ---- roles ----------------------------------------------------------------------------
@@ -370,14 +401,7 @@ async def list_access_keys(
     session: SessionDep, principal: CurrentUser
 ) -> Envelope[Contents[AccessKeyOut]]:
     keys = await service.list_access_keys(session, principal=principal)
-    return ok(
-        Contents[AccessKeyOut](
-            contents=[
-                AccessKeyOut(access_key_id=k.access_key_id, create_time=format_time(k.create_time))
-                for k in keys
-            ]
-        )
-    )
+    return ok(Contents[AccessKeyOut](contents=[access_key_out(k) for k in keys]))
 
 
 @router.delete(
@@ -386,7 +410,7 @@ async def list_access_keys(
 async def delete_access_key(
     session: SessionDep,
     principal: CurrentUser,
-    accessKeyId: Annotated[str, Path(min_length=1, max_length=64)],
+    accessKeyId: AccessKeyIdParam,
 ) -> NoDataEnvelope:
     await service.delete_access_key(session, principal=principal, access_key_id=accessKeyId)
     return ok_no_data()

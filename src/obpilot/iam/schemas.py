@@ -10,16 +10,17 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, field_serializer
 
 from obpilot.api.envelope import CamelModel, format_time
-from obpilot.iam.models import AuditEvent, Role, User
+from obpilot.iam.models import AccessKey, AuditEvent, Role, User
 from obpilot.iam.permissions import InvalidPermission, Permission
 
-USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.@-]{1,63}$")
-ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,30}[A-Za-z0-9]$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Always applied with fullmatch: `$` would also accept a trailing newline ("admin\n").
+USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_.@-]{1,63}")
+ROLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,30}[A-Za-z0-9]")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def _username(value: str) -> str:
-    if not USERNAME.match(value):
+    if not USERNAME.fullmatch(value):
         raise ValueError(
             "a username has 2-64 characters: a letter, then letters, digits or _ . @ -"
         )
@@ -30,13 +31,13 @@ def _email(value: str | None) -> str | None:
     if value in (None, ""):
         return None
     assert value is not None
-    if len(value) > 128 or not EMAIL.match(value):
+    if len(value) > 128 or not EMAIL.fullmatch(value):
         raise ValueError(f"{value!r} is not an e-mail address")
     return value
 
 
 def _role_name(value: str) -> str:
-    if not ROLE_NAME.match(value):
+    if not ROLE_NAME.fullmatch(value):
         raise ValueError(
             "a role name has 2-32 characters of letters, digits and _, starts with a letter "
             "and ends with a letter or digit"
@@ -182,6 +183,10 @@ class RoleUpdate(CamelModel):
 class AccessKeyOut(CamelModel):
     access_key_id: str
     create_time: str
+
+
+def access_key_out(key: AccessKey) -> AccessKeyOut:
+    return AccessKeyOut(access_key_id=key.access_key_id, create_time=format_time(key.create_time))
 
 
 class AccessKeyCreated(CamelModel):

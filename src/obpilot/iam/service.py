@@ -2,14 +2,16 @@
 the first administrator.
 
 Nobody can hand out more than they hold: creating a role, or giving a user a role, needs
-every permission involved to be covered by the caller's own permissions. At least one
-enabled user always keeps the ADMIN role."""
+every permission involved to be covered by the caller's own permissions. Nobody can manage
+a user who holds more than they do: resetting another user's password, changing their
+status, roles or access keys, unlocking or deleting them needs every permission of that user
+too. At least one enabled user always keeps the ADMIN role."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,14 +72,32 @@ async def get_principal_user(session: AsyncSession, *, principal: Principal) -> 
     return await get_user(session, user_id=principal.id)
 
 
+def _not_held(actor: Principal, expressions: Iterable[str]) -> list[str]:
+    return sorted({e for e in expressions if not actor.permissions.allows(Permission.parse(e))})
+
+
 def _check_grantable(actor: Principal, roles: Sequence[Role]) -> None:
     for role in roles:
-        missing = [e for e in role.expressions if not actor.permissions.allows(Permission.parse(e))]
+        missing = _not_held(actor, role.expressions)
         if missing:
             raise Forbidden(
                 f"You cannot grant role {role.name}: it holds permissions you do not have "
                 f"({', '.join(missing)})"
             )
+
+
+def _check_manageable(actor: Principal, user: User) -> None:
+    """Acting on another user needs every permission that user holds: otherwise taking over
+    (or locking out) a more powerful account would be a way up. One's own account follows
+    the rules of each action instead."""
+    if user.id == actor.id:
+        return
+    missing = _not_held(actor, (e for role in user.roles for e in role.expressions))
+    if missing:
+        raise Forbidden(
+            f"You cannot manage user {user.username}: they hold permissions you do not have "
+            f"({', '.join(missing)})"
+        )
 
 
 async def _roles_named(session: AsyncSession, names: Sequence[str]) -> list[Role]:
@@ -91,7 +111,7 @@ async def _roles_named(session: AsyncSession, names: Sequence[str]) -> list[Role
 async def create_user(session: AsyncSession, *, spec: UserCreate, actor: Principal) -> User:
     users = UserRepository(session)
     passwords.check_strength(spec.password)
-    if await users.get_bare_by_username(spec.username) is not None:
+    if await users.username_taken(spec.username):
         raise DuplicateName(f"A user named {spec.username!r} already exists")
     roles = await _roles_named(session, spec.roles)
     _check_grantable(actor, roles)
@@ -133,6 +153,7 @@ async def update_user(
     cache: passwords.VerifiedPasswordCache,
 ) -> User:
     user = await get_user(session, user_id=user_id)
+    _check_manageable(actor, user)
     if "email" in fields:
         user.email = email
     if "enabled" in fields and enabled is not None and enabled != user.enabled:
@@ -148,8 +169,9 @@ async def update_user(
     return user
 
 
-async def unlock_user(session: AsyncSession, *, user_id: int) -> User:
+async def unlock_user(session: AsyncSession, *, user_id: int, actor: Principal) -> User:
     user = await get_user(session, user_id=user_id)
+    _check_manageable(actor, user)
     await UserRepository(session).clear_failures(user.id)
     await session.refresh(user)
     return user
@@ -165,6 +187,7 @@ async def delete_user(
     user = await get_user(session, user_id=user_id)
     if user.id == actor.id:
         raise BadRequest("You cannot delete your own account")
+    _check_manageable(actor, user)
     await _ensure_admin_remains(
         session, user_id=user.id, losing_admin=user.enabled and _has_admin(user)
     )
@@ -172,22 +195,32 @@ async def delete_user(
     cache.forget_user(user.id)
 
 
-async def set_password(
+async def _store_password(
+    session: AsyncSession, user: User, new_password: str, cache: passwords.VerifiedPasswordCache
+) -> None:
+    passwords.check_strength(new_password)
+    user.password_hash = await passwords.hash_password_async(new_password)
+    user.update_time = utcnow()
+    await session.flush()
+    cache.forget_user(user.id)
+
+
+async def reset_password(
     session: AsyncSession,
     *,
     user_id: int,
     new_password: str,
+    actor: Principal,
     cache: passwords.VerifiedPasswordCache,
-    keep_session_id: int | None = None,
 ) -> None:
-    """Sets a password and logs the user's other console sessions out."""
-    passwords.check_strength(new_password)
+    """An administrator sets a user's password. A reset is how a leaked account is taken
+    back, so everything the old password could have opened goes: every console session and
+    every access key of the user."""
     user = await get_user(session, user_id=user_id)
-    user.password_hash = await passwords.hash_password_async(new_password)
-    user.update_time = utcnow()
-    await SessionRepository(session).delete_for_user(user.id, keep=keep_session_id)
-    await session.flush()
-    cache.forget_user(user.id)
+    _check_manageable(actor, user)
+    await _store_password(session, user, new_password, cache)
+    await SessionRepository(session).delete_for_user(user.id)
+    await AccessKeyRepository(session).delete_for_user(user.id)
 
 
 async def change_own_password(
@@ -203,19 +236,16 @@ async def change_own_password(
         raise BadRequest("The current password is wrong")
     if current_password == new_password:
         raise BadRequest("The new password must differ from the current one")
-    await set_password(
-        session,
-        user_id=user.id,
-        new_password=new_password,
-        cache=cache,
-        keep_session_id=principal.session_id,
-    )
+    await _store_password(session, user, new_password, cache)
+    # The user's own change keeps their access keys and this session; other sessions end.
+    await SessionRepository(session).delete_for_user(user.id, keep=principal.session_id)
 
 
 async def set_user_roles(
     session: AsyncSession, *, user_id: int, names: Sequence[str], actor: Principal
 ) -> User:
     user = await get_user(session, user_id=user_id)
+    _check_manageable(actor, user)
     roles = await _roles_named(session, names)
     current = {r.name for r in user.roles}
     _check_grantable(actor, [r for r in roles if r.name not in current])
@@ -247,7 +277,7 @@ async def get_role(session: AsyncSession, *, role_id: int) -> Role:
 
 
 def _check_expressions_held(actor: Principal, expressions: Sequence[str]) -> None:
-    missing = [e for e in expressions if not actor.permissions.allows(Permission.parse(e))]
+    missing = _not_held(actor, expressions)
     if missing:
         raise Forbidden(f"You cannot grant permissions you do not have: {', '.join(missing)}")
 
@@ -325,15 +355,32 @@ async def list_access_keys(session: AsyncSession, *, principal: Principal) -> li
     return await AccessKeyRepository(session).for_user(principal.id)
 
 
-async def delete_access_key(
-    session: AsyncSession, *, principal: Principal, access_key_id: str
-) -> None:
+async def list_user_access_keys(session: AsyncSession, *, user_id: int) -> list[AccessKey]:
+    user = await get_user(session, user_id=user_id)
+    return await AccessKeyRepository(session).for_user(user.id)
+
+
+async def _delete_key_of(session: AsyncSession, user_id: int, access_key_id: str) -> None:
     keys = AccessKeyRepository(session)
     key = await keys.get(access_key_id)
     # Another user's key is answered like a missing one.
-    if key is None or key.user_id != principal.id:
+    if key is None or key.user_id != user_id:
         raise AccessKeyNotFound(access_key_id)
     await keys.delete(key)
+
+
+async def delete_access_key(
+    session: AsyncSession, *, principal: Principal, access_key_id: str
+) -> None:
+    await _delete_key_of(session, principal.id, access_key_id)
+
+
+async def delete_user_access_key(
+    session: AsyncSession, *, user_id: int, access_key_id: str, actor: Principal
+) -> None:
+    user = await get_user(session, user_id=user_id)
+    _check_manageable(actor, user)
+    await _delete_key_of(session, user.id, access_key_id)
 
 
 # ---- console sessions -----------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from ipaddress import ip_address
+from typing import Annotated
 
-from pydantic import Field, field_serializer, field_validator
+from pydantic import AfterValidator, Field, field_serializer, field_validator
 
 from obpilot.api.envelope import CamelModel, format_time
 from obpilot.inventory.models import (
@@ -18,6 +20,27 @@ from obpilot.inventory.models import (
     Zone,
     ZoneStatus,
 )
+
+#: Server parameters named like these would hold a credential, stored in clear and shown to
+#: every reader of the cluster; credentials have their own encrypted fields and store.
+SECRET_PARAMETER = re.compile(r"password|secret|credential|private_key", re.IGNORECASE)
+HIDDEN_VALUE = "******"
+
+
+def refuse_secret_parameters(parameters: dict[str, str]) -> dict[str, str]:
+    secret = sorted(name for name in parameters if SECRET_PARAMETER.search(name))
+    if secret:
+        raise ValueError(
+            f"server parameters may not hold credentials ({', '.join(secret)}): they are "
+            "stored in clear and shown to every reader of the cluster; give the sys tenant's "
+            "root password as rootPassword, SSH credentials in /api/v2/profiles/me/credentials"
+        )
+    return parameters
+
+
+ServerParameters = Annotated[
+    dict[str, str], Field(max_length=200), AfterValidator(refuse_secret_parameters)
+]
 
 
 class TimesOut(CamelModel):
@@ -123,7 +146,7 @@ class ServerSpec(CamelModel):
     rpc_port: int | None = Field(default=None, ge=1, le=65535)
     home_path: str = Field(min_length=1, max_length=512)
     binary_path: str | None = Field(default=None, min_length=1, max_length=512)
-    parameters: dict[str, str] = Field(default_factory=dict, max_length=200)
+    parameters: ServerParameters = Field(default_factory=dict)
     version: str | None = None
     status: ServerStatus
 
@@ -154,7 +177,11 @@ def server_out(server: Server, zone: Zone) -> ServerOut:
         kind=server.kind,
         home_path=server.home_path,
         binary_path=server.binary_path,
-        parameters=server.parameters or {},
+        # A credential stored before such parameters were refused stays hidden.
+        parameters={
+            name: HIDDEN_VALUE if SECRET_PARAMETER.search(name) else str(value)
+            for name, value in (server.parameters or {}).items()
+        },
         version=server.version,
         with_rootserver=server.with_rootserver,
         status=server.status,

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from obpilot.api.envelope import CamelModel
 from obpilot.api.params import MAX_ID
 from obpilot.inventory.models import ServerKind
+from obpilot.inventory.schemas import ServerParameters
 
 
 def _absolute(value: str, field: str) -> str:
@@ -34,7 +35,7 @@ class TakeOverServer(CamelModel):
         default=None, min_length=1, max_length=512, description="Same as homePath."
     )
     binary_path: str | None = Field(default=None, min_length=1, max_length=512)
-    parameters: dict[str, str] = Field(default_factory=dict, max_length=200)
+    parameters: ServerParameters = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_home(self) -> TakeOverServer:

@@ -1,9 +1,15 @@
-"""Task center: reading tasks in OCP's shapes and running OCP's task operations."""
+"""Task center: reading tasks in OCP's shapes and running OCP's task operations.
+
+A task that belongs to a cluster is that cluster's business: beside the TASK permission
+the route checks, seeing it needs `CLUSTER:{id}:READ` and acting on it (retry, rollback,
+skip, cancel) `CLUSTER:{id}:UPDATE`. The refusal of a task the caller may not read does
+not name its cluster."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +22,8 @@ from obpilot.engine import repository as repo
 from obpilot.engine import service as engine
 from obpilot.engine.context import Context
 from obpilot.engine.models import SubtaskInstance, TaskInstance
-from obpilot.errors import SubtaskNotFound, TaskNotFound
+from obpilot.errors import ClusterUpdateForbidden, Forbidden, SubtaskNotFound, TaskNotFound
+from obpilot.iam.permissions import Permission, PermissionSet
 from obpilot.tasks.schemas import (
     BasicSubtaskOut,
     BriefSubtaskOut,
@@ -55,10 +62,40 @@ def _links(edges: Sequence[tuple[int, int]]) -> tuple[dict[int, list[int]], dict
     return upstreams, downstreams
 
 
-async def _task(session: AsyncSession, task_id: int) -> TaskInstance:
+@dataclass(frozen=True)
+class TaskAccess:
+    """The caller's permissions, as they bear on tasks that belong to clusters."""
+
+    permissions: PermissionSet
+
+    def readable_clusters(self) -> frozenset[int] | None:
+        """The clusters whose tasks the caller may see; None for every cluster."""
+        granted = self.permissions.instances("CLUSTER", "READ")
+        return None if granted is None else frozenset(int(i) for i in granted if i.isdigit())
+
+    def may(self, task: TaskInstance, action: str) -> bool:
+        if task.cluster_id is None:
+            return True
+        return self.permissions.allows(
+            Permission(path=(("CLUSTER", str(task.cluster_id)),), action=action)
+        )
+
+
+async def _task(
+    session: AsyncSession, task_id: int, access: TaskAccess, *, acting: bool = False
+) -> TaskInstance:
+    """The task, if the caller may see it (and, `acting`, change it)."""
     task = await repo.get_task(session, task_id)
     if task is None:
         raise TaskNotFound(task_id)
+    if not access.may(task, "READ"):
+        raise Forbidden(
+            f"Not authorized to read task {task_id}: it belongs to a cluster you may not read"
+        )
+    if acting and not access.may(task, "UPDATE"):
+        raise ClusterUpdateForbidden(
+            f"Not authorized to update cluster {task.cluster_id}, which task {task_id} belongs to"
+        )
     return task
 
 
@@ -173,11 +210,11 @@ async def full_task(session: AsyncSession, task: TaskInstance) -> TaskOut:
 
 
 async def list_tasks(
-    session: AsyncSession, *, page: PageRequest, where: repo.TaskFilter
+    session: AsyncSession, *, page: PageRequest, where: repo.TaskFilter, access: TaskAccess
 ) -> tuple[list[TaskListItem], int]:
     tasks, total = await repo.page_tasks(
         session,
-        where,
+        replace(where, within_clusters=access.readable_clusters()),
         offset=page.offset,
         limit=page.size,
         sort=[(s.field, s.descending) for s in page.sort],
@@ -215,12 +252,19 @@ async def list_tasks(
     return items, total
 
 
-async def get_task(session: AsyncSession, *, task_id: int) -> TaskOut:
-    return await full_task(session, await _task(session, task_id))
+async def get_task(session: AsyncSession, *, task_id: int, access: TaskAccess) -> TaskOut:
+    return await full_task(session, await _task(session, task_id, access))
 
 
-async def get_subtask(session: AsyncSession, *, task_id: int, subtask_id: int) -> SubtaskOut:
-    await _task(session, task_id)
+async def check_readable(session: AsyncSession, *, task_id: int, access: TaskAccess) -> None:
+    """Raises unless the task exists and the caller may see it."""
+    await _task(session, task_id, access)
+
+
+async def get_subtask(
+    session: AsyncSession, *, task_id: int, subtask_id: int, access: TaskAccess
+) -> SubtaskOut:
+    await _task(session, task_id, access)
     subtask = await repo.get_subtask(session, subtask_id, task_id=task_id)
     if subtask is None:
         raise SubtaskNotFound(task_id, subtask_id)
@@ -235,8 +279,10 @@ async def _render_subtask(session: AsyncSession, subtask: SubtaskInstance) -> Su
     return _subtask_out(subtask, upstreams, downstreams, outputs)
 
 
-async def get_subtask_log(session: AsyncSession, *, task_id: int, subtask_id: int) -> SubtaskLogOut:
-    await _task(session, task_id)
+async def get_subtask_log(
+    session: AsyncSession, *, task_id: int, subtask_id: int, access: TaskAccess
+) -> SubtaskLogOut:
+    await _task(session, task_id, access)
     if await repo.get_subtask(session, subtask_id, task_id=task_id) is None:
         raise SubtaskNotFound(task_id, subtask_id)
     return SubtaskLogOut(log="\n".join(await repo.subtask_log(session, subtask_id)))
@@ -245,29 +291,40 @@ async def get_subtask_log(session: AsyncSession, *, task_id: int, subtask_id: in
 # ---------------------------------------------------------------- operations
 
 
-async def retry_task(session: AsyncSession, *, task_id: int, actor: str) -> TaskOut:
+async def retry_task(
+    session: AsyncSession, *, task_id: int, actor: str, access: TaskAccess
+) -> TaskOut:
+    await _task(session, task_id, access, acting=True)
     return await full_task(session, await engine.retry_task(session, task_id=task_id, actor=actor))
 
 
-async def rollback_task(session: AsyncSession, *, task_id: int, actor: str) -> TaskOut:
+async def rollback_task(
+    session: AsyncSession, *, task_id: int, actor: str, access: TaskAccess
+) -> TaskOut:
+    await _task(session, task_id, access, acting=True)
     task = await engine.rollback_task(session, task_id=task_id, actor=actor)
     return await full_task(session, task)
 
 
 async def retry_subtask(
-    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str
+    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str, access: TaskAccess
 ) -> SubtaskOut:
+    await _task(session, task_id, access, acting=True)
     subtask = await engine.retry_subtask(
         session, task_id=task_id, subtask_id=subtask_id, actor=actor
     )
     return await _render_subtask(session, subtask)
 
 
-async def skip_subtask(session: AsyncSession, *, task_id: int, subtask_id: int, actor: str) -> None:
+async def skip_subtask(
+    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str, access: TaskAccess
+) -> None:
+    await _task(session, task_id, access, acting=True)
     await engine.skip_subtask(session, task_id=task_id, subtask_id=subtask_id, actor=actor)
 
 
 async def cancel_subtask(
-    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str
+    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str, access: TaskAccess
 ) -> None:
+    await _task(session, task_id, access, acting=True)
     await engine.cancel_subtask(session, task_id=task_id, subtask_id=subtask_id, actor=actor)
