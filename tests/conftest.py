@@ -18,8 +18,8 @@ from sqlalchemy import Delete, Table, delete, select
 
 from obpilot.app import create_app
 from obpilot.db import migrate
-from obpilot.db.base import Base
 from obpilot.db.engine import Database
+from obpilot.schema import metadata
 from obpilot.settings import Settings
 from tests.support.databases import SeekdbServer, fresh_database_url
 from tests.support.iam import ADMIN_PASSWORD, add_user, client_for
@@ -93,7 +93,7 @@ def _emptying(table: Table) -> Delete:
     if table.name == "iam_role":
         return delete(table).where(table.c.builtin.is_(False))
     if table.name == "iam_role_permission":
-        roles = Base.metadata.tables["iam_role"]
+        roles = metadata.tables["iam_role"]
         custom = select(roles.c.id).where(roles.c.builtin.is_(False))
         return delete(table).where(table.c.role_id.in_(custom))
     return delete(table)
@@ -101,7 +101,7 @@ def _emptying(table: Table) -> Delete:
 
 async def _empty_tables(database: Database) -> None:
     async with database.transaction() as session:
-        for table in reversed(Base.metadata.sorted_tables):
+        for table in reversed(metadata.sorted_tables):
             await session.execute(_emptying(table))
 
 

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 import obpilot
-from obpilot.api.envelope import ErrorEnvelope, ServerAddress
+import obpilot.schema
+from obpilot.api.envelope import ErrorEnvelope
 from obpilot.api.gate import RequestGate
 from obpilot.api.handlers import install_error_handlers
 from obpilot.api.middleware import Metrics, RequestContextMiddleware
@@ -61,7 +62,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
     settings = settings or Settings()
-    ServerAddress.value = settings.server_address
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,7 +128,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(
         AuditMiddleware, routes=[route for router in ROUTERS for route in router.routes]
     )
-    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=app.state.metrics,
+        server_address=settings.server_address,
+    )
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -13,8 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import ForeignKeyConstraint, Index, UniqueConstraint, create_engine, text
 
 from obpilot.db import migrate
-from obpilot.db.base import Base
 from obpilot.db.engine import as_sync_url
+from obpilot.schema import metadata
 from tests.conftest import IN_CI
 from tests.support.databases import SeekdbServer, fresh_database_url
 
@@ -70,7 +70,7 @@ def test_models_match_migrations(empty_url: str, dialect: str) -> None:
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            differences = compare_metadata(context, Base.metadata)
+            differences = compare_metadata(context, metadata)
     finally:
         engine.dispose()
     assert [d for d in differences if _reflectable(d, dialect)] == []
@@ -97,7 +97,7 @@ def test_indexes_exist_on_seekdb(seekdb_server: SeekdbServer) -> None:
         engine.dispose()
     expected = {
         str(item.name)
-        for table in Base.metadata.tables.values()
+        for table in metadata.tables.values()
         for item in [*table.constraints, *table.indexes]
         if isinstance(item, UniqueConstraint | Index | ForeignKeyConstraint)
     }

@@ -24,7 +24,7 @@ def test_empty_context() -> None:
 
 
 def test_json_shape_and_parallel_flag() -> None:
-    context = Context.of({"a": 1}, {"b": ["x", "y"]}).with_parallel_idx(1)
+    context = Context({"a": "1"}, {"b": ["x", "y"]}, parallel_idx=1)
     assert context.as_json() == {
         "listMap": {"b": ["x", "y"]},
         "parallel": True,

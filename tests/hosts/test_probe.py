@@ -1,10 +1,15 @@
 """The probe's building blocks, run in-process against real processes, locks, sockets and
-a real seekdb (the session's metadb server)."""
+a real seekdb (the session's metadb server); and the probe as the drivers ship it, run
+by a bare interpreter, answering in the protocol's shape."""
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import hashlib
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,13 +20,25 @@ from pathlib import Path
 import pytest
 
 from obpilot.hosts import probe
-from tests.support.databases import SeekdbServer
+from obpilot.hosts.drivers.base import probe_script
+from obpilot.hosts.protocol import (
+    INSPECT,
+    ActionName,
+    InspectedProcess,
+    InspectReport,
+    InspectRequest,
+    PidFile,
+    PortListener,
+    PortListeners,
+    SqlFailure,
+)
+from tests.support.databases import SeekdbServer, free_port
 
 
 def test_process_info_reads_binary_directory_and_start_time() -> None:
     info = probe.process_info(os.getpid())
     assert info is not None
-    assert os.path.realpath(info["exe"]) == os.path.realpath(sys.executable)
+    assert os.path.realpath(str(info["exe"])) == os.path.realpath(sys.executable)
     assert info["cwd"] == os.getcwd()
     assert info["start_ticks"] > 0
     assert probe.process_info(2**22 + 12345) is None
@@ -125,7 +142,7 @@ def test_mysql_login_and_queries_against_seekdb(seekdb_server: SeekdbServer) -> 
     )
     assert answer["ok"], answer
     assert answer["results"][0] == [["1"]]
-    assert "seekdb" in answer["results"][1][0][0]
+    assert "seekdb" in str(answer["results"][1][0][0])
     assert answer["results"][2] == [[None, "a"]]
 
 
@@ -147,6 +164,58 @@ def test_mysql_errors_are_reported_not_raised(seekdb_server: SeekdbServer) -> No
 
 
 @pytest.mark.parametrize("action", ["locate", "tail"])
-def test_unknown_fields_do_not_break_actions(action: str, tmp_path: Path) -> None:
+def test_unknown_fields_do_not_break_actions(action: ActionName, tmp_path: Path) -> None:
     request = {"action": action, "path": str(tmp_path / "none"), "extra": 1}
     assert isinstance(probe.ACTIONS[action](request), dict)
+
+
+def python_37() -> str | None:
+    """A Python 3.7, the oldest a host may have, if this machine has one."""
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = [shutil.which("python3.7"), *glob.glob(f"{pyenv}/versions/3.7*/bin/python3.7")]
+    for candidate in filter(None, found):
+        if subprocess.run([candidate, "-c", ""], capture_output=True, check=False).returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.mark.parametrize("version", ["this", "3.7"])
+def test_the_shipped_probe_needs_nothing_but_the_standard_library(
+    version: str, tmp_path: Path
+) -> None:
+    """No obpilot and no site-packages (-I -S), on this Python and on the oldest a host
+    may have: the answer has the protocol's keys, down to the process it identified."""
+    python = sys.executable if version == "this" else python_37()
+    if python is None:
+        pytest.skip("no Python 3.7 on this machine")
+    pid_file = tmp_path / "server.pid"
+    pid_file.write_text(str(os.getpid()))
+    with pid_file.open("r+") as locked, socket.socket() as listener:
+        fcntl.lockf(locked, fcntl.LOCK_EX)
+        port = free_port()
+        listener.bind(("127.0.0.1", port))
+        listener.listen()  # never accepts: the SQL login times out
+        request: InspectRequest = {
+            "pid_file": str(pid_file),
+            "home": os.getcwd(),
+            "binaries": [sys.executable],
+            "port": port,
+            "other_ports": [free_port()],
+            "sql": {"port": port, "queries": ["SELECT 1"], "timeout": 0.5},
+        }
+        shipped = subprocess.run(
+            [python, "-I", "-S", "-"],
+            input=probe_script(INSPECT, request),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    report = json.loads(shipped.stdout.splitlines()[-1])
+    assert set(report) == InspectReport.__required_keys__ | {"sql"}
+    assert set(report["pid_file"]) <= PidFile.__required_keys__ | PidFile.__optional_keys__
+    [process] = report["processes"]
+    assert set(process) == InspectedProcess.__required_keys__
+    assert (process["pid"], process["problems"]) == (os.getpid(), [])
+    assert set(report["port"]) == PortListeners.__required_keys__
+    assert set(report["port"]["owners"][0]) == PortListener.__required_keys__
+    assert set(report["sql"]) == SqlFailure.__required_keys__

@@ -11,19 +11,19 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from obpilot.formats import format_time
+
 T = TypeVar("T")
 
 trace_id_var: ContextVar[str] = ContextVar("trace_id", default="")
 request_started_var: ContextVar[float] = ContextVar("request_started", default=0.0)
+# The `server` field: this instance's advertised address, set for each request by the
+# request-context middleware from the app's settings.
+server_address_var: ContextVar[str] = ContextVar("server_address", default="")
 
 
 def new_trace_id() -> str:
     return secrets.token_hex(8)
-
-
-def format_time(value: datetime) -> str:
-    """ISO-8601 with milliseconds and the UTC offset, as OCP renders times."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 class CamelModel(BaseModel):
@@ -74,12 +74,6 @@ class Page(BaseModel, Generic[T]):
     page: PageInfo
 
 
-class ServerAddress:
-    """The `server` field; set once by the app factory."""
-
-    value = ""
-
-
 def meta(status: int, *, successful: bool) -> dict[str, Any]:
     started = request_started_var.get() or time.perf_counter()
     return {
@@ -88,7 +82,7 @@ def meta(status: int, *, successful: bool) -> dict[str, Any]:
         "duration": int((time.perf_counter() - started) * 1000),
         "status": status,
         "traceId": trace_id_var.get(),
-        "server": ServerAddress.value,
+        "server": server_address_var.get(),
     }
 
 

@@ -10,7 +10,12 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from obpilot.api.envelope import new_trace_id, request_started_var, trace_id_var
+from obpilot.api.envelope import (
+    new_trace_id,
+    request_started_var,
+    server_address_var,
+    trace_id_var,
+)
 from obpilot.api.handlers import unexpected_response
 from obpilot.logging import get_logger
 
@@ -46,9 +51,10 @@ def _route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, server_address: str) -> None:
         self.app = app
         self.metrics = metrics
+        self.server_address = server_address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,6 +64,7 @@ class RequestContextMiddleware:
         trace_id = new_trace_id()
         trace_token = trace_id_var.set(trace_id)
         started_token = request_started_var.set(started)
+        server_token = server_address_var.set(self.server_address)
         structlog.contextvars.bind_contextvars(traceId=trace_id)
         state: dict[str, Any] = {"status": 500, "started": False}
 
@@ -92,3 +99,4 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("traceId")
             trace_id_var.reset(trace_token)
             request_started_var.reset(started_token)
+            server_address_var.reset(server_token)

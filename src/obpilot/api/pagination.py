@@ -6,35 +6,18 @@
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
 
 from obpilot.api.envelope import Page, PageInfo
 from obpilot.errors import BadRequest
+from obpilot.paging import PageRequest, Sort
 
 MAX_PAGE_SIZE = 2000
 DEFAULT_PAGE_SIZE = 20
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Sort:
-    field: str
-    descending: bool
-
-
-@dataclass(frozen=True)
-class PageRequest:
-    page: int
-    size: int
-    sort: tuple[Sort, ...]
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.size
 
 
 def parse_sort(values: Sequence[str], allowed: Mapping[str, Any]) -> tuple[Sort, ...]:

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.api.handlers import describe_validation_errors
-from obpilot.api.pagination import PageRequest
 from obpilot.db import migrate
 from obpilot.db.base import utcnow
 from obpilot.db.engine import Database
@@ -28,6 +27,7 @@ from obpilot.iam.passwords import VerifiedPasswordCache
 from obpilot.iam.permissions import PermissionSet, Principal
 from obpilot.iam.repository import UserRepository
 from obpilot.iam.schemas import UserCreate
+from obpilot.paging import PageRequest
 from obpilot.settings import Settings
 
 app = typer.Typer(help="Users of this obpilot instance.", no_args_is_help=True)

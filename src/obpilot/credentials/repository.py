@@ -8,9 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from obpilot.api.pagination import PageRequest
 from obpilot.credentials.models import Credential
-from obpilot.inventory.models import Host
+from obpilot.paging import PageRequest
 
 CREDENTIAL_SORT: dict[str, InstrumentedAttribute[Any]] = {
     "id": Credential.id,
@@ -47,12 +46,6 @@ class CredentialRepository:
         self.session.add(credential)
         await self.session.flush()
         return credential
-
-    async def host_names_using(self, credential_id: int) -> list[str]:
-        rows = await self.session.scalars(
-            select(Host.name).where(Host.credential_id == credential_id).order_by(Host.id)
-        )
-        return list(rows)
 
     async def delete(self, credential: Credential) -> None:
         await self.session.delete(credential)

@@ -1,4 +1,5 @@
-"""Credential HTTP routes. The secret goes in once and never comes back out."""
+"""Credential HTTP routes (the secret goes in once and never comes back out), and adding a
+host, which logs in with a credential before the inventory records the host."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from fastapi import APIRouter, Depends
 
 from obpilot.api.deps import SessionDep
 from obpilot.api.envelope import Envelope, NoDataEnvelope, Page, ok, ok_no_data
-from obpilot.api.pagination import PageRequest, make_page, page_params
+from obpilot.api.pagination import make_page, page_params
 from obpilot.api.params import CredentialId
 from obpilot.credentials import service
-from obpilot.credentials.deps import SecretBoxDep
+from obpilot.credentials.deps import HostAccessDep, SecretBoxDep
 from obpilot.credentials.models import Credential
 from obpilot.credentials.repository import CREDENTIAL_SORT
 from obpilot.credentials.schemas import CredentialCreate, CredentialOut, SshCredentialOut
 from obpilot.iam.deps import require
+from obpilot.inventory.schemas import HostCreate, HostOut
+from obpilot.paging import PageRequest
 
 router = APIRouter()
 
@@ -84,3 +87,18 @@ async def get_credential(
 async def delete_credential(session: SessionDep, credentialId: CredentialId) -> NoDataEnvelope:
     await service.delete_credential(session, credential_id=credentialId)
     return ok_no_data()
+
+
+@router.post(
+    "/api/v2/compute/hosts",
+    tags=["hosts"],
+    summary="Add a host",
+    dependencies=[Depends(require("HOST", "CREATE"))],
+)
+async def create_host(
+    session: SessionDep, body: HostCreate, host_access: HostAccessDep, secret_box: SecretBoxDep
+) -> Envelope[HostOut]:
+    host = await service.add_host(
+        session, spec=body, host_access=host_access, secret_box=secret_box
+    )
+    return ok(HostOut.model_validate(host))

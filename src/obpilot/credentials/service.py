@@ -1,19 +1,22 @@
-"""Credential rules, and how a stored host becomes something obpilot can connect to."""
+"""Credential rules, and how a host is reached with one: adding a host proves its
+credential by logging in once (and pins its SSH host key), and a stored host becomes
+something obpilot can connect to. The host itself is recorded by the inventory."""
 
 from __future__ import annotations
 
 import asyncssh
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obpilot.api.pagination import PageRequest
 from obpilot.credentials.models import Credential, CredentialType
 from obpilot.credentials.repository import CredentialRepository
 from obpilot.credentials.schemas import CredentialCreate
 from obpilot.errors import BadRequest, CredentialInUse, CredentialNotFound, DuplicateName
-from obpilot.hosts.access import HostTarget, LocalTarget
-from obpilot.hosts.drivers import ProcessSpec
+from obpilot.hosts.access import HostAccess, HostTarget, LocalTarget
 from obpilot.hosts.ssh import SshCredential, SshTarget
-from obpilot.inventory.models import Cluster, Host, HostKind, Server, Zone
+from obpilot.inventory import service as inventory
+from obpilot.inventory.models import Host, HostKind
+from obpilot.inventory.schemas import HostCreate
+from obpilot.paging import PageRequest
 from obpilot.secretbox import SecretBox
 
 
@@ -66,7 +69,7 @@ async def get_credential(session: AsyncSession, *, credential_id: int) -> Creden
 async def delete_credential(session: AsyncSession, *, credential_id: int) -> None:
     credentials = CredentialRepository(session)
     credential = await get_credential(session, credential_id=credential_id)
-    hosts = await credentials.host_names_using(credential_id)
+    hosts = await inventory.host_names_using_credential(session, credential_id)
     if hosts:
         raise CredentialInUse(
             f"Credential {credential.name} is used by host(s) {', '.join(hosts[:10])}; "
@@ -123,26 +126,33 @@ async def host_target(session: AsyncSession, *, host: Host, secret_box: SecretBo
     )
 
 
-def server_process_spec(
-    server: Server, *, zone: Zone, cluster: Cluster, secret_box: SecretBox
-) -> ProcessSpec:
-    """What a process driver needs to find, check and start a stored server (with the
-    cluster's root password, decrypted, for its SQL checks)."""
-    password = (
-        secret_box.decrypt(cluster.root_password_encrypted)
-        if cluster.root_password_encrypted
-        else None
-    )
-    return ProcessSpec(
-        kind=server.kind,
-        sql_port=server.sql_port,
-        home_path=server.home_path,
-        rpc_port=server.port,
-        binary_path=server.binary_path,
-        parameters={key: str(value) for key, value in (server.parameters or {}).items()},
-        zone_name=zone.name,
-        cluster_name=cluster.name,
-        ob_cluster_id=cluster.ob_cluster_id,
-        server_ip=server.ip,
-        sql_password=password,
-    )
+async def add_host(
+    session: AsyncSession,
+    *,
+    spec: HostCreate,
+    host_access: HostAccess | None = None,
+    secret_box: SecretBox | None = None,
+) -> Host:
+    """Adds a host. Any kind but LOCAL is reached over SSH: obpilot logs in once with the
+    given credential (which proves address, port, credential and a usable python3) and
+    records the host key, which every later connection must present."""
+
+    async def prove_access(name: str) -> str | None:
+        if spec.kind == HostKind.LOCAL:
+            if spec.credential_id is not None:
+                await get_credential(session, credential_id=spec.credential_id)
+            return None
+        if host_access is None or secret_box is None:
+            raise RuntimeError("adding an SSH host needs the host access pool and secret box")
+        target = await ssh_target(
+            session,
+            address=spec.inner_ip_address,
+            ssh_port=spec.ssh_port,
+            credential_id=spec.credential_id,
+            host_key=None,
+            secret_box=secret_box,
+        )
+        # One bounded SSH login (ssh_connect_timeout); nothing has been written yet.
+        return await host_access.record_host_key(target, step=f"add host {name}")
+
+    return await inventory.create_host(session, spec=spec, prove_access=prove_access)

@@ -88,10 +88,6 @@ class Database:
     """Owns the engine and hands out sessions. Callers own their transactions."""
 
     def __init__(self, url: str | URL, *, sqlite_busy_timeout_ms: int = 30_000) -> None:
-        # Every domain's tables, so that foreign keys between domains resolve whatever
-        # the caller imported first.
-        import obpilot.db.models  # noqa: F401
-
         self.url = as_async_url(url)
         self.dialect = dialect_family(self.url)
         restrict_sqlite_files(self.url)

@@ -13,7 +13,8 @@ from sqlalchemy.engine import URL
 
 from obpilot.db.engine import as_sync_url, restrict_sqlite_files
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# The migrations sit beside db/, with the schema they build (obpilot.schema).
+MIGRATIONS_DIR = Path(__file__).parents[1] / "migrations"
 
 
 def alembic_config(url: str | URL) -> Config:

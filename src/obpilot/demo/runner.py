@@ -25,10 +25,10 @@ from obpilot.demo.state import (
     DemoPlan,
     DemoServer,
 )
+from obpilot.inventory import service as inventory
 from obpilot.inventory.models import HostKind
 from obpilot.inventory.repository import ClusterRepository, HostRepository
 from obpilot.settings import Settings
-from obpilot.takeover import repository as takeover_repository
 
 ADMIN = "admin"
 Say = servers.Say
@@ -340,7 +340,7 @@ async def _forget_in_metadb(settings: Settings, files: DemoFiles, say: Say) -> l
                         )
                         return []
                     found.append(DemoServer(zone.name, server.sql_port, server.home_path))
-            await takeover_repository.forget_cluster(session, cluster.id)
+            await inventory.forget_cluster(session, cluster.id)
         say(f"forgot cluster {CLUSTER_NAME} (id {cluster.id}) in the metadb")
         return found
     finally:

@@ -32,7 +32,8 @@ Defining an operation (the whole interface for flows/ and hosts/):
         {"cluster_name": "ob1", "cluster_id": 21, "former_cluster_status": "RUNNING"},
         {"server_ids": [5], "zone_names": ["zone1"]}),
         creator_id=user.id, creator_name=user.username,
-        cluster_id=21, cluster_name="ob1", ob_cluster_id=22)
+        cluster_id=21, cluster_name="ob1", ob_cluster_id=22,
+        executor=engine.executor)                # this instance's name, shown as `executor`
 
 `submit` writes into the caller's transaction (commit it together with the cluster lock);
 the local workers are woken when it commits. Subtask classes register themselves under
@@ -43,9 +44,16 @@ others through OBPILOT_EXTRA_MODULES). Handlers run outside any metadb transacti
 
 Operations (OCP's rules, in the caller's transaction): `retry_task`, `rollback_task`,
 `retry_subtask`, `skip_subtask`, `cancel_subtask`. Reading: `obpilot.tasks.service`
-renders tasks in OCP's shapes (`brief_task` for an operation's answer, shape A)."""
+renders tasks in OCP's shapes (`brief_task` for an operation's answer, shape A).
 
+Inside: `transitions` decides every status change (pure); `service` (operations) and
+`progress` (claims, ends of runs, successors, lost leases, settling) apply those decisions
+through `repository`; `dispatch` (the `Engine`), `run`, `leases` and `logwriter` are the
+worker pool of one process."""
+
+from obpilot.engine.config import EngineConfig
 from obpilot.engine.context import Context
+from obpilot.engine.dispatch import Engine
 from obpilot.engine.models import SubtaskInstance, TaskInstance
 from obpilot.engine.notifier import notify_after_commit
 from obpilot.engine.service import (
@@ -73,7 +81,6 @@ from obpilot.engine.subtask import (
     import_modules,
 )
 from obpilot.engine.template import Stage, Template, parallel, single
-from obpilot.engine.worker import Engine, EngineConfig
 
 __all__ = [
     "Context",

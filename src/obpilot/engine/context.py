@@ -66,9 +66,6 @@ class Context:
     def parallel(self) -> bool:
         return self.parallel_idx != -1
 
-    def with_parallel_idx(self, parallel_idx: int) -> Context:
-        return Context(self.string_map, self.list_map, parallel_idx)
-
     def merged(self, other: Context) -> Context:
         """`other`'s entries win; the parallel index stays ours."""
         return Context(

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from obpilot.db.engine import Database
+from obpilot.engine.config import EngineConfig
+from obpilot.engine.dispatch import Engine
 from obpilot.engine.subtask import import_modules
-from obpilot.engine.worker import Engine, EngineConfig
 from obpilot.secretbox import SecretBox
 from obpilot.settings import Settings
 

@@ -1,21 +1,19 @@
-"""What every cluster operation's subtasks share: finding a server's process on its host,
-reading and writing statuses in short transactions, and deriving zone and cluster status
-from their servers. Handlers never hold a metadb transaction across host I/O."""
+"""What every cluster operation's subtasks share: finding a server's process on its host
+(the inventory's server and the credentials' way to its host, combined) and recording
+what a host reports, in short transactions. Handlers never hold a metadb transaction
+across host I/O."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obpilot.credentials.service import host_target, server_process_spec
-from obpilot.db.base import utcnow
+from obpilot.credentials.service import host_target
 from obpilot.db.engine import Database
 from obpilot.engine import SubtaskContext, SubtaskError
-from obpilot.hosts.access import HostAccess
+from obpilot.hosts.access import HostAccess, HostTarget
 from obpilot.hosts.drivers import (
     ProcessDriver,
     ProcessSpec,
@@ -23,16 +21,9 @@ from obpilot.hosts.drivers import (
     ProcessTimeouts,
     driver_for,
 )
-from obpilot.hosts.drivers.base import ProcessState
-from obpilot.inventory.models import (
-    Cluster,
-    ClusterStatus,
-    Host,
-    Server,
-    ServerStatus,
-    Zone,
-    ZoneStatus,
-)
+from obpilot.hosts.drivers.process import ProcessState
+from obpilot.inventory import service as inventory
+from obpilot.inventory.models import Server, ServerStatus
 from obpilot.secretbox import SecretBox
 from obpilot.settings import Settings
 
@@ -69,10 +60,28 @@ def flag(ctx: SubtaskContext, key: str) -> bool:
     return (ctx.get(key) or "").lower() == "true"
 
 
-async def process_spec(session: AsyncSession, server: Server, secret_box: SecretBox) -> ProcessSpec:
-    zone = await session.get_one(Zone, server.zone_id)
-    cluster = await session.get_one(Cluster, server.cluster_id)
-    return server_process_spec(server, zone=zone, cluster=cluster, secret_box=secret_box)
+@dataclass(frozen=True)
+class ServerProcess:
+    """Where a stored server's process is and how to reach its host: read inside a
+    transaction, used outside one."""
+
+    server: Server
+    host_id: int
+    spec: ProcessSpec
+    target: HostTarget
+
+    def driver(self, resources: FlowResources) -> ProcessDriver:
+        executor = resources.host_access.executor(self.host_id, self.target)
+        return driver_for(self.spec, executor, ProcessTimeouts.from_settings(resources.settings))
+
+
+async def server_process(
+    session: AsyncSession, server: Server, secret_box: SecretBox
+) -> ServerProcess:
+    host = await inventory.get_host(session, host_id=server.host_id)
+    spec = await inventory.server_process_spec(session, server, secret_box=secret_box)
+    target = await host_target(session, host=host, secret_box=secret_box)
+    return ServerProcess(server, host.id, spec, target)
 
 
 async def server_driver(
@@ -80,15 +89,11 @@ async def server_driver(
 ) -> tuple[ProcessDriver, Server]:
     """The process driver of one stored server (read in a short transaction)."""
     async with database.transaction() as session:
-        server = await session.get(Server, server_id)
+        server = await inventory.find_server(session, server_id)
         if server is None:
             raise SubtaskError(f"OB server {server_id} is no longer registered")
-        host = await session.get_one(Host, server.host_id)
-        spec = await process_spec(session, server, resources.secret_box)
-        target = await host_target(session, host=host, secret_box=resources.secret_box)
-    executor = resources.host_access.executor(host.id, target)
-    timeouts = ProcessTimeouts.from_settings(resources.settings)
-    return driver_for(spec, executor, timeouts), server
+        process = await server_process(session, server, resources.secret_box)
+    return process.driver(resources), server
 
 
 def observed_status(process: ProcessStatus, stored: str) -> ServerStatus:
@@ -103,56 +108,12 @@ def observed_status(process: ProcessStatus, stored: str) -> ServerStatus:
     return ServerStatus.UNAVAILABLE
 
 
-def zone_status_from(servers: list[str]) -> ZoneStatus:
-    if servers and all(status == ServerStatus.STOPPED for status in servers):
-        return ZoneStatus.STOPPED
-    if any(status == ServerStatus.RUNNING for status in servers):
-        return ZoneStatus.RUNNING
-    return ZoneStatus.UNAVAILABLE
-
-
-def cluster_status_from(zones: list[str]) -> ClusterStatus:
-    if zones and all(status == ZoneStatus.STOPPED for status in zones):
-        return ClusterStatus.STOPPED
-    if any(status == ZoneStatus.RUNNING for status in zones):
-        return ClusterStatus.RUNNING
-    return ClusterStatus.UNAVAILABLE
-
-
-async def set_server_status(
+async def record_server_status(
     database: Database, server_id: int, status: str, **times: datetime | None
 ) -> None:
+    """`times`: start_time and stop_time changed with the status."""
     async with database.transaction(write=True) as session:
-        values: dict[str, Any] = {"status": status, "update_time": utcnow(), **times}
-        await session.execute(update(Server).where(Server.id == server_id).values(**values))
-
-
-async def set_zone_status(database: Database, cluster_id: int, zone_name: str, status: str) -> None:
-    async with database.transaction(write=True) as session:
-        await session.execute(
-            update(Zone)
-            .where(Zone.cluster_id == cluster_id, Zone.name == zone_name)
-            .values(status=status, update_time=utcnow())
-        )
-
-
-async def set_cluster_status(database: Database, cluster_id: int, status: str) -> None:
-    async with database.transaction(write=True) as session:
-        await session.execute(
-            update(Cluster)
-            .where(Cluster.id == cluster_id)
-            .values(status=status, update_time=utcnow())
-        )
-
-
-async def derive_zone_status(session: AsyncSession, zone_id: int) -> ZoneStatus:
-    statuses = await session.scalars(select(Server.status).where(Server.zone_id == zone_id))
-    return zone_status_from(list(statuses))
-
-
-async def derive_cluster_status(session: AsyncSession, cluster_id: int) -> ClusterStatus:
-    statuses = await session.scalars(select(Zone.status).where(Zone.cluster_id == cluster_id))
-    return cluster_status_from(list(statuses))
+        await inventory.set_server_status(session, server_id, status, **times)
 
 
 async def refresh_server_status(
@@ -167,6 +128,6 @@ async def refresh_server_status(
     else:
         # Inside an operation a process found stopped is STOPPED: obpilot was acting on it.
         status = observed_status(process, ServerStatus.STOPPING)
-    await set_server_status(ctx.database, server.id, status)
+    await record_server_status(ctx.database, server.id, status)
     ctx.log(f"server {server.ip}:{server.sql_port} recorded as {status}")
     return status

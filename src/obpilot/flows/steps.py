@@ -3,14 +3,17 @@ descriptions are OCP's, so a task looks in obpilot as it does in OCP.
 
 Statuses are never guessed: a prepare step marks the operation (STOPPING, STARTING,
 RESTARTING), the host action is verified by the process driver, "Update observer status"
-records what the host reports, and zone and cluster status are derived from their
-servers. A failed host action records the server's real status before failing."""
+records what the host action verified or else what the host reports, and zone and
+cluster status are derived from their servers (`inventory.state`). A failed host action
+records the server's real status before failing.
+
+What a step hands on to later steps of its task is a named output (`ServerOutput`),
+declared by the steps that publish and take it and by the templates that chain them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
-
-from sqlalchemy import select
 
 from obpilot.db.base import utcnow
 from obpilot.engine import Subtask, SubtaskContext, SubtaskError
@@ -18,26 +21,63 @@ from obpilot.errors import HostError, ServerProcessError
 from obpilot.flows.common import (
     FlowResources,
     cluster_id_of,
-    derive_cluster_status,
-    derive_zone_status,
     flag,
+    record_server_status,
     refresh_server_status,
     server_driver,
     server_id_of,
-    set_cluster_status,
-    set_server_status,
-    set_zone_status,
     zone_name_of,
 )
-from obpilot.hosts.drivers.base import ProcessState
-from obpilot.inventory.models import Cluster, ClusterStatus, ServerStatus, Zone, ZoneStatus
+from obpilot.hosts.drivers.process import ProcessState
+from obpilot.inventory import service as inventory
+from obpilot.inventory.models import ClusterStatus, ServerStatus, ZoneStatus
 
 HOST_FAILURES = (HostError, ServerProcessError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class ServerOutput:
+    """A named value that a step publishes about one server for later steps of its task:
+    the output `<name>_server_<id>`, which the task center shows with the subtask."""
+
+    name: str
+
+    def key(self, server_id: int) -> str:
+        return f"{self.name}_server_{server_id}"
+
+    def read(self, ctx: SubtaskContext, server_id: int) -> str | None:
+        return ctx.get(self.key(server_id))
+
+    async def publish(self, ctx: SubtaskContext, server_id: int, value: str) -> None:
+        await ctx.publish(self.key(server_id), value)
+
+
+#: "true" when this task found the server not yet stopped, so that rolling its stop back
+#: starts the server again (published by "Prepare stop observer", "Prepare restart
+#: observer").
+STOPPED_BY_TASK = ServerOutput("stopped")
+#: "true" when this task found the server not yet running, so that rolling its start back
+#: stops the server again (published by "Prepare start observer").
+STARTED_BY_TASK = ServerOutput("started")
+#: The status a host action verified on the host: STOPPED after "Stop observer process"
+#: (pid gone, ports closed), RUNNING after "Start observer process" (it answers SQL).
+#: "Update observer status" records it instead of looking again, once.
+VERIFIED_STATUS = ServerOutput("verified")
+
+
+class FlowStep(Subtask, abstract=True):
+    """A subtask of these flows, naming the outputs it hands on to later steps of its task
+    (`publishes`) and those it takes from earlier ones (`takes`, in execute or rollback).
+    Templates declare the hand-offs between their steps (`templates.cluster_template`)."""
+
+    publishes: ClassVar[frozenset[ServerOutput]] = frozenset()
+    takes: ClassVar[frozenset[ServerOutput]] = frozenset()
+
 
 # ------------------------------------------------------------------ cluster
 
 
-class _PrepareCluster(Subtask, abstract=True):
+class _PrepareCluster(FlowStep, abstract=True):
     """Marks the cluster as under this operation; rolling back restores the status it had
     before (`former_cluster_status`)."""
 
@@ -47,12 +87,14 @@ class _PrepareCluster(Subtask, abstract=True):
 
     async def execute(self, ctx: SubtaskContext) -> None:
         cluster_id = cluster_id_of(ctx)
-        await set_cluster_status(ctx.database, cluster_id, self.status)
+        async with ctx.database.transaction(write=True) as session:
+            await inventory.set_cluster_status(session, cluster_id, self.status)
         ctx.log(f"cluster {ctx.get('cluster_name')} (id {cluster_id}) is {self.status}")
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         former = ctx.require("former_cluster_status")
-        await set_cluster_status(ctx.database, cluster_id_of(ctx), former)
+        async with ctx.database.transaction(write=True) as session:
+            await inventory.set_cluster_status(session, cluster_id_of(ctx), former)
         ctx.log(f"cluster status restored to {former}")
 
 
@@ -71,7 +113,7 @@ class PrepareRestartCluster(_PrepareCluster):
     status = ClusterStatus.RESTARTING
 
 
-class UpdateClusterStatus(Subtask):
+class UpdateClusterStatus(FlowStep):
     """The cluster's status, derived from its zones: STOPPED when all are, RUNNING when
     any zone runs, otherwise UNAVAILABLE. Subclasses name the status the operation must
     reach; a cluster that did not reach it fails the task instead of being reported so."""
@@ -82,12 +124,8 @@ class UpdateClusterStatus(Subtask):
     expected: ClassVar[ClusterStatus | None] = None
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        cluster_id = cluster_id_of(ctx)
         async with ctx.database.transaction(write=True) as session:
-            status = await derive_cluster_status(session, cluster_id)
-            cluster = await session.get_one(Cluster, cluster_id)
-            cluster.status = status
-            cluster.update_time = utcnow()
+            status = await inventory.update_cluster_status(session, cluster_id_of(ctx))
         ctx.log(f"cluster {ctx.get('cluster_name')} is {status}")
         if self.expected is not None and status != self.expected:
             raise SubtaskError(f"cluster is {status} after the operation, expected {self.expected}")
@@ -106,14 +144,17 @@ class UpdateRunningClusterStatus(UpdateClusterStatus):
 # ------------------------------------------------------------------ zone
 
 
-class _PrepareZone(Subtask, abstract=True):
+class _PrepareZone(FlowStep, abstract=True):
     status: ClassVar[ZoneStatus]
     timeout = 30
     resumable = True
 
     async def execute(self, ctx: SubtaskContext) -> None:
         zone = zone_name_of(ctx)
-        await set_zone_status(ctx.database, cluster_id_of(ctx), zone, self.status)
+        async with ctx.database.transaction(write=True) as session:
+            await inventory.set_zone_status(
+                session, cluster_id=cluster_id_of(ctx), zone_name=zone, status=self.status
+            )
         ctx.log(f"zone {zone} is {self.status}")
 
     async def rollback(self, ctx: SubtaskContext) -> None:
@@ -138,23 +179,19 @@ class PrepareRestartZone(_PrepareZone):
 async def _derive_zone(
     ctx: SubtaskContext, zone_name: str, expected: ZoneStatus | None = None
 ) -> ZoneStatus:
-    cluster_id = cluster_id_of(ctx)
     async with ctx.database.transaction(write=True) as session:
-        zone = await session.scalar(
-            select(Zone).where(Zone.cluster_id == cluster_id, Zone.name == zone_name)
+        status = await inventory.update_zone_status(
+            session, cluster_id=cluster_id_of(ctx), zone_name=zone_name
         )
-        if zone is None:
-            raise SubtaskError(f"zone {zone_name} is no longer registered")
-        status = await derive_zone_status(session, zone.id)
-        zone.status = status
-        zone.update_time = utcnow()
+    if status is None:
+        raise SubtaskError(f"zone {zone_name} is no longer registered")
     ctx.log(f"zone {zone_name} is {status}")
     if expected is not None and status != expected:
         raise SubtaskError(f"zone {zone_name} is {status} after the operation, expected {expected}")
     return status
 
 
-class UpdateZoneStatus(Subtask):
+class UpdateZoneStatus(FlowStep):
     """The zone's status, derived from its servers: STOPPED when all are, RUNNING when
     any runs, otherwise UNAVAILABLE."""
 
@@ -180,13 +217,15 @@ class UpdateRunningZoneStatus(UpdateZoneStatus):
 # ------------------------------------------------------------------ observer
 
 
-class _PrepareObserver(Subtask, abstract=True):
+class _PrepareObserver(FlowStep, abstract=True):
     """Looks at the server's process before anything is done to it: a pid file or base
-    dir held by another program stops the operation here, before any signal. Whether the
-    operation is about to change the process is published (`changes`), so that rolling
-    back undoes only what this task did."""
+    dir held by another program stops the operation here, before any signal. When the
+    process is not yet as the operation wants it, this task is about to change it, and its
+    output (`publishes`) says so: rolling back undoes only what this task did."""
 
     status: ClassVar[ServerStatus]
+    #: The process state the operation brings the server to first (a restart stops it).
+    wanted: ClassVar[ProcessState]
     timeout = 300
     resumable = True
 
@@ -200,14 +239,10 @@ class _PrepareObserver(Subtask, abstract=True):
         ctx.log(f"{driver.label}: {process.describe()}")
         if process.state == ProcessState.CONFLICT:
             raise SubtaskError(f"{driver.label}: {process.describe()}")
-        key = self.changes(server.id, process.state)
-        if key is not None:
-            await ctx.publish(key, "true")
-        await set_server_status(ctx.database, server.id, self.status)
-
-    def changes(self, server_id: int, state: ProcessState) -> str | None:
-        """The context key saying "this task changes the process", or None."""
-        return None
+        if process.state != self.wanted:
+            for output in self.publishes:
+                await output.publish(ctx, server.id, "true")
+        await record_server_status(ctx.database, server.id, self.status)
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         resources = FlowResources.of(ctx)
@@ -218,41 +253,25 @@ class _PrepareObserver(Subtask, abstract=True):
 class PrepareStopObserver(_PrepareObserver):
     name = "Prepare stop observer"
     status = ServerStatus.STOPPING
-
-    def changes(self, server_id: int, state: ProcessState) -> str | None:
-        return _stopped_key(server_id) if state != ProcessState.STOPPED else None
+    wanted = ProcessState.STOPPED
+    publishes = frozenset({STOPPED_BY_TASK})
 
 
 class PrepareStartObserver(_PrepareObserver):
     name = "Prepare start observer"
     status = ServerStatus.STARTING
-
-    def changes(self, server_id: int, state: ProcessState) -> str | None:
-        return _started_key(server_id) if state != ProcessState.RUNNING else None
+    wanted = ProcessState.RUNNING
+    publishes = frozenset({STARTED_BY_TASK})
 
 
 class PrepareRestartObserver(_PrepareObserver):
     name = "Prepare restart observer"
     status = ServerStatus.RESTARTING
-
-    def changes(self, server_id: int, state: ProcessState) -> str | None:
-        # Rolling back a restart starts again a server this task stopped.
-        return _stopped_key(server_id) if state != ProcessState.STOPPED else None
+    wanted = ProcessState.STOPPED
+    publishes = frozenset({STOPPED_BY_TASK})
 
 
-def _stopped_key(server_id: int) -> str:
-    return f"stopped_server_{server_id}"
-
-
-def _verified_key(server_id: int) -> str:
-    return f"verified_server_{server_id}"
-
-
-def _started_key(server_id: int) -> str:
-    return f"started_server_{server_id}"
-
-
-class StopObserverProcess(Subtask):
+class StopObserverProcess(FlowStep):
     """Stops the process: the clean stop first (unless `force`), SIGKILL after the grace
     period, verified (pid gone, port closed). Already stopped is success. Rolling back
     starts again a server that this task stopped."""
@@ -260,6 +279,8 @@ class StopObserverProcess(Subtask):
     name = "Stop observer process"
     timeout = 1200
     resumable = True  # the driver's stop is idempotent
+    publishes = frozenset({VERIFIED_STATUS})
+    takes = frozenset({STOPPED_BY_TASK})
 
     async def execute(self, ctx: SubtaskContext) -> None:
         resources = FlowResources.of(ctx)
@@ -271,13 +292,11 @@ class StopObserverProcess(Subtask):
         except HOST_FAILURES as error:
             await refresh_server_status(ctx, driver, server)
             raise SubtaskError(f"{driver.label}: stop failed: {error}") from None
-        # The driver verified it (pid gone, ports closed): "Update observer status" records
-        # that instead of looking again.
-        await ctx.publish(_verified_key(server.id), ServerStatus.STOPPED)
+        await VERIFIED_STATUS.publish(ctx, server.id, ServerStatus.STOPPED)
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         server_id = server_id_of(ctx)
-        if ctx.get(_stopped_key(server_id)) != "true":
+        if STOPPED_BY_TASK.read(ctx, server_id) != "true":
             ctx.log("this task did not stop the server: nothing to start again")
             return
         await _start(ctx, server_id)
@@ -295,27 +314,29 @@ async def _start(ctx: SubtaskContext, server_id: int) -> None:
     except HOST_FAILURES as error:
         await refresh_server_status(ctx, driver, server)
         raise SubtaskError(f"{driver.label}: start failed: {error}") from None
-    await set_server_status(
+    await record_server_status(
         ctx.database, server.id, ServerStatus.RUNNING, start_time=utcnow(), stop_time=None
     )
     ctx.log(f"{driver.label}: {process.describe()}")
-    await ctx.publish(_verified_key(server.id), ServerStatus.RUNNING)  # it answered SQL
+    await VERIFIED_STATUS.publish(ctx, server.id, ServerStatus.RUNNING)  # it answered SQL
 
 
-class StartObserverProcess(Subtask):
+class StartObserverProcess(FlowStep):
     """Starts the process and waits until it answers SQL. Already running is success.
     Rolling back stops again a server that this task started."""
 
     name = "Start observer process"
     timeout = 1200
     resumable = True
+    publishes = frozenset({VERIFIED_STATUS})
+    takes = frozenset({STARTED_BY_TASK})
 
     async def execute(self, ctx: SubtaskContext) -> None:
         await _start(ctx, server_id_of(ctx))
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         server_id = server_id_of(ctx)
-        if ctx.get(_started_key(server_id)) != "true":
+        if STARTED_BY_TASK.read(ctx, server_id) != "true":
             ctx.log("this task did not start the server: nothing to stop again")
             return
         resources = FlowResources.of(ctx)
@@ -325,36 +346,41 @@ class StartObserverProcess(Subtask):
         except HOST_FAILURES as error:
             await refresh_server_status(ctx, driver, server)
             raise SubtaskError(f"{driver.label}: stop failed: {error}") from None
-        await set_server_status(ctx.database, server.id, ServerStatus.STOPPED, stop_time=utcnow())
+        await record_server_status(
+            ctx.database, server.id, ServerStatus.STOPPED, stop_time=utcnow()
+        )
 
 
 class RestartStartObserverProcess(StartObserverProcess):
     """In a restart the server was running before: rolling back leaves it running."""
 
     class_name = "obpilot.flows.steps.RestartStartObserverProcess"
+    takes = frozenset()
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         ctx.log("a restarted server stays running")
 
 
-class UpdateObserverStatus(Subtask, abstract=True):
-    """Records the server's status as its host reports it, and checks it is what the
+class UpdateObserverStatus(FlowStep, abstract=True):
+    """Records the server's status, as the host action before verified it
+    (`VERIFIED_STATUS`) or else as its host reports it, and checks it is what the
     operation wanted."""
 
     name = "Update observer status"
     timeout = 300
     resumable = True
+    takes = frozenset({VERIFIED_STATUS})
     expected: ClassVar[ServerStatus]
 
     async def execute(self, ctx: SubtaskContext) -> None:
         server_id = server_id_of(ctx)
-        if ctx.get(_verified_key(server_id)) == self.expected:
+        if VERIFIED_STATUS.read(ctx, server_id) == self.expected:
             # The step before verified it on the host moments ago; used once.
-            await ctx.publish(_verified_key(server_id), "")
+            await VERIFIED_STATUS.publish(ctx, server_id, "")
             # A start already recorded its start_time; a stop is stamped here.
             stopped = self.expected == ServerStatus.STOPPED
             times = {"stop_time": utcnow()} if stopped else {}
-            await set_server_status(ctx.database, server_id, self.expected, **times)
+            await record_server_status(ctx.database, server_id, self.expected, **times)
             ctx.log(
                 f"server {server_id} is {self.expected}, as verified on its host by the step before"
             )
@@ -363,7 +389,7 @@ class UpdateObserverStatus(Subtask, abstract=True):
         driver, server = await server_driver(ctx.database, resources, server_id)
         status = await refresh_server_status(ctx, driver, server)
         if status == ServerStatus.STOPPED and server.status != ServerStatus.STOPPED:
-            await set_server_status(ctx.database, server.id, status, stop_time=utcnow())
+            await record_server_status(ctx.database, server.id, status, stop_time=utcnow())
         if status != self.expected:
             raise SubtaskError(f"{driver.label} is {status}, expected {self.expected}")
 

@@ -16,18 +16,14 @@ the request created; a successful task releases the lock."""
 from __future__ import annotations
 
 import re
-from collections import Counter
 
-from sqlalchemy import select, update
-
-from obpilot.db.base import utcnow
-from obpilot.engine import Subtask, SubtaskContext, SubtaskError, Template, parallel, single
+from obpilot.engine import SubtaskContext, SubtaskError, parallel, single
 from obpilot.flows.common import FlowResources, cluster_id_of, server_driver, server_id_of
-from obpilot.flows.steps import HOST_FAILURES, UpdateClusterStatus, UpdateZoneStatus
-from obpilot.flows.templates import release_cluster_lock
+from obpilot.flows.steps import HOST_FAILURES, FlowStep, UpdateClusterStatus, UpdateZoneStatus
+from obpilot.flows.templates import cluster_template
 from obpilot.hosts.drivers import ProcessState, ProcessStatus
-from obpilot.inventory.models import Cluster, Server, ServerStatus
-from obpilot.takeover import repository
+from obpilot.inventory import service as inventory
+from obpilot.inventory.models import ServerStatus
 
 _VERSION = re.compile(r"-v(\d+(?:\.\d+)+)")
 
@@ -39,7 +35,7 @@ def version_number(reported: str) -> str:
     return match.group(1) if match else reported.strip()[:64]
 
 
-class PrepareTakeOverCluster(Subtask):
+class PrepareTakeOverCluster(FlowStep):
     name = "Prepare take over OB cluster"
     timeout = 30
     resumable = True
@@ -47,7 +43,7 @@ class PrepareTakeOverCluster(Subtask):
     async def execute(self, ctx: SubtaskContext) -> None:
         cluster_id = cluster_id_of(ctx)
         async with ctx.database.transaction() as session:
-            cluster = await session.get(Cluster, cluster_id)
+            cluster = await inventory.find_cluster_row(session, cluster_id)
             if cluster is None:
                 raise SubtaskError(f"OB cluster {cluster_id} is no longer registered")
         ctx.log(
@@ -61,7 +57,7 @@ class PrepareTakeOverCluster(Subtask):
         processes on the hosts are not touched."""
         cluster_id = cluster_id_of(ctx)
         async with ctx.database.transaction(write=True) as session:
-            cluster = await session.get(Cluster, cluster_id, with_for_update=True)
+            cluster = await inventory.find_cluster_row(session, cluster_id, for_update=True)
             if cluster is None:
                 ctx.log(f"OB cluster {cluster_id} is already forgotten")
                 return
@@ -70,14 +66,14 @@ class PrepareTakeOverCluster(Subtask):
                     f"OB cluster {cluster.name} is now held by task {cluster.operation_task_id}, "
                     "not by this takeover; it is left registered"
                 )
-            await repository.forget_cluster(session, cluster_id)
+            await inventory.forget_cluster(session, cluster_id)
         ctx.log(
             f"forgot OB cluster {cluster.name} (id {cluster_id}) with its zones and servers; "
             "no process was touched"
         )
 
 
-class CheckObserverProcess(Subtask):
+class CheckObserverProcess(FlowStep):
     name = "Check observer process"
     description = "Check the server's process on its host: running or stopped, identity, version"
     timeout = 300
@@ -95,10 +91,7 @@ class CheckObserverProcess(Subtask):
         for note in process.notes:
             ctx.log(f"{where}: note: {note}")
         async with ctx.database.transaction(write=True) as session:
-            values: dict[str, object] = {"status": status, "update_time": utcnow()}
-            if version is not None:
-                values["version"] = version
-            await session.execute(update(Server).where(Server.id == server.id).values(**values))
+            await inventory.set_found_server_status(session, server.id, status, version)
         ctx.log(
             f"{where}: recorded as {status}"
             + (f", version {version}" if version else "")
@@ -144,32 +137,21 @@ class UpdateTakenOverClusterStatus(UpdateClusterStatus):
     class_name = "obpilot.flows.takeover.UpdateTakenOverClusterStatus"
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        cluster_id = cluster_id_of(ctx)
         async with ctx.database.transaction(write=True) as session:
-            versions = Counter(
-                v
-                for v in await session.scalars(
-                    select(Server.version).where(Server.cluster_id == cluster_id)
-                )
-                if v
-            )
-            if versions:
-                version = versions.most_common(1)[0][0]
-                await session.execute(
-                    update(Cluster).where(Cluster.id == cluster_id).values(ob_version=version)
-                )
-                ctx.log(f"cluster version {version}")
+            version = await inventory.update_cluster_version(session, cluster_id_of(ctx))
+        if version is not None:
+            ctx.log(f"cluster version {version}")
         await super().execute(ctx)
 
 
-TAKE_OVER_CLUSTER = Template(
-    key="ob.cluster.takeover",
-    name="Take over OB cluster",
-    stages=[
+TAKE_OVER_CLUSTER = cluster_template(
+    "ob.cluster.takeover",
+    "Take over OB cluster",
+    [
         single(PrepareTakeOverCluster),
         parallel(CheckObserverProcess, over="server_ids"),
         parallel(UpdateZoneStatus, over="zone_names"),
         single(UpdateTakenOverClusterStatus),
     ],
-    on_end=release_cluster_lock,
+    hand_offs=[],
 )

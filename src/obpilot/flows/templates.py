@@ -1,15 +1,24 @@
 """The templates of cluster, zone and server operations. For a cluster of one zone with
-one server, "Stop OB cluster" is exactly OCP's eleven-subtask DAG (the seed document)."""
+one server, "Stop OB cluster" is exactly OCP's eleven-subtask DAG (the seed document).
+
+Each template names its hand-offs: the outputs (`steps.ServerOutput`) that a step
+publishes for a later step of the same task. The verified status, for one:
+"Stop observer process" and "Start observer process" publish `VERIFIED_STATUS`, the status
+they verified on the host, and "Update observer status" records it instead of looking
+again. A template whose stages do not hand on what they take fails at import."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obpilot.engine import Stage, Subtask, TaskInstance, TaskStatus, Template, parallel, single
+from obpilot.engine import Stage, Subtask, TaskInstance, Template, parallel, single
 from obpilot.flows.steps import (
+    STARTED_BY_TASK,
+    STOPPED_BY_TASK,
+    VERIFIED_STATUS,
+    FlowStep,
     PrepareRestartCluster,
     PrepareRestartObserver,
     PrepareRestartZone,
@@ -21,6 +30,7 @@ from obpilot.flows.steps import (
     PrepareStopZone,
     RestartStartObserverProcess,
     RestartStopObserverProcess,
+    ServerOutput,
     StartObserverProcess,
     StopObserverProcess,
     UpdateClusterStatus,
@@ -32,28 +42,52 @@ from obpilot.flows.steps import (
     UpdateStoppedZoneStatus,
     UpdateZoneStatus,
 )
-from obpilot.inventory.models import Cluster
+from obpilot.inventory import service as inventory
 
 #: A cluster with at least this many zones restarts zone by zone (OCP's rule).
 ROLLING_RESTART_MIN_ZONES = 3
 
 
 async def release_cluster_lock(session: AsyncSession, task: TaskInstance) -> None:
-    """A finished task frees its cluster for the next operation. A FAILED task keeps the
-    lock: the cluster stays reserved until the task is retried, skipped or rolled back."""
-    if task.status == TaskStatus.SUCCESSFUL and task.cluster_id is not None:
-        await session.execute(
-            update(Cluster)
-            .where(Cluster.id == task.cluster_id, Cluster.operation_task_id == task.id)
-            .values(operation_task_id=None)
+    """A finished task frees its cluster for the next operation unless it still keeps it
+    busy (`inventory.state.keeps_cluster_busy`)."""
+    if task.cluster_id is not None:
+        await inventory.release_operation_lock(
+            session, cluster_id=task.cluster_id, task_id=task.id, task_status=task.status
         )
 
 
-def _template(key: str, name: str, stages: Sequence[Stage]) -> Template:
+def check_hand_offs(key: str, stages: Sequence[Stage], hand_offs: Sequence[ServerOutput]) -> None:
+    """Every output a stage takes is one of `hand_offs` and published by an earlier stage;
+    every one of `hand_offs` is taken by some stage."""
+    published: set[ServerOutput] = set()
+    taken: set[ServerOutput] = set()
+    for stage in stages:
+        step = stage.subtask
+        if not issubclass(step, FlowStep):
+            raise TypeError(f"template {key!r}: {step.__qualname__} is not a FlowStep")
+        for output in step.takes:
+            if output not in hand_offs or output not in published:
+                raise ValueError(
+                    f"template {key!r}: {step.name!r} takes {output.name!r}, which no earlier "
+                    "stage hands on"
+                )
+            taken.add(output)
+        published.update(step.publishes)
+    unused = [output.name for output in hand_offs if output not in taken]
+    if unused:
+        raise ValueError(f"template {key!r}: no stage takes {unused}")
+
+
+def cluster_template(
+    key: str, name: str, stages: Sequence[Stage], hand_offs: Sequence[ServerOutput]
+) -> Template:
+    """A template of an operation on one cluster, whose task holds the cluster's lock."""
+    check_hand_offs(key, stages, hand_offs)
     return Template(key=key, name=name, stages=stages, on_end=release_cluster_lock)
 
 
-STOP_CLUSTER = _template(
+STOP_CLUSTER = cluster_template(
     "ob.cluster.stop",
     "Stop OB cluster",
     [
@@ -65,9 +99,10 @@ STOP_CLUSTER = _template(
         parallel(UpdateStoppedZoneStatus, over="zone_names"),
         single(UpdateStoppedClusterStatus),
     ],
+    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
 )
 
-START_CLUSTER = _template(
+START_CLUSTER = cluster_template(
     "ob.cluster.start",
     "Start OB cluster",
     [
@@ -79,9 +114,10 @@ START_CLUSTER = _template(
         parallel(UpdateRunningZoneStatus, over="zone_names"),
         single(UpdateRunningClusterStatus),
     ],
+    hand_offs=[STARTED_BY_TASK, VERIFIED_STATUS],
 )
 
-RESTART_CLUSTER_AT_ONCE = _template(
+RESTART_CLUSTER_AT_ONCE = cluster_template(
     "ob.cluster.restart",
     "Restart OB cluster",
     [
@@ -94,6 +130,7 @@ RESTART_CLUSTER_AT_ONCE = _template(
         parallel(UpdateRunningZoneStatus, over="zone_names"),
         single(UpdateRunningClusterStatus),
     ],
+    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
 )
 
 
@@ -121,7 +158,12 @@ def rolling_restart(zone_count: int) -> Template:
             parallel(UpdateRunningZoneStatus, over=zone),
         ]
     stages.append(single(UpdateRunningClusterStatus))
-    return _template(f"ob.cluster.restart.rolling.{zone_count}", "Restart OB cluster", stages)
+    return cluster_template(
+        f"ob.cluster.restart.rolling.{zone_count}",
+        "Restart OB cluster",
+        stages,
+        hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
+    )
 
 
 def _zone_template(
@@ -130,11 +172,13 @@ def _zone_template(
     prepare_zone: type[Subtask],
     steps: Sequence[Stage],
     update_zone: type[Subtask],
+    hand_offs: Sequence[ServerOutput],
 ) -> Template:
-    return _template(
+    return cluster_template(
         key,
         name,
         [single(prepare_zone), *steps, single(update_zone), single(UpdateClusterStatus)],
+        hand_offs,
     )
 
 
@@ -148,6 +192,7 @@ STOP_ZONE = _zone_template(
         parallel(UpdateStoppedObserverStatus, over="server_ids"),
     ],
     UpdateStoppedZoneStatus,
+    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
 )
 
 START_ZONE = _zone_template(
@@ -160,6 +205,7 @@ START_ZONE = _zone_template(
         parallel(UpdateRunningObserverStatus, over="server_ids"),
     ],
     UpdateRunningZoneStatus,
+    hand_offs=[STARTED_BY_TASK, VERIFIED_STATUS],
 )
 
 RESTART_ZONE = _zone_template(
@@ -173,23 +219,30 @@ RESTART_ZONE = _zone_template(
         parallel(UpdateRunningObserverStatus, over="server_ids"),
     ],
     UpdateRunningZoneStatus,
+    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
 )
 
 
-def _server_template(key: str, name: str, steps: Sequence[type[Subtask]]) -> Template:
+def _server_template(
+    key: str, name: str, steps: Sequence[type[Subtask]], hand_offs: Sequence[ServerOutput]
+) -> Template:
     stages = [single(step) for step in steps]
-    return _template(key, name, [*stages, single(UpdateZoneStatus), single(UpdateClusterStatus)])
+    return cluster_template(
+        key, name, [*stages, single(UpdateZoneStatus), single(UpdateClusterStatus)], hand_offs
+    )
 
 
 STOP_SERVER = _server_template(
     "ob.server.stop",
     "Stop OB server",
     [PrepareStopObserver, StopObserverProcess, UpdateStoppedObserverStatus],
+    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
 )
 START_SERVER = _server_template(
     "ob.server.start",
     "Start OB server",
     [PrepareStartObserver, StartObserverProcess, UpdateRunningObserverStatus],
+    hand_offs=[STARTED_BY_TASK, VERIFIED_STATUS],
 )
 RESTART_SERVER = _server_template(
     "ob.server.restart",
@@ -200,4 +253,5 @@ RESTART_SERVER = _server_template(
         RestartStartObserverProcess,
         UpdateRunningObserverStatus,
     ],
+    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
 )

@@ -4,7 +4,8 @@ library and Linux's /proc, so a host needs nothing installed beyond `python3`.
 
 The driver sends this file's text followed by one line `_main(<request JSON>)` on stdin
 (secrets such as a SQL password travel there, never on a command line) and reads one
-JSON object from the last line of stdout.
+JSON object from the last line of stdout. Requests and answers are defined in
+`obpilot.hosts.protocol`, imported here for type checking only: this file travels alone.
 
 Actions:
   inspect      pid file, its fcntl lock holder, the process behind it (binary, working
@@ -31,14 +32,41 @@ import struct
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-Json = Any
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from obpilot.hosts.protocol import (
+        ActionName,
+        InspectedProcess,
+        InspectReport,
+        InspectRequest,
+        LaunchAnswer,
+        LaunchRequest,
+        LocateAnswer,
+        LocateRequest,
+        PidFile,
+        PortListener,
+        PortListeners,
+        ProbeFailure,
+        ProcessInfo,
+        SignalAnswer,
+        SignalRequest,
+        SqlAnswer,
+        SqlFailure,
+        SqlRequest,
+        SqlSuccess,
+        TailAnswer,
+        TailRequest,
+        WaitReadyAnswer,
+        WaitReadyRequest,
+    )
 
 # --------------------------------------------------------------------------- processes
 
 
-def process_info(pid: int) -> dict[str, Json] | None:
+def process_info(pid: int) -> ProcessInfo | None:
     """What /proc says about a live process, or None if there is none (a zombie has
     exited: it only waits to be reaped)."""
     if pid <= 0:
@@ -52,26 +80,43 @@ def process_info(pid: int) -> dict[str, Json] | None:
     state = fields[0]
     if state in ("Z", "X", "x"):
         return None
-    info: dict[str, Json] = {"pid": pid, "state": state, "start_ticks": int(fields[19])}
-    for name in ("exe", "cwd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/{name}")
-        except OSError as error:
-            info[name] = None
-            info[name + "_error"] = error.strerror
-            continue
-        if target.endswith(" (deleted)"):
-            target = target[: -len(" (deleted)")]
-            info[name + "_deleted"] = True
-        info[name] = target
+    exe, exe_error, exe_deleted = _proc_link(pid, "exe")
+    cwd, cwd_error, cwd_deleted = _proc_link(pid, "cwd")
+    return {
+        "pid": pid,
+        "state": state,
+        "start_ticks": int(fields[19]),
+        "exe": exe,
+        "exe_error": exe_error,
+        "exe_deleted": exe_deleted,
+        "cwd": cwd,
+        "cwd_error": cwd_error,
+        "cwd_deleted": cwd_deleted,
+        "argv": _proc_argv(pid),
+    }
+
+
+def _proc_link(pid: int, name: str) -> tuple[str | None, str | None, bool]:
+    """Where /proc/PID/`name` points, why it cannot be read, and whether it points to a
+    deleted file."""
+    try:
+        target = os.readlink(f"/proc/{pid}/{name}")
+    except OSError as error:
+        return None, error.strerror, False
+    if target.endswith(" (deleted)"):
+        return target[: -len(" (deleted)")], None, True
+    return target, None, False
+
+
+def _proc_argv(pid: int) -> list[str]:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            info["argv"] = [part.decode(errors="replace") for part in handle.read().split(b"\0")]
-        if info["argv"] and info["argv"][-1] == "":
-            info["argv"].pop()
+            argv = [part.decode(errors="replace") for part in handle.read().split(b"\0")]
     except OSError:
-        info["argv"] = []
-    return info
+        return []
+    if argv and argv[-1] == "":
+        argv.pop()
+    return argv
 
 
 def lock_holder(path: str) -> int | None:
@@ -97,7 +142,7 @@ def lock_holder(path: str) -> int | None:
     return int(holder)
 
 
-def read_pid_file(path: str) -> dict[str, Json]:
+def read_pid_file(path: str) -> PidFile:
     try:
         with open(path, "rb") as handle:
             raw = handle.read(64).decode(errors="replace")
@@ -121,20 +166,20 @@ def _is_script(path: str) -> bool:
         return False
 
 
-def runs_binary(info: dict[str, Json], binaries: list[str]) -> bool:
+def runs_binary(info: ProcessInfo, binaries: list[str]) -> bool:
     """The process runs one of `binaries`: its /proc/PID/exe is that file, or, for a
     binary that is a script (`#!`), the interpreter was started on that file."""
     wanted = {_real(path) for path in binaries if path}
-    if _real(info.get("exe")) in wanted:
+    if _real(info["exe"]) in wanted:
         return True
-    argv = info.get("argv") or []
+    argv = info["argv"]
     scripts = {path for path in wanted if path and _is_script(path)}
     return len(argv) >= 2 and _real(argv[1]) in scripts
 
 
 def identify(
     pid: int, binaries: list[str], home: str, pid_file: str, start_ticks: int | None = None
-) -> tuple[dict[str, Json] | None, list[str]]:
+) -> tuple[ProcessInfo | None, list[str]]:
     """The process `pid` and the reasons it is NOT the server (empty when it is)."""
     info = process_info(pid)
     if info is None:
@@ -142,13 +187,13 @@ def identify(
     problems = []
     if start_ticks is not None and info["start_ticks"] != start_ticks:
         problems.append(f"pid {pid} was reused by a newer process")
-    if info.get("exe") is None and not info.get("argv"):
-        problems.append(f"cannot read /proc/{pid}/exe ({info.get('exe_error') or 'unknown'})")
+    if info["exe"] is None and not info["argv"]:
+        problems.append(f"cannot read /proc/{pid}/exe ({info['exe_error'] or 'unknown'})")
     elif not runs_binary(info, binaries):
-        running = info.get("exe") or (info.get("argv") or ["?"])[0]
+        running = info["exe"] or (info["argv"] or ["?"])[0]
         problems.append(f"pid {pid} runs {running}, not {' or '.join(binaries)}")
-    if _real(info.get("cwd")) != _real(home):
-        problems.append(f"pid {pid} works in {info.get('cwd')}, not {home}")
+    if _real(info["cwd"]) != _real(home):
+        problems.append(f"pid {pid} works in {info['cwd']}, not {home}")
     holder = lock_holder(pid_file)
     if holder != pid:
         held = "unlocked" if holder is None else f"held by pid {holder}"
@@ -192,18 +237,24 @@ def _socket_inodes(pid: int) -> set[int]:
     return inodes
 
 
-def port_listeners(port: int) -> dict[str, Json]:
+def port_listeners(port: int) -> PortListeners:
     """Whether anything listens on `port`, and which processes (when /proc lets us see
     their file descriptors)."""
     inodes = {inode for inode, bound in _listening_sockets().items() if bound == port}
-    owners = []
+    owners: list[PortListener] = []
     if inodes:
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             if _socket_inodes(int(entry)) & inodes:
-                info = process_info(int(entry)) or {}
-                owners.append({"pid": int(entry), "exe": info.get("exe"), "argv": info.get("argv")})
+                info = process_info(int(entry))
+                owners.append(
+                    {
+                        "pid": int(entry),
+                        "exe": info["exe"] if info else None,
+                        "argv": info["argv"] if info else None,
+                    }
+                )
     return {"listening": bool(inodes), "owners": owners}
 
 
@@ -315,7 +366,7 @@ CLIENT_CAPABILITIES = (
 
 def mysql_session(
     host: str, port: int, user: str, password: str, queries: list[str], timeout: float
-) -> dict[str, Json]:
+) -> SqlSuccess:
     """Logs in (mysql_native_password) and runs `queries`; returns the server's
     handshake version and each query's rows."""
     sock = socket.create_connection((host, port), timeout=timeout)
@@ -366,14 +417,14 @@ def mysql_session(
             _write_packet(sock, 0, b"\x03" + query.encode())
             results.append(_read_result(sock))
         _write_packet(sock, 0, b"\x01")  # COM_QUIT
-        return {"version": version, "results": results}
+        return {"ok": True, "version": version, "results": results}
     finally:
         sock.close()
 
 
-def sql_check(request: dict[str, Json]) -> dict[str, Json]:
+def sql_check(request: SqlRequest) -> SqlAnswer:
     try:
-        answer = mysql_session(
+        return mysql_session(
             request.get("host", "127.0.0.1"),
             request["port"],
             request.get("user", "root"),
@@ -383,39 +434,39 @@ def sql_check(request: dict[str, Json]) -> dict[str, Json]:
         )
     except (OSError, MysqlError, ValueError, IndexError, KeyError, struct.error) as error:
         return {"ok": False, "error": f"{type(error).__name__}: {error}"}
-    answer["ok"] = True
-    return answer
 
 
 # --------------------------------------------------------------------------- actions
 
 
-def inspect(request: dict[str, Json]) -> dict[str, Json]:
+def inspect(request: InspectRequest) -> InspectReport:
     pid_file = request["pid_file"]
     home = request["home"]
     binaries = request["binaries"]
-    port = request["port"]
-    report: dict[str, Json] = {
-        "home_exists": os.path.isdir(home),
-        "pid_file": read_pid_file(pid_file),
-        "lock_holder": lock_holder(pid_file),
-        "store_initialised": bool(_entries(os.path.join(home, "store"))),
-    }
+    home_exists = os.path.isdir(home)
+    named = read_pid_file(pid_file)
+    holder = lock_holder(pid_file)
+    store_initialised = bool(_entries(os.path.join(home, "store")))
     candidates = []
-    for pid in (report["lock_holder"], report["pid_file"].get("pid")):
+    for pid in (holder, named.get("pid")):
         if pid and pid not in candidates:
             candidates.append(pid)
-    processes = []
+    processes: list[InspectedProcess] = []
     for pid in candidates:
         info, problems = identify(pid, binaries, home, pid_file)
         if info is not None:
-            info["problems"] = problems
-            info["listen_ports"] = listen_ports(pid) if not problems else []
-            processes.append(info)
-    report["processes"] = processes
-    report["port"] = port_listeners(port)
-    report["other_ports"] = {
-        str(other): port_listeners(other) for other in request.get("other_ports") or []
+            listening = listen_ports(pid) if not problems else []
+            processes.append({**info, "problems": problems, "listen_ports": listening})
+    report: InspectReport = {
+        "home_exists": home_exists,
+        "pid_file": named,
+        "lock_holder": holder,
+        "store_initialised": store_initialised,
+        "processes": processes,
+        "port": port_listeners(request["port"]),
+        "other_ports": {
+            str(other): port_listeners(other) for other in request.get("other_ports") or []
+        },
     }
     sql = request.get("sql")
     identified = any(not process["problems"] for process in processes)
@@ -432,7 +483,7 @@ def _entries(path: str) -> list[str]:
         return []
 
 
-def launch(request: dict[str, Json]) -> dict[str, Json]:
+def launch(request: LaunchRequest) -> LaunchAnswer:
     console = request["console"]
     os.makedirs(request["cwd"], exist_ok=True)
     os.makedirs(os.path.dirname(console), exist_ok=True)
@@ -476,7 +527,7 @@ def launch(request: dict[str, Json]) -> dict[str, Json]:
     with open(console, "rb") as handle:
         handle.seek(before)
         output_text = handle.read()[-4000:].decode(errors="replace")
-    answer: dict[str, Json] = {
+    answer: LaunchAnswer = {
         "returncode": returncode,
         "launched_pid": process.pid,
         "pid": holder,
@@ -487,7 +538,7 @@ def launch(request: dict[str, Json]) -> dict[str, Json]:
     return answer
 
 
-def send_signal(request: dict[str, Json]) -> dict[str, Json]:
+def send_signal(request: SignalRequest) -> SignalAnswer:
     """Re-identifies `pid` (same start time, binary, directory, lock), sends the signal,
     then waits up to `wait_seconds` for it to exit."""
     pid = request["pid"]
@@ -511,26 +562,27 @@ def send_signal(request: dict[str, Json]) -> dict[str, Json]:
         time.sleep(0.05)
 
 
-def _gone(pid: int, start_ticks: int) -> bool:
+def _gone(pid: int, start_ticks: int | None) -> bool:
     info = process_info(pid)
     return info is None or info["start_ticks"] != start_ticks
 
 
-def wait_ready(request: dict[str, Json]) -> dict[str, Json]:
+def wait_ready(request: WaitReadyRequest) -> WaitReadyAnswer:
     """Polls until `pid` answers SQL (then returns a full `inspect` report), exits, or
     `timeout` passes."""
     pid, start_ticks = request["pid"], request["start_ticks"]
     started = time.monotonic()
     deadline = started + request["timeout"]
-    last: dict[str, Json] = {"ok": False, "error": "the SQL port is not open yet"}
+    last: SqlFailure = {"ok": False, "error": "the SQL port is not open yet"}
     while True:
         if _gone(pid, start_ticks):
             return {"state": "exited", "waited": time.monotonic() - started, "sql": last}
         if port_listeners(request["port"])["listening"]:
-            last = sql_check({**request["sql"], "queries": ["SELECT 1"]})
-            if last["ok"]:
+            checked = sql_check({**request["sql"], "queries": ["SELECT 1"]})
+            if checked["ok"]:
                 waited = time.monotonic() - started
                 return {"state": "ready", "waited": waited, "report": inspect(request)}
+            last = checked
             if "ERROR 1045" in last["error"]:  # it answers, but not to these credentials
                 return {"state": "denied", "waited": time.monotonic() - started, "sql": last}
         if time.monotonic() >= deadline:
@@ -538,7 +590,7 @@ def wait_ready(request: dict[str, Json]) -> dict[str, Json]:
         time.sleep(0.1)
 
 
-def locate(_request: dict[str, Json]) -> dict[str, Json]:
+def locate(_request: LocateRequest) -> LocateAnswer:
     import importlib.util
 
     spec = importlib.util.find_spec("pylibseekdb")
@@ -550,7 +602,7 @@ def locate(_request: dict[str, Json]) -> dict[str, Json]:
     }
 
 
-def tail(request: dict[str, Json]) -> dict[str, Json]:
+def tail(request: TailRequest) -> TailAnswer:
     path = request["path"]
     try:
         size = os.path.getsize(path)
@@ -561,7 +613,8 @@ def tail(request: dict[str, Json]) -> dict[str, Json]:
         return {"exists": False, "size": 0, "text": ""}
 
 
-ACTIONS = {
+# Requests arrive as parsed JSON: each action reads its own request's keys.
+ACTIONS: dict[ActionName, Callable[[Any], object]] = {
     "inspect": inspect,
     "launch": launch,
     "signal": send_signal,
@@ -576,5 +629,6 @@ def _main(request_json: str) -> None:
     try:
         answer = ACTIONS[request["action"]](request)
     except Exception as error:  # reported, not raised: the caller reads stdout only
-        answer = {"probe_error": f"{type(error).__name__}: {error}"}
+        failure: ProbeFailure = {"probe_error": f"{type(error).__name__}: {error}"}
+        answer = failure
     sys.stdout.write("\n" + json.dumps(answer) + "\n")

@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
-from obpilot.api.envelope import format_time
 from obpilot.db.base import utcnow
 from obpilot.db.engine import Database
 from obpilot.errors import (
@@ -33,6 +32,7 @@ from obpilot.errors import (
     NotAuthenticated,
     TooManyRequests,
 )
+from obpilot.formats import format_time
 from obpilot.iam import passwords, service, signatures
 from obpilot.iam.models import User
 from obpilot.iam.permissions import PermissionSet, Principal

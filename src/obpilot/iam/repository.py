@@ -12,7 +12,6 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
-from obpilot.api.pagination import PageRequest
 from obpilot.iam.models import (
     AccessKey,
     AuditEvent,
@@ -22,6 +21,7 @@ from obpilot.iam.models import (
     User,
     UserRole,
 )
+from obpilot.paging import PageRequest
 
 SortColumns = dict[str, InstrumentedAttribute[Any]]
 

@@ -18,7 +18,7 @@ from obpilot.api.envelope import (
     ok_no_data,
 )
 from obpilot.api.handlers import describe_validation_errors
-from obpilot.api.pagination import PageRequest, make_page, page_params
+from obpilot.api.pagination import make_page, page_params
 from obpilot.api.params import AccessKeyIdParam, RoleId, UserId
 from obpilot.db.base import utcnow
 from obpilot.errors import BadRequest
@@ -47,6 +47,7 @@ from obpilot.iam.schemas import (
     role_out,
     user_out,
 )
+from obpilot.paging import PageRequest
 
 router = APIRouter()
 

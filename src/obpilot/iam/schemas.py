@@ -9,7 +9,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_serializer
 
-from obpilot.api.envelope import CamelModel, format_time
+from obpilot.api.envelope import CamelModel
+from obpilot.formats import format_time
 from obpilot.iam.models import AccessKey, AuditEvent, Role, User
 from obpilot.iam.permissions import InvalidPermission, Permission
 

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obpilot.api.pagination import PageRequest
 from obpilot.db.base import utcnow
 from obpilot.db.engine import Database
 from obpilot.errors import (
@@ -41,6 +40,7 @@ from obpilot.iam.repository import (
     UserRepository,
 )
 from obpilot.iam.schemas import RoleCreate, RoleUpdate, UserCreate
+from obpilot.paging import PageRequest
 from obpilot.secretbox import SecretBox
 
 ADMIN_USERNAME = "admin"

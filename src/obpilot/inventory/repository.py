@@ -1,16 +1,19 @@
-"""All inventory SQL. Repositories never commit: the caller owns the transaction."""
+"""All SQL on the inventory's tables (hosts, clusters, zones, servers), the cluster
+operation lock included. Repositories never commit: the caller owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import CursorResult, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
-from obpilot.api.pagination import PageRequest
+from obpilot.db.base import utcnow
+from obpilot.engine import TaskInstance
 from obpilot.inventory.models import Cluster, Host, Server, Zone
+from obpilot.paging import PageRequest
 
 SortColumns = dict[str, InstrumentedAttribute[Any]]
 
@@ -64,6 +67,16 @@ class HostRepository:
     async def get_by_name(self, name: str) -> Host | None:
         return await self.session.scalar(select(Host).where(Host.name == name))
 
+    async def by_ids(self, host_ids: Collection[int]) -> dict[int, Host]:
+        rows = await self.session.scalars(select(Host).where(Host.id.in_(list(host_ids))))
+        return {host.id: host for host in rows}
+
+    async def names_using_credential(self, credential_id: int) -> list[str]:
+        rows = await self.session.scalars(
+            select(Host.name).where(Host.credential_id == credential_id).order_by(Host.id)
+        )
+        return list(rows)
+
     async def page(
         self, page: PageRequest, *, statuses: Sequence[str], keyword: str | None
     ) -> tuple[list[Host], int]:
@@ -98,12 +111,36 @@ class ClusterRepository:
         self.session = session
 
     async def get(self, cluster_id: int) -> Cluster | None:
+        """The cluster with its zones and servers loaded."""
         return await self.session.scalar(
             select(Cluster).where(Cluster.id == cluster_id).options(_with_zones_and_servers())
         )
 
+    async def get_locked(self, cluster_id: int) -> Cluster | None:
+        """The cluster with its zones and servers loaded, its row locked (FOR UPDATE;
+        SQLite serialises writers) until the transaction ends."""
+        return await self.session.scalar(
+            select(Cluster)
+            .where(Cluster.id == cluster_id)
+            .options(_with_zones_and_servers())
+            .with_for_update(of=Cluster)
+        )
+
+    async def get_row(self, cluster_id: int, *, for_update: bool = False) -> Cluster | None:
+        """The cluster's row alone (zones and servers not loaded)."""
+        return await self.session.get(Cluster, cluster_id, with_for_update=for_update)
+
     async def get_by_name(self, name: str) -> Cluster | None:
         return await self.session.scalar(select(Cluster).where(Cluster.name == name))
+
+    async def ids(self) -> list[int]:
+        return list(await self.session.scalars(select(Cluster.id)))
+
+    async def names(self, cluster_ids: Collection[int]) -> dict[int, str]:
+        rows = await self.session.execute(
+            select(Cluster.id, Cluster.name).where(Cluster.id.in_(list(cluster_ids)))
+        )
+        return {cluster_id: name for cluster_id, name in rows.all()}
 
     async def page(
         self,
@@ -136,3 +173,131 @@ class ClusterRepository:
         self.session.add(server)
         await self.session.flush()
         return server
+
+    async def set_status(self, cluster_id: int, status: str) -> None:
+        await self.session.execute(
+            update(Cluster)
+            .where(Cluster.id == cluster_id)
+            .values(status=status, update_time=utcnow())
+        )
+
+    async def set_version(self, cluster_id: int, version: str) -> None:
+        await self.session.execute(
+            update(Cluster).where(Cluster.id == cluster_id).values(ob_version=version)
+        )
+
+    async def forget(self, cluster_id: int) -> None:
+        """Deletes the cluster's rows (servers, zones, cluster); nothing on any host."""
+        await self.session.execute(delete(Server).where(Server.cluster_id == cluster_id))
+        await self.session.execute(delete(Zone).where(Zone.cluster_id == cluster_id))
+        await self.session.execute(delete(Cluster).where(Cluster.id == cluster_id))
+
+    # -- the operation lock: `Cluster.operation_task_id`, the task holding it
+
+    async def lock_holder(self, cluster: Cluster) -> TaskInstance | None:
+        if cluster.operation_task_id is None:
+            return None
+        return await self.session.get(TaskInstance, cluster.operation_task_id)
+
+    async def take_lock(self, cluster_id: int, *, held_by: int | None, task_id: int) -> bool:
+        """Gives the lock to `task_id` if `held_by` (None: nobody) still holds it: one
+        conditional UPDATE whose row count says whether it did."""
+        held = (
+            Cluster.operation_task_id.is_(None)
+            if held_by is None
+            else Cluster.operation_task_id == held_by
+        )
+        result: CursorResult[Any] = await self.session.execute(  # type: ignore[assignment]
+            update(Cluster)
+            .where(Cluster.id == cluster_id, held)
+            .values(operation_task_id=task_id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def release_lock(self, cluster_id: int, task_id: int) -> None:
+        """Frees the lock if `task_id` still holds it."""
+        await self.session.execute(
+            update(Cluster)
+            .where(Cluster.id == cluster_id, Cluster.operation_task_id == task_id)
+            .values(operation_task_id=None)
+        )
+
+
+class ZoneRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_name(self, cluster_id: int, name: str) -> Zone | None:
+        return await self.session.scalar(
+            select(Zone).where(Zone.cluster_id == cluster_id, Zone.name == name)
+        )
+
+    async def of_cluster(self, cluster_id: int) -> list[Zone]:
+        return list(await self.session.scalars(select(Zone).where(Zone.cluster_id == cluster_id)))
+
+    async def statuses(self, cluster_id: int) -> list[str]:
+        return list(
+            await self.session.scalars(select(Zone.status).where(Zone.cluster_id == cluster_id))
+        )
+
+    async def set_status(self, cluster_id: int, name: str, status: str) -> None:
+        await self.session.execute(
+            update(Zone)
+            .where(Zone.cluster_id == cluster_id, Zone.name == name)
+            .values(status=status, update_time=utcnow())
+        )
+
+
+class ServerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, server_id: int) -> Server | None:
+        return await self.session.get(Server, server_id)
+
+    async def zone_and_cluster(self, server: Server) -> tuple[Zone, Cluster]:
+        zone = await self.session.get_one(Zone, server.zone_id)
+        return zone, await self.session.get_one(Cluster, server.cluster_id)
+
+    async def of_cluster(self, cluster_id: int) -> list[Server]:
+        return list(
+            await self.session.scalars(select(Server).where(Server.cluster_id == cluster_id))
+        )
+
+    async def statuses_in_zone(self, zone_id: int) -> list[str]:
+        return list(
+            await self.session.scalars(select(Server.status).where(Server.zone_id == zone_id))
+        )
+
+    async def versions(self, cluster_id: int) -> list[str | None]:
+        return list(
+            await self.session.scalars(
+                select(Server.version).where(Server.cluster_id == cluster_id)
+            )
+        )
+
+    async def using(
+        self, host_id: int, ports: Collection[int], homes: Collection[str]
+    ) -> list[Server]:
+        """Servers on `host_id` that use one of `ports` (SQL or RPC) or `homes`."""
+        port_list, home_list = list(ports), list(homes)
+        rows = await self.session.scalars(
+            select(Server).where(
+                Server.host_id == host_id,
+                or_(
+                    Server.sql_port.in_(port_list),
+                    Server.port.in_(port_list),
+                    Server.home_path.in_(home_list),
+                ),
+            )
+        )
+        return list(rows)
+
+    async def set_status(self, server_id: int, status: str, **values: Any) -> None:
+        """`values`: other columns changed with the status (start_time, stop_time, version)."""
+        await self.session.execute(
+            update(Server)
+            .where(Server.id == server_id)
+            .values(status=status, update_time=utcnow(), **values)
+        )

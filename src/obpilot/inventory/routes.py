@@ -1,4 +1,6 @@
-"""Inventory HTTP routes: hosts, clusters, zones, servers."""
+"""Inventory HTTP routes: hosts, clusters, zones, servers. Adding a host
+(`POST /api/v2/compute/hosts`) is in `credentials.routes`: it logs in with a credential
+before the inventory records the host."""
 
 from __future__ import annotations
 
@@ -8,9 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from obpilot.api.deps import SessionDep
 from obpilot.api.envelope import Contents, Envelope, NoDataEnvelope, Page, ok, ok_no_data
-from obpilot.api.pagination import PageRequest, make_page, page_params
+from obpilot.api.pagination import make_page, page_params
 from obpilot.api.params import ClusterId, HostId, ZoneName
-from obpilot.credentials.deps import HostAccessDep, SecretBoxDep
 from obpilot.iam.deps import EACH, require
 from obpilot.iam.permissions import Principal
 from obpilot.inventory import service
@@ -18,7 +19,6 @@ from obpilot.inventory.models import ClusterStatus, HostStatus
 from obpilot.inventory.repository import CLUSTER_SORT, HOST_SORT
 from obpilot.inventory.schemas import (
     ClusterOut,
-    HostCreate,
     HostOut,
     ServerOut,
     ZoneOut,
@@ -26,6 +26,7 @@ from obpilot.inventory.schemas import (
     server_out,
     zone_out,
 )
+from obpilot.paging import PageRequest
 
 router = APIRouter()
 
@@ -67,21 +68,6 @@ async def list_hosts(
 )
 async def get_host(session: SessionDep, hostId: HostId) -> Envelope[HostOut]:
     return ok(HostOut.model_validate(await service.get_host(session, host_id=hostId)))
-
-
-@router.post(
-    "/api/v2/compute/hosts",
-    tags=["hosts"],
-    summary="Add a host",
-    dependencies=[Depends(require("HOST", "CREATE"))],
-)
-async def create_host(
-    session: SessionDep, body: HostCreate, host_access: HostAccessDep, secret_box: SecretBoxDep
-) -> Envelope[HostOut]:
-    host = await service.create_host(
-        session, spec=body, host_access=host_access, secret_box=secret_box
-    )
-    return ok(HostOut.model_validate(host))
 
 
 @router.delete(

@@ -9,7 +9,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_serializer, field_validator
 
-from obpilot.api.envelope import CamelModel, format_time
+from obpilot.api.envelope import CamelModel
+from obpilot.formats import format_time
 from obpilot.inventory.models import (
     Cluster,
     ClusterStatus,

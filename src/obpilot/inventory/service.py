@@ -1,16 +1,23 @@
-"""Inventory rules: what may be created, deleted and read, and how a cluster is registered."""
+"""Inventory rules applied: what may be created, deleted and read, how a cluster is
+registered and forgotten, the cluster operation lock, and the statuses that operations and
+the reconciler record. The only writer of the hosts, clusters, zones and servers tables.
+
+The lock: a task is created in the transaction that takes its cluster's lock. The cluster
+row is locked first (`idle_cluster`: FOR UPDATE; SQLite serialises writers) and its holder
+checked (`state.keeps_cluster_busy`), then `take_operation_lock` moves the lock with a
+conditional UPDATE whose row count is checked. Two concurrent requests therefore give one
+task and one 409 that names it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obpilot.api.pagination import PageRequest
-from obpilot.credentials import service as credentials_service
 from obpilot.errors import (
     BadRequest,
+    ClusterBusy,
     ClusterNotFound,
     DuplicateName,
     HostAlreadyExists,
@@ -18,19 +25,32 @@ from obpilot.errors import (
     HostNotFound,
     ZoneNotFound,
 )
+from obpilot.hosts.drivers import ProcessSpec
+from obpilot.inventory import state
 from obpilot.inventory.models import (
     Cluster,
+    ClusterStatus,
     Host,
     HostKind,
     Server,
     Zone,
+    ZoneStatus,
 )
-from obpilot.inventory.repository import ClusterRepository, HostRepository
+from obpilot.inventory.repository import (
+    ClusterRepository,
+    HostRepository,
+    ServerRepository,
+    ZoneRepository,
+)
 from obpilot.inventory.schemas import ClusterSpec, HostCreate
+from obpilot.paging import PageRequest
 from obpilot.secretbox import SecretBox
 
-if TYPE_CHECKING:
-    from obpilot.hosts.access import HostAccess
+#: Proves a new host can be reached before it is recorded (`create_host`): given the
+#: host's name, it returns the SSH host key to pin, or None for a LOCAL host.
+HostAccessProof = Callable[[str], Awaitable[str | None]]
+
+# ------------------------------------------------------------------ hosts
 
 
 async def list_hosts(
@@ -46,16 +66,20 @@ async def get_host(session: AsyncSession, *, host_id: int) -> Host:
     return host
 
 
+async def hosts_by_id(session: AsyncSession, host_ids: Collection[int]) -> dict[int, Host]:
+    return await HostRepository(session).by_ids(host_ids)
+
+
+async def host_names_using_credential(session: AsyncSession, credential_id: int) -> list[str]:
+    return await HostRepository(session).names_using_credential(credential_id)
+
+
 async def create_host(
-    session: AsyncSession,
-    *,
-    spec: HostCreate,
-    host_access: HostAccess | None = None,
-    secret_box: SecretBox | None = None,
+    session: AsyncSession, *, spec: HostCreate, prove_access: HostAccessProof
 ) -> Host:
-    """Adds a host. Any kind but LOCAL is reached over SSH: obpilot logs in once with the
-    given credential (which proves address, port, credential and a usable python3) and
-    records the host key, which every later connection must present."""
+    """Records a host once its address and name are free. `prove_access` runs after those
+    checks and before anything is written: the credentials domain logs in to an SSH host
+    there once and returns the host key that later connections must present."""
     hosts = HostRepository(session)
     if spec.kind == HostKind.LOCAL and spec.inner_ip_address not in ("127.0.0.1", "::1"):
         raise BadRequest("A LOCAL host is this machine: its innerIpAddress must be 127.0.0.1")
@@ -64,23 +88,7 @@ async def create_host(
     name = spec.name or f"{spec.inner_ip_address}:{spec.ssh_port}"
     if await hosts.get_by_name(name) is not None:
         raise DuplicateName(f"A host named {name!r} already exists")
-    host_key = None
-    if spec.kind == HostKind.LOCAL:
-        if spec.credential_id is not None:
-            await credentials_service.get_credential(session, credential_id=spec.credential_id)
-    else:
-        if host_access is None or secret_box is None:
-            raise RuntimeError("adding an SSH host needs the host access pool and secret box")
-        target = await credentials_service.ssh_target(
-            session,
-            address=spec.inner_ip_address,
-            ssh_port=spec.ssh_port,
-            credential_id=spec.credential_id,
-            host_key=None,
-            secret_box=secret_box,
-        )
-        # One bounded SSH login (ssh_connect_timeout); nothing has been written yet.
-        host_key = await host_access.record_host_key(target, step=f"add host {name}")
+    host_key = await prove_access(name)
     return await hosts.add(
         Host(
             name=name,
@@ -106,6 +114,9 @@ async def delete_host(session: AsyncSession, *, host_id: int) -> None:
     await hosts.delete(host)
 
 
+# ------------------------------------------------------------------ clusters
+
+
 async def list_clusters(
     session: AsyncSession,
     *,
@@ -119,10 +130,26 @@ async def list_clusters(
 
 
 async def get_cluster(session: AsyncSession, *, cluster_id: int) -> Cluster:
+    """The cluster with its zones and servers."""
     cluster = await ClusterRepository(session).get(cluster_id)
     if cluster is None:
         raise ClusterNotFound(cluster_id)
     return cluster
+
+
+async def find_cluster_row(
+    session: AsyncSession, cluster_id: int, *, for_update: bool = False
+) -> Cluster | None:
+    """The cluster's row alone, or None once it is forgotten."""
+    return await ClusterRepository(session).get_row(cluster_id, for_update=for_update)
+
+
+async def cluster_ids(session: AsyncSession) -> list[int]:
+    return await ClusterRepository(session).ids()
+
+
+async def cluster_names(session: AsyncSession, cluster_ids: Collection[int]) -> dict[int, str]:
+    return await ClusterRepository(session).names(cluster_ids)
 
 
 async def get_zone(session: AsyncSession, *, cluster_id: int, zone_name: str) -> Zone:
@@ -133,12 +160,19 @@ async def get_zone(session: AsyncSession, *, cluster_id: int, zone_name: str) ->
     raise ZoneNotFound(cluster_id, zone_name)
 
 
-async def register_cluster(session: AsyncSession, *, spec: ClusterSpec) -> Cluster:
-    """Records a cluster whose servers were already checked on their hosts."""
+async def ensure_cluster_name_free(session: AsyncSession, name: str) -> None:
+    if await ClusterRepository(session).get_by_name(name) is not None:
+        raise DuplicateName(f"An OB cluster named {name!r} already exists")
+
+
+async def register_cluster(
+    session: AsyncSession, *, spec: ClusterSpec, root_password_encrypted: str | None = None
+) -> Cluster:
+    """Records a cluster whose servers were already checked on their hosts (the sys
+    tenant's root password encrypted, if it has one)."""
     clusters = ClusterRepository(session)
     hosts = HostRepository(session)
-    if await clusters.get_by_name(spec.name) is not None:
-        raise DuplicateName(f"An OB cluster named {spec.name!r} already exists")
+    await ensure_cluster_name_free(session, spec.name)
     zone_names = [zone.name for zone in spec.zones]
     if len(set(zone_names)) != len(zone_names):
         raise BadRequest(f"Zone names must be unique within a cluster: {zone_names}")
@@ -149,6 +183,7 @@ async def register_cluster(session: AsyncSession, *, spec: ClusterSpec) -> Clust
             ob_version=spec.ob_version,
             status=spec.status,
             creator=spec.creator,
+            root_password_encrypted=root_password_encrypted,
         )
     )
     for zone_spec in spec.zones:
@@ -182,3 +217,164 @@ async def register_cluster(session: AsyncSession, *, spec: ClusterSpec) -> Clust
                 )
             )
     return await get_cluster(session, cluster_id=cluster.id)
+
+
+async def forget_cluster(session: AsyncSession, cluster_id: int) -> None:
+    """Removes the cluster, its zones and servers from obpilot; nothing on any host. The
+    caller decides whether it may (see `idle_cluster`)."""
+    await ClusterRepository(session).forget(cluster_id)
+
+
+# ------------------------------------------------------------------ the operation lock
+
+
+async def idle_cluster(session: AsyncSession, cluster_id: int) -> Cluster:
+    """The cluster (zones and servers loaded), row-locked, and not kept busy by the task
+    holding its lock (otherwise ClusterBusy, OBE11020)."""
+    cluster = await ClusterRepository(session).get_locked(cluster_id)
+    if cluster is None:
+        raise ClusterNotFound(cluster_id)
+    await _ensure_idle(session, cluster)
+    return cluster
+
+
+async def _ensure_idle(session: AsyncSession, cluster: Cluster) -> None:
+    holder = await ClusterRepository(session).lock_holder(cluster)
+    if holder is not None and state.keeps_cluster_busy(holder.status):
+        raise ClusterBusy(cluster.name, holder.id, holder.name, holder.status)
+
+
+async def take_operation_lock(session: AsyncSession, cluster: Cluster, task_id: int) -> None:
+    """Gives `cluster`'s lock to `task_id`, created in this transaction for a cluster that
+    `idle_cluster` returned."""
+    clusters = ClusterRepository(session)
+    if not await clusters.take_lock(cluster.id, held_by=cluster.operation_task_id, task_id=task_id):
+        # Another request took the lock between our read and our write.
+        await session.refresh(cluster)
+        await _ensure_idle(session, cluster)
+        raise ClusterBusy(cluster.name, -1, "another operation", "RUNNING")
+
+
+async def release_operation_lock(
+    session: AsyncSession, *, cluster_id: int, task_id: int, task_status: str
+) -> None:
+    """At the end of a task: the lock it holds is freed unless the task still keeps the
+    cluster busy (a FAILED task keeps it until it is retried, skipped or rolled back)."""
+    if not state.keeps_cluster_busy(task_status):
+        await ClusterRepository(session).release_lock(cluster_id, task_id)
+
+
+async def operation_running(session: AsyncSession, cluster: Cluster) -> bool:
+    """Whether the task holding the cluster's lock is writing its statuses now."""
+    holder = await ClusterRepository(session).lock_holder(cluster)
+    return holder is not None and state.writes_cluster_statuses(holder.status)
+
+
+# ------------------------------------------------------------------ servers and statuses
+
+
+async def find_server(session: AsyncSession, server_id: int) -> Server | None:
+    return await ServerRepository(session).get(server_id)
+
+
+async def servers_of_cluster(session: AsyncSession, cluster_id: int) -> list[Server]:
+    return await ServerRepository(session).of_cluster(cluster_id)
+
+
+async def servers_using(
+    session: AsyncSession, *, host_id: int, ports: Collection[int], homes: Collection[str]
+) -> list[Server]:
+    """Registered servers on `host_id` that use one of `ports` (SQL or RPC) or `homes`."""
+    return await ServerRepository(session).using(host_id, ports, homes)
+
+
+async def server_process_spec(
+    session: AsyncSession, server: Server, *, secret_box: SecretBox
+) -> ProcessSpec:
+    """What a process driver needs to find, check and start a stored server (with the
+    cluster's root password, decrypted, for its SQL checks)."""
+    zone, cluster = await ServerRepository(session).zone_and_cluster(server)
+    password = (
+        secret_box.decrypt(cluster.root_password_encrypted)
+        if cluster.root_password_encrypted
+        else None
+    )
+    return ProcessSpec(
+        kind=server.kind,
+        sql_port=server.sql_port,
+        home_path=server.home_path,
+        rpc_port=server.port,
+        binary_path=server.binary_path,
+        parameters={key: str(value) for key, value in (server.parameters or {}).items()},
+        zone_name=zone.name,
+        cluster_name=cluster.name,
+        ob_cluster_id=cluster.ob_cluster_id,
+        server_ip=server.ip,
+        sql_password=password,
+    )
+
+
+async def set_server_status(
+    session: AsyncSession, server_id: int, status: str, **times: datetime | None
+) -> None:
+    """`times`: start_time and stop_time changed with the status."""
+    await ServerRepository(session).set_status(server_id, status, **times)
+
+
+async def set_found_server_status(
+    session: AsyncSession, server_id: int, status: str, version: str | None
+) -> None:
+    """What a look at a server found: its status, and its version when it reports one."""
+    versioned = {"version": version} if version is not None else {}
+    await ServerRepository(session).set_status(server_id, status, **versioned)
+
+
+async def set_zone_status(
+    session: AsyncSession, *, cluster_id: int, zone_name: str, status: str
+) -> None:
+    await ZoneRepository(session).set_status(cluster_id, zone_name, status)
+
+
+async def set_cluster_status(session: AsyncSession, cluster_id: int, status: str) -> None:
+    await ClusterRepository(session).set_status(cluster_id, status)
+
+
+async def update_zone_status(
+    session: AsyncSession, *, cluster_id: int, zone_name: str
+) -> ZoneStatus | None:
+    """Records the zone's status as its servers' statuses make it (None: no such zone)."""
+    zone = await ZoneRepository(session).get_by_name(cluster_id, zone_name)
+    return None if zone is None else await _update_zone_status(session, zone)
+
+
+async def _update_zone_status(session: AsyncSession, zone: Zone) -> ZoneStatus:
+    status = state.zone_status_from(await ServerRepository(session).statuses_in_zone(zone.id))
+    await ZoneRepository(session).set_status(zone.cluster_id, zone.name, status)
+    return status
+
+
+async def update_cluster_status(session: AsyncSession, cluster_id: int) -> ClusterStatus:
+    """Records the cluster's status as its zones' statuses make it."""
+    status = state.cluster_status_from(await ZoneRepository(session).statuses(cluster_id))
+    await set_cluster_status(session, cluster_id, status)
+    return status
+
+
+async def update_cluster_version(session: AsyncSession, cluster_id: int) -> str | None:
+    """Records the version most of the cluster's servers report, if any reports one."""
+    version = state.cluster_version_from(await ServerRepository(session).versions(cluster_id))
+    if version is not None:
+        await ClusterRepository(session).set_version(cluster_id, version)
+    return version
+
+
+async def record_server_statuses(
+    session: AsyncSession, cluster_id: int, statuses: Mapping[int, str]
+) -> None:
+    """Records servers' statuses (server id -> status), then every zone's and the
+    cluster's as they follow from them."""
+    for server_id, status in statuses.items():
+        await set_server_status(session, server_id, status)
+    for zone in await ZoneRepository(session).of_cluster(cluster_id):
+        await _update_zone_status(session, zone)
+    await update_cluster_status(session, cluster_id)

@@ -1,38 +1,48 @@
 """Operation endpoints: stop, start and restart of a cluster, a zone or a server. Each
 answers at once with the task it created (cluster operations in the shape of OCP's
-stop-cluster sample; zone and server operations as the full task, as OCP's samples do)."""
+stop-cluster sample; zone and server operations as the full task, as OCP's samples do).
+Endpoint function names are the audit log's actions."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.api.deps import WriteSessionDep
 from obpilot.api.envelope import Envelope, ok
 from obpilot.api.params import ClusterId, ServerId, ZoneName
 from obpilot.iam.deps import require
 from obpilot.iam.permissions import Principal
+from obpilot.inventory.state import Operation
 from obpilot.operations import service
 from obpilot.operations.schemas import RestartOptions, StartOptions, StopOptions
-from obpilot.operations.service import Action, Caller
+from obpilot.operations.service import Caller
 from obpilot.tasks.schemas import SubmittedTaskOut, TaskOut
 from obpilot.tasks.service import brief_task, full_task
 
 router = APIRouter(tags=["cluster operations"])
 
-Updater = Annotated[Principal, Depends(require("CLUSTER", "UPDATE", cluster_id_param="id"))]
+
+async def _updater(
+    request: Request,
+    user: Annotated[Principal, Depends(require("CLUSTER", "UPDATE", cluster_id_param="id"))],
+) -> Caller:
+    return Caller.of(user, instance=request.app.state.settings.executor_name)
 
 
-def _caller(principal: Principal) -> Caller:
-    return Caller(id=principal.id, name=principal.username)
+Updater = Annotated[Caller, Depends(_updater)]
+
+
+# ------------------------------------------------------------------ cluster
 
 
 @router.post("/api/v2/ob/clusters/{id}/stop", summary="Stop an OceanBase cluster")
 async def stop_cluster(
     session: WriteSessionDep, id: ClusterId, user: Updater, body: StopOptions | None = None
 ) -> Envelope[SubmittedTaskOut]:
-    task = await service.stop_cluster(session, cluster_id=id, options=body, caller=_caller(user))
+    task = await service.stop_cluster(session, cluster_id=id, options=body, caller=user)
     return ok(await brief_task(session, task))
 
 
@@ -40,7 +50,7 @@ async def stop_cluster(
 async def start_cluster(
     session: WriteSessionDep, id: ClusterId, user: Updater, body: StartOptions | None = None
 ) -> Envelope[SubmittedTaskOut]:
-    task = await service.start_cluster(session, cluster_id=id, caller=_caller(user))
+    task = await service.start_cluster(session, cluster_id=id, caller=user)
     return ok(await brief_task(session, task))
 
 
@@ -51,70 +61,115 @@ async def start_cluster(
 async def restart_cluster(
     session: WriteSessionDep, id: ClusterId, user: Updater, body: RestartOptions | None = None
 ) -> Envelope[SubmittedTaskOut]:
-    task = await service.restart_cluster(session, cluster_id=id, options=body, caller=_caller(user))
+    task = await service.restart_cluster(session, cluster_id=id, options=body, caller=user)
     return ok(await brief_task(session, task))
 
 
-def _zone_route(action: Action, options: type[StopOptions] | type[StartOptions]) -> None:
-    async def endpoint(
-        session: WriteSessionDep,
-        id: ClusterId,
-        zoneName: ZoneName,
-        user: Updater,
-        body: StopOptions | StartOptions | None = None,
-    ) -> Envelope[TaskOut]:
-        task = await service.zone_operation(
-            session,
-            action=action,
-            cluster_id=id,
-            zone_name=zoneName,
-            options=body if isinstance(body, StopOptions) else None,
-            caller=_caller(user),
-        )
-        return ok(await full_task(session, task))
+# ------------------------------------------------------------------ zone
 
-    endpoint.__annotations__["body"] = options | None  # this action's own body model
-    endpoint.__name__ = f"{action}_zone"  # the audit log's action
-    router.add_api_route(
-        f"/api/v2/ob/clusters/{{id}}/zones/{{zoneName}}/{action}",
-        endpoint,
-        methods=["POST"],
-        summary=f"{action.capitalize()} a zone",
+
+async def _zone_operation(
+    session: AsyncSession,
+    operation: Operation,
+    cluster_id: int,
+    zone_name: str,
+    user: Caller,
+    options: StopOptions | None = None,
+) -> Envelope[TaskOut]:
+    task = await service.zone_operation(
+        session,
+        operation=operation,
+        cluster_id=cluster_id,
+        zone_name=zone_name,
+        options=options,
+        caller=user,
     )
+    return ok(await full_task(session, task))
 
 
-def _server_route(action: Action, options: type[StopOptions] | type[StartOptions]) -> None:
-    async def endpoint(
-        session: WriteSessionDep,
-        id: ClusterId,
-        serverId: ServerId,
-        user: Updater,
-        body: StopOptions | StartOptions | None = None,
-    ) -> Envelope[TaskOut]:
-        task = await service.server_operation(
-            session,
-            action=action,
-            cluster_id=id,
-            server_id=serverId,
-            options=body if isinstance(body, StopOptions) else None,
-            caller=_caller(user),
-        )
-        return ok(await full_task(session, task))
+@router.post("/api/v2/ob/clusters/{id}/zones/{zoneName}/stop", summary="Stop a zone")
+async def stop_zone(
+    session: WriteSessionDep,
+    id: ClusterId,
+    zoneName: ZoneName,
+    user: Updater,
+    body: StopOptions | None = None,
+) -> Envelope[TaskOut]:
+    return await _zone_operation(session, Operation.STOP, id, zoneName, user, body)
 
-    endpoint.__annotations__["body"] = options | None
-    endpoint.__name__ = f"{action}_server"
-    router.add_api_route(
-        f"/api/v2/ob/clusters/{{id}}/servers/{{serverId}}/{action}",
-        endpoint,
-        methods=["POST"],
-        summary=f"{action.capitalize()} an OB server",
+
+@router.post("/api/v2/ob/clusters/{id}/zones/{zoneName}/start", summary="Start a zone")
+async def start_zone(
+    session: WriteSessionDep,
+    id: ClusterId,
+    zoneName: ZoneName,
+    user: Updater,
+    body: StartOptions | None = None,
+) -> Envelope[TaskOut]:
+    return await _zone_operation(session, Operation.START, id, zoneName, user)
+
+
+@router.post("/api/v2/ob/clusters/{id}/zones/{zoneName}/restart", summary="Restart a zone")
+async def restart_zone(
+    session: WriteSessionDep,
+    id: ClusterId,
+    zoneName: ZoneName,
+    user: Updater,
+    body: RestartOptions | None = None,
+) -> Envelope[TaskOut]:
+    return await _zone_operation(session, Operation.RESTART, id, zoneName, user, body)
+
+
+# ------------------------------------------------------------------ server
+
+
+async def _server_operation(
+    session: AsyncSession,
+    operation: Operation,
+    cluster_id: int,
+    server_id: int,
+    user: Caller,
+    options: StopOptions | None = None,
+) -> Envelope[TaskOut]:
+    task = await service.server_operation(
+        session,
+        operation=operation,
+        cluster_id=cluster_id,
+        server_id=server_id,
+        options=options,
+        caller=user,
     )
+    return ok(await full_task(session, task))
 
 
-for _action, _options in (
-    (Action.STOP, StopOptions),
-    (Action.START, StartOptions),
-    (Action.RESTART, RestartOptions),
-):
-    _zone_route(_action, _options)
-    _server_route(_action, _options)
+@router.post("/api/v2/ob/clusters/{id}/servers/{serverId}/stop", summary="Stop an OB server")
+async def stop_server(
+    session: WriteSessionDep,
+    id: ClusterId,
+    serverId: ServerId,
+    user: Updater,
+    body: StopOptions | None = None,
+) -> Envelope[TaskOut]:
+    return await _server_operation(session, Operation.STOP, id, serverId, user, body)
+
+
+@router.post("/api/v2/ob/clusters/{id}/servers/{serverId}/start", summary="Start an OB server")
+async def start_server(
+    session: WriteSessionDep,
+    id: ClusterId,
+    serverId: ServerId,
+    user: Updater,
+    body: StartOptions | None = None,
+) -> Envelope[TaskOut]:
+    return await _server_operation(session, Operation.START, id, serverId, user)
+
+
+@router.post("/api/v2/ob/clusters/{id}/servers/{serverId}/restart", summary="Restart an OB server")
+async def restart_server(
+    session: WriteSessionDep,
+    id: ClusterId,
+    serverId: ServerId,
+    user: Updater,
+    body: RestartOptions | None = None,
+) -> Envelope[TaskOut]:
+    return await _server_operation(session, Operation.RESTART, id, serverId, user, body)

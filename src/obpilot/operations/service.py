@@ -1,25 +1,15 @@
-"""The rules of cluster, zone and server operations: which states allow which operation,
-the cluster's operation lock, and the task each operation becomes.
-
-The lock and the task are written in one transaction: the cluster row is locked (FOR
-UPDATE; SQLite serialises writers), its holder checked, the task inserted, and the lock
-taken with a conditional UPDATE whose row count is checked. Two concurrent requests
-therefore give one task and one 409 that names it."""
+"""Cluster, zone and server operations: which operation the inventory's states allow, and
+the task each operation becomes, submitted in the transaction that takes the cluster's
+operation lock (`inventory.service.idle_cluster`, `take_operation_lock`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from obpilot.engine import Context, TaskInstance, TaskStatus, Template, submit
+from obpilot.engine import Context, TaskInstance, Template, submit
 from obpilot.errors import (
-    ClusterBusy,
-    ClusterNotFound,
     ClusterStateConflict,
     LastServerStop,
     ServerNotFound,
@@ -28,60 +18,48 @@ from obpilot.errors import (
     ZoneStateConflict,
 )
 from obpilot.flows import templates
-from obpilot.inventory.models import (
-    Cluster,
-    ClusterStatus,
-    Server,
-    ServerStatus,
-    Zone,
-    ZoneStatus,
+from obpilot.iam.permissions import Principal
+from obpilot.inventory import service as inventory
+from obpilot.inventory.models import Cluster, Server, Zone
+from obpilot.inventory.state import (
+    CLUSTER_FOR_ZONE_OPERATION,
+    CLUSTER_OPERATION_FROM,
+    SERVER_OPERATION_FROM,
+    ZONE_OPERATION_FROM,
+    Operation,
+    stop_leaves_a_server_running,
+    stop_leaves_a_zone_running,
+    zone_operation_needs_running_cluster,
 )
 from obpilot.operations.schemas import RestartOptions, StopOptions
 
-C, Z, S = ClusterStatus, ZoneStatus, ServerStatus
-
-STOPPABLE_CLUSTER = {C.RUNNING, C.UNAVAILABLE}
-STARTABLE_CLUSTER = {C.STOPPED, C.UNAVAILABLE}
-RESTARTABLE_CLUSTER = {C.RUNNING, C.UNAVAILABLE}
-# Zone and server operations need a cluster that is not stopped as a whole.
-CLUSTER_FOR_PART = {C.RUNNING, C.UNAVAILABLE}
+ZONE_TEMPLATES = {
+    Operation.STOP: templates.STOP_ZONE,
+    Operation.START: templates.START_ZONE,
+    Operation.RESTART: templates.RESTART_ZONE,
+}
+SERVER_TEMPLATES = {
+    Operation.STOP: templates.STOP_SERVER,
+    Operation.START: templates.START_SERVER,
+    Operation.RESTART: templates.RESTART_SERVER,
+}
 
 
 @dataclass(frozen=True)
 class Caller:
+    """Who asked for an operation, and the obpilot instance that accepted it (the task's
+    `executor`)."""
+
     id: int | None
     name: str
+    instance: str
+
+    @classmethod
+    def of(cls, principal: Principal, *, instance: str) -> Caller:
+        return cls(id=principal.id, name=principal.username, instance=instance)
 
 
-async def locked_cluster(session: AsyncSession, cluster_id: int) -> Cluster:
-    """The cluster (zones and servers loaded), row-locked, and free of unfinished tasks
-    (otherwise ClusterBusy, OBE11020)."""
-    cluster = await session.scalar(
-        select(Cluster)
-        .where(Cluster.id == cluster_id)
-        .options(selectinload(Cluster.zones).selectinload(Zone.servers))
-        .with_for_update(of=Cluster)
-    )
-    if cluster is None:
-        raise ClusterNotFound(cluster_id)
-    await _ensure_idle(session, cluster)
-    return cluster
-
-
-async def _ensure_idle(session: AsyncSession, cluster: Cluster) -> None:
-    if cluster.operation_task_id is None:
-        return
-    holder = await session.get(TaskInstance, cluster.operation_task_id)
-    if holder is not None and holder.status != TaskStatus.SUCCESSFUL:
-        raise ClusterBusy(cluster.name, holder.id, holder.name, holder.status)
-
-
-def _check(cluster: Cluster, allowed: Iterable[str], operation: str) -> None:
-    if cluster.status not in allowed:
-        raise ClusterStateConflict(cluster.name, cluster.status, operation)
-
-
-async def submit_locked(
+async def submit_for_cluster(
     session: AsyncSession,
     cluster: Cluster,
     template: Template,
@@ -89,8 +67,8 @@ async def submit_locked(
     lists: dict[str, list[str]],
     caller: Caller,
 ) -> TaskInstance:
-    """Submits `template` for `cluster` and takes its operation lock, in the caller's
-    transaction (the cluster is idle: see `locked_cluster`)."""
+    """Submits `template` for `cluster` and gives the task the cluster's operation lock, in
+    the caller's transaction (the cluster came from `inventory.service.idle_cluster`)."""
     context = Context.of(
         {"cluster_name": cluster.name, "cluster_id": str(cluster.id), **strings}, lists
     )
@@ -100,27 +78,18 @@ async def submit_locked(
         context,
         creator_id=caller.id,
         creator_name=caller.name,
+        executor=caller.instance,
         cluster_id=cluster.id,
         cluster_name=cluster.name,
         ob_cluster_id=cluster.ob_cluster_id,
     )
-    taken = await session.execute(
-        update(Cluster)
-        .where(
-            Cluster.id == cluster.id,
-            Cluster.operation_task_id.is_(None)
-            if cluster.operation_task_id is None
-            else Cluster.operation_task_id == cluster.operation_task_id,
-        )
-        .values(operation_task_id=task.id)
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        # Another request took the lock between our read and our write.
-        await session.refresh(cluster)
-        await _ensure_idle(session, cluster)
-        raise ClusterBusy(cluster.name, -1, "another operation", "RUNNING")
+    await inventory.take_operation_lock(session, cluster, task.id)
     return task
+
+
+def _check_cluster(cluster: Cluster, allowed: frozenset[str], operation: str) -> None:
+    if cluster.status not in allowed:
+        raise ClusterStateConflict(cluster.name, cluster.status, operation)
 
 
 def _options(options: StopOptions | None) -> dict[str, str]:
@@ -145,19 +114,19 @@ def _all(cluster: Cluster) -> dict[str, list[str]]:
 async def stop_cluster(
     session: AsyncSession, *, cluster_id: int, options: StopOptions | None, caller: Caller
 ) -> TaskInstance:
-    cluster = await locked_cluster(session, cluster_id)
-    _check(cluster, STOPPABLE_CLUSTER, "stop")
+    cluster = await inventory.idle_cluster(session, cluster_id)
+    _check_cluster(cluster, CLUSTER_OPERATION_FROM[Operation.STOP], Operation.STOP)
     strings = {"former_cluster_status": cluster.status, **_options(options)}
-    return await submit_locked(
+    return await submit_for_cluster(
         session, cluster, templates.STOP_CLUSTER, strings, _all(cluster), caller
     )
 
 
 async def start_cluster(session: AsyncSession, *, cluster_id: int, caller: Caller) -> TaskInstance:
-    cluster = await locked_cluster(session, cluster_id)
-    _check(cluster, STARTABLE_CLUSTER, "start")
+    cluster = await inventory.idle_cluster(session, cluster_id)
+    _check_cluster(cluster, CLUSTER_OPERATION_FROM[Operation.START], Operation.START)
     strings = {"former_cluster_status": cluster.status}
-    return await submit_locked(
+    return await submit_for_cluster(
         session, cluster, templates.START_CLUSTER, strings, _all(cluster), caller
     )
 
@@ -165,8 +134,8 @@ async def start_cluster(session: AsyncSession, *, cluster_id: int, caller: Calle
 async def restart_cluster(
     session: AsyncSession, *, cluster_id: int, options: RestartOptions | None, caller: Caller
 ) -> TaskInstance:
-    cluster = await locked_cluster(session, cluster_id)
-    _check(cluster, RESTARTABLE_CLUSTER, "restart")
+    cluster = await inventory.idle_cluster(session, cluster_id)
+    _check_cluster(cluster, CLUSTER_OPERATION_FROM[Operation.RESTART], Operation.RESTART)
     strings = {"former_cluster_status": cluster.status, **_options(options)}
     lists = _all(cluster)
     if len(cluster.zones) < templates.ROLLING_RESTART_MIN_ZONES:
@@ -177,36 +146,10 @@ async def restart_cluster(
         for index, zone in enumerate(cluster.zones):
             lists[templates.rolling_zone_key(index)] = [zone.name]
             lists[templates.rolling_servers_key(index)] = [str(s.id) for s in zone.servers]
-    return await submit_locked(session, cluster, template, strings, lists, caller)
+    return await submit_for_cluster(session, cluster, template, strings, lists, caller)
 
 
 # ------------------------------------------------------------------ zone and server
-
-
-class Action(StrEnum):
-    STOP = "stop"
-    START = "start"
-    RESTART = "restart"
-
-
-@dataclass(frozen=True)
-class PartRule:
-    """What an operation on one zone or one server runs, and from which states."""
-
-    template: Template
-    allowed: frozenset[str]
-
-
-ZONE_RULES = {
-    Action.STOP: PartRule(templates.STOP_ZONE, frozenset({Z.RUNNING, Z.UNAVAILABLE})),
-    Action.START: PartRule(templates.START_ZONE, frozenset({Z.STOPPED, Z.UNAVAILABLE})),
-    Action.RESTART: PartRule(templates.RESTART_ZONE, frozenset({Z.RUNNING, Z.UNAVAILABLE})),
-}
-SERVER_RULES = {
-    Action.STOP: PartRule(templates.STOP_SERVER, frozenset({S.RUNNING, S.UNAVAILABLE})),
-    Action.START: PartRule(templates.START_SERVER, frozenset({S.STOPPED, S.UNAVAILABLE})),
-    Action.RESTART: PartRule(templates.RESTART_SERVER, frozenset({S.RUNNING, S.UNAVAILABLE})),
-}
 
 
 def _zone(cluster: Cluster, zone_name: str) -> Zone:
@@ -219,27 +162,27 @@ def _zone(cluster: Cluster, zone_name: str) -> Zone:
 async def zone_operation(
     session: AsyncSession,
     *,
-    action: Action,
+    operation: Operation,
     cluster_id: int,
     zone_name: str,
     options: StopOptions | None,
     caller: Caller,
 ) -> TaskInstance:
-    rule = ZONE_RULES[action]
-    cluster = await locked_cluster(session, cluster_id)
+    cluster = await inventory.idle_cluster(session, cluster_id)
     zone = _zone(cluster, zone_name)
-    if zone.status not in rule.allowed:
-        raise ZoneStateConflict(zone.name, zone.status, action)
-    if action != Action.START:
-        _check(cluster, CLUSTER_FOR_PART, f"{action} zone")
-    others_running = [z for z in cluster.zones if z.status == Z.RUNNING and z.id != zone.id]
-    if action == Action.STOP and not others_running:
+    if zone.status not in ZONE_OPERATION_FROM[operation]:
+        raise ZoneStateConflict(zone.name, zone.status, operation)
+    if zone_operation_needs_running_cluster(operation):
+        _check_cluster(cluster, CLUSTER_FOR_ZONE_OPERATION, f"{operation} zone")
+    if operation == Operation.STOP and not stop_leaves_a_zone_running(cluster, zone):
         raise ZoneStateConflict(
             zone.name, zone.status, "stop of the last running zone; stop the cluster instead"
         )
     strings = {"zone_name": zone.name, "former_cluster_status": cluster.status, **_options(options)}
     lists = {"server_ids": [str(s.id) for s in zone.servers], "zone_names": [zone.name]}
-    return await submit_locked(session, cluster, rule.template, strings, lists, caller)
+    return await submit_for_cluster(
+        session, cluster, ZONE_TEMPLATES[operation], strings, lists, caller
+    )
 
 
 def _server(cluster: Cluster, server_id: int) -> tuple[Zone, Server]:
@@ -253,22 +196,18 @@ def _server(cluster: Cluster, server_id: int) -> tuple[Zone, Server]:
 async def server_operation(
     session: AsyncSession,
     *,
-    action: Action,
+    operation: Operation,
     cluster_id: int,
     server_id: int,
     options: StopOptions | None,
     caller: Caller,
 ) -> TaskInstance:
-    rule = SERVER_RULES[action]
-    cluster = await locked_cluster(session, cluster_id)
+    cluster = await inventory.idle_cluster(session, cluster_id)
     zone, server = _server(cluster, server_id)
     label = f"{server.ip}:{server.sql_port}"
-    if server.status not in rule.allowed:
-        raise ServerStateConflict(label, server.status, action)
-    others_running = [
-        s for z in cluster.zones for s in z.servers if s.status == S.RUNNING and s.id != server.id
-    ]
-    if action == Action.STOP and not others_running:
+    if server.status not in SERVER_OPERATION_FROM[operation]:
+        raise ServerStateConflict(label, server.status, operation)
+    if operation == Operation.STOP and not stop_leaves_a_server_running(cluster, server):
         raise LastServerStop(label, cluster.name)
     strings = {
         "server_id": str(server.id),
@@ -277,4 +216,6 @@ async def server_operation(
         **_options(options),
     }
     lists = {"server_ids": [str(server.id)], "zone_names": [zone.name]}
-    return await submit_locked(session, cluster, rule.template, strings, lists, caller)
+    return await submit_for_cluster(
+        session, cluster, SERVER_TEMPLATES[operation], strings, lists, caller
+    )

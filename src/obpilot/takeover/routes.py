@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from obpilot.api.deps import WriteSessionDep
 from obpilot.api.envelope import Envelope, NoDataEnvelope, ok, ok_no_data
@@ -33,12 +33,16 @@ Creator = Annotated[Principal, Depends(require("CLUSTER", "CREATE"))]
     ),
 )
 async def take_over_cluster(
-    session: WriteSessionDep, body: TakeOverRequest, user: Creator, secret_box: SecretBoxDep
+    request: Request,
+    session: WriteSessionDep,
+    body: TakeOverRequest,
+    user: Creator,
+    secret_box: SecretBoxDep,
 ) -> Envelope[SubmittedTaskOut]:
     task = await service.take_over(
         session,
         request=body,
-        caller=Caller(id=user.id, name=user.username),
+        caller=Caller.of(user, instance=request.app.state.settings.executor_name),
         secret_box=secret_box,
     )
     return ok(await brief_task(session, task))

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from obpilot.engine import TaskInstance
 from obpilot.errors import (
     BadRequest,
-    DuplicateName,
     DuplicateServer,
     HostNotFound,
     InvalidServerParameter,
@@ -31,11 +30,9 @@ from obpilot.hosts.drivers.base import PidFileServerDriver
 from obpilot.hosts.executor import CommandResult
 from obpilot.inventory import service as inventory
 from obpilot.inventory.models import ClusterStatus, Host, ServerStatus, ZoneStatus
-from obpilot.inventory.repository import ClusterRepository
 from obpilot.inventory.schemas import ClusterSpec, ServerSpec, ZoneSpec
-from obpilot.operations.service import Caller, locked_cluster, submit_locked
+from obpilot.operations.service import Caller, submit_for_cluster
 from obpilot.secretbox import SecretBox
-from obpilot.takeover import repository
 from obpilot.takeover.schemas import TakeOverRequest, TakeOverServer, TakeOverZone
 
 FORGET_ONLY = (
@@ -120,9 +117,11 @@ async def take_over(
         ],
     )
     try:
-        cluster = await inventory.register_cluster(session, spec=spec)
-        cluster.root_password_encrypted = secret_box.encrypt(password) if password else None
-        await session.flush()
+        cluster = await inventory.register_cluster(
+            session,
+            spec=spec,
+            root_password_encrypted=secret_box.encrypt(password) if password else None,
+        )
     except IntegrityError:
         # Only a concurrent request can get here: everything was checked above.
         raise DuplicateServer(
@@ -134,14 +133,15 @@ async def take_over(
         "zone_names": [zone.name for zone in cluster.zones],
     }
     strings = {"ob_cluster_id": str(cluster.ob_cluster_id)}
-    return await submit_locked(session, cluster, flow.TAKE_OVER_CLUSTER, strings, lists, caller)
+    return await submit_for_cluster(
+        session, cluster, flow.TAKE_OVER_CLUSTER, strings, lists, caller
+    )
 
 
 async def _validate(session: AsyncSession, request: TakeOverRequest) -> list[_Planned]:
     """Every check that needs no host, before anything is written."""
-    if await ClusterRepository(session).get_by_name(request.name) is not None:
-        raise DuplicateName(f"An OB cluster named {request.name!r} already exists")
-    hosts = await repository.hosts_by_id(session, {s.host_id for _, s in request.servers})
+    await inventory.ensure_cluster_name_free(session, request.name)
+    hosts = await inventory.hosts_by_id(session, {s.host_id for _, s in request.servers})
     for _, server in request.servers:
         if server.host_id not in hosts:
             raise HostNotFound(server.host_id)
@@ -200,11 +200,13 @@ def _check_within_request(planned: list[_Planned]) -> None:
 
 async def _check_against_registered(session: AsyncSession, planned: list[_Planned]) -> None:
     for item in planned:
-        found = await repository.servers_on(session, item.host.id, item.ports, [item.server.home])
+        found = await inventory.servers_using(
+            session, host_id=item.host.id, ports=item.ports, homes=[item.server.home]
+        )
         if not found:
             continue
         other = found[0]
-        names = await repository.cluster_names(session, [other.cluster_id])
+        names = await inventory.cluster_names(session, [other.cluster_id])
         owner = names.get(other.cluster_id, str(other.cluster_id))
         if other.home_path == item.server.home:
             what = f"home {other.home_path}"
@@ -222,5 +224,5 @@ async def forget_cluster(session: AsyncSession, *, cluster_id: int, keep_process
     while an unfinished task holds the cluster's operation lock."""
     if not keep_processes:
         raise BadRequest(FORGET_ONLY.replace("{id}", str(cluster_id)))
-    cluster = await locked_cluster(session, cluster_id)
-    await repository.forget_cluster(session, cluster.id)
+    cluster = await inventory.idle_cluster(session, cluster_id)
+    await inventory.forget_cluster(session, cluster.id)

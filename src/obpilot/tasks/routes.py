@@ -9,12 +9,13 @@ from fastapi.responses import StreamingResponse
 
 from obpilot.api.deps import SessionDep, WriteSessionDep
 from obpilot.api.envelope import Envelope, NoDataEnvelope, Page, ok, ok_no_data
-from obpilot.api.pagination import PageRequest, make_page, page_params
+from obpilot.api.pagination import make_page, page_params
 from obpilot.api.params import MAX_ID, SubtaskId, TaskId
 from obpilot.engine import repository as repo
 from obpilot.engine.states import TaskStatus, TaskType
 from obpilot.iam.deps import require
 from obpilot.iam.permissions import Principal
+from obpilot.paging import PageRequest
 from obpilot.tasks import service
 from obpilot.tasks.schemas import SubtaskLogOut, SubtaskOut, TaskListItem, TaskOut
 from obpilot.tasks.service import TaskAccess

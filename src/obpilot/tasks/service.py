@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obpilot.api.envelope import format_time
-from obpilot.api.pagination import PageRequest
 from obpilot.engine import repository as repo
 from obpilot.engine import service as engine
 from obpilot.engine.context import Context
 from obpilot.engine.models import SubtaskInstance, TaskInstance
 from obpilot.errors import ClusterUpdateForbidden, Forbidden, SubtaskNotFound, TaskNotFound
+from obpilot.formats import format_time
 from obpilot.iam.permissions import Permission, PermissionSet
+from obpilot.paging import PageRequest
 from obpilot.tasks.schemas import (
     BasicSubtaskOut,
     BriefSubtaskOut,

@@ -1,6 +1,8 @@
-"""The seekdb driver on real seekdb processes, on this machine and over SSH. One base dir
-per host kind is started twice (first start and one restart) and shared by the tests in
-file order; each test brings it to the state it needs through the driver itself."""
+"""The seekdb driver: its parameter checks and start command (nothing runs), its own
+branches on a fake host (binary lookup, launch failures), and real seekdb processes on
+this machine and over SSH. For the real ones, one base dir per host kind is started
+twice (first start and one restart) and shared by the tests in file order; each test
+brings it to the state it needs through the driver itself."""
 
 from __future__ import annotations
 
@@ -27,8 +29,205 @@ from obpilot.hosts.drivers import (
     SeekdbDriver,
     driver_for,
 )
+from obpilot.hosts.drivers.seekdb import check_parameters, effective_parameters
 from obpilot.hosts.executor import HostExecutor, discard_log
+from tests.hosts.processes import alive
 from tests.support.databases import free_port, seekdb_binary
+from tests.support.fake_host import FakeHost, Launch, Startup
+
+# --------------------------------------------------------------------------- parameters
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("datafile_size", "0", "disk percentage"),
+        ("memory_budget", "512M", "below its minimum of 1024M"),
+        ("memory_budget", "0", "give a size with a unit"),
+        ("log_disk_size", "1536M", "below its minimum of 2048M"),
+        ("log_disk_size", "2X", "give a size with a unit"),
+        ("datafile_size", "2M", "below its minimum of 4M"),
+        ("datafile_maxsize", "1024", "give a size with a unit"),
+        ("memory_limit", "4G", "deprecated"),
+        ("system_memory", "1G", "does not exist in seekdb"),
+        ("cpu_count", "two", "a number"),
+        ("Memory Budget", "1G", "name"),
+        ("syslog_level", "WARN INFO", "no spaces"),
+    ],
+)
+async def test_a_bad_parameter_is_refused_before_the_host_is_contacted(
+    name: str, value: str, reason: str
+) -> None:
+    host = FakeHost()
+    spec = ProcessSpec(
+        kind="seekdb", sql_port=2881, home_path="/data/seekdb", parameters={name: value}
+    )
+    with pytest.raises(InvalidServerParameter, match=reason):
+        await SeekdbDriver(spec, host).start()
+    assert not host.contacted
+
+
+def test_defaults_suit_a_small_machine_and_can_be_overridden() -> None:
+    assert effective_parameters({}) == {
+        "memory_budget": "1G",
+        "log_disk_size": "2G",
+        "datafile_size": "64M",
+        "datafile_maxsize": "2G",
+    }
+    assert effective_parameters({"memory_budget": "2G"})["memory_budget"] == "2G"
+
+
+def test_good_values_pass_and_unknown_names_only_warn() -> None:
+    assert check_parameters(effective_parameters({"cpu_count": "2", "memory_budget": "1.5G"})) == []
+    warnings = check_parameters({"memory_bugdet": "2G"})
+    assert len(warnings) == 1
+    assert "memory_bugdet" in warnings[0]
+
+
+def test_datafile_maxsize_not_below_datafile_size() -> None:
+    with pytest.raises(InvalidServerParameter, match="datafile_maxsize"):
+        check_parameters({"datafile_size": "1G", "datafile_maxsize": "512M"})
+
+
+def test_the_start_command_of_a_new_and_of_an_initialised_base_dir() -> None:
+    spec = ProcessSpec(
+        kind="seekdb", sql_port=2881, home_path="/data/seekdb", parameters={"cpu_count": "2"}
+    )
+    driver = SeekdbDriver(spec, FakeHost())
+    new = ProcessStatus(state=ProcessState.STOPPED, home="/data/seekdb", sql_port=2881)
+    argv, env, cwd = driver.launch_command("/opt/seekdb", new)
+    assert argv == [
+        "/opt/seekdb",
+        "--port",
+        "2881",
+        "--base-dir",
+        "/data/seekdb",
+        "--parameter",
+        "cpu_count=2",
+        "--parameter",
+        "datafile_maxsize=2G",
+        "--parameter",
+        "datafile_size=64M",
+        "--parameter",
+        "log_disk_size=2G",
+        "--parameter",
+        "memory_budget=1G",
+        "--log-level",
+        "WARN",
+        "--variable",
+        "time_zone=+00:00",
+    ]
+    assert env == {"TELEMETRY_ENABLED": "false"}
+    assert cwd == "/data/seekdb"
+    initialised = ProcessStatus(
+        state=ProcessState.STOPPED, home="/data/seekdb", sql_port=2881, initialised=True
+    )
+    assert "--variable" not in driver.launch_command("/opt/seekdb", initialised)[0]
+
+
+def test_a_relative_home_is_refused() -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        SeekdbDriver(ProcessSpec(kind="seekdb", sql_port=2881, home_path="data/seekdb"), FakeHost())
+
+
+# --------------------------------------------------------------------------- on a fake host
+
+BASE_DIR = "/data/seekdb"
+PYLIBSEEKDB = "/usr/lib/python3/dist-packages/pylibseekdb/seekdb"
+TIMEOUTS = ProcessTimeouts(start=5, stop_grace=2, kill=0.3, probe=1, sql=1)
+
+
+def fake_host(*, pylibseekdb: str | None = PYLIBSEEKDB) -> FakeHost:
+    host = FakeHost(pylibseekdb=pylibseekdb)
+    host.install(PYLIBSEEKDB, "seekdb (OceanBase seekdb) 1.0.0\nREVISION: fake\n")
+    # What seekdb does when it starts: run/seekdb names the binary it runs.
+    host.link(f"{BASE_DIR}/run/seekdb", PYLIBSEEKDB)
+    return host
+
+
+def seekdb_on(host: FakeHost) -> SeekdbDriver:
+    spec = ProcessSpec(kind="seekdb", sql_port=2881, home_path=BASE_DIR)
+    return SeekdbDriver(spec, host, TIMEOUTS)
+
+
+async def test_the_binary_comes_from_pylibseekdb_and_is_checked_once_per_host() -> None:
+    host = fake_host()
+    lines: list[str] = []
+    started = await seekdb_on(host).start(log=lines.append)
+    assert started.state == ProcessState.RUNNING
+    assert any(
+        f"seekdb binary from pylibseekdb of /usr/bin/python3: {PYLIBSEEKDB}" in line
+        for line in lines
+    )
+    [launch] = host.launches
+    assert launch["argv"][0] == PYLIBSEEKDB
+    assert launch["env"] == {"TELEMETRY_ENABLED": "false"}
+
+    again = seekdb_on(host)  # as the next subtask would
+    assert (await again.stop()).state == ProcessState.STOPPED
+    await again.start()
+    assert host.probes.count("locate") == 1
+    assert host.commands == [[PYLIBSEEKDB, "--version"]]
+
+
+async def test_without_pylibseekdb_there_is_no_binary() -> None:
+    with pytest.raises(ServerProcessError) as caught:
+        await seekdb_on(fake_host(pylibseekdb=None)).start()
+    assert caught.value.cause == Cause.BINARY_NOT_FOUND
+    assert "pylibseekdb is not installed for /usr/bin/python3" in caught.value.message
+
+
+async def test_a_binary_that_cannot_load_is_not_found() -> None:
+    host = fake_host()
+    host.install(PYLIBSEEKDB, "libaio.so.1: cannot open shared object file", exit_status=127)
+    with pytest.raises(ServerProcessError) as caught:
+        await seekdb_on(host).start()
+    assert caught.value.cause == Cause.BINARY_NOT_FOUND
+    assert "cannot run (exit status 127): libaio.so.1: cannot open" in caught.value.message
+    assert host.launches == []
+
+
+async def test_exit_96_means_another_seekdb_holds_the_base_dir() -> None:
+    host = fake_host()
+    host.launch_next(Launch(exit_status=96, output="seekdb: pid file is locked\n"))
+    with pytest.raises(ServerProcessError, match="exit 96: seekdb: pid file is locked") as caught:
+        await seekdb_on(host).start()
+    assert caught.value.cause == Cause.BASE_DIR_IN_USE
+
+
+@pytest.mark.parametrize(
+    "launch", [Launch(exit_status=1), Launch(startup=Startup.CRASHES)], ids=["launch", "startup"]
+)
+async def test_an_exit_with_an_empty_log_is_a_refused_parameter(launch: Launch) -> None:
+    host = fake_host()
+    host.launch_next(launch)
+    with pytest.raises(ServerProcessError) as caught:
+        await seekdb_on(host).start()
+    assert caught.value.cause == Cause.BAD_PARAMETER
+    assert "when it refuses a --parameter value (datafile_maxsize=2G" in caught.value.message
+
+
+async def test_an_exit_with_a_log_points_to_the_dropped_cause() -> None:
+    host = fake_host()
+    host.write(f"{BASE_DIR}/log/seekdb.log", "[WARN] bootstrap failed\n")
+    host.launch_next(Launch(exit_status=1))
+    with pytest.raises(ServerProcessError) as caught:
+        await seekdb_on(host).start()
+    assert caught.value.cause == Cause.START_FAILED
+    assert "log/seekdb.log: [WARN] bootstrap failed" in caught.value.message
+    assert "runs with --log-level WARN, which drops the cause" in caught.value.message
+
+
+async def test_a_stop_with_freeze_freezes_the_whole_server() -> None:
+    host = fake_host()
+    server = host.run_server(
+        BASE_DIR, PYLIBSEEKDB, pid_file=f"{BASE_DIR}/run/seekdb.pid", ports=[2881]
+    )
+    await seekdb_on(host).stop(freeze=True)
+    assert server.statements == ["ALTER SYSTEM MINOR FREEZE"]
+
+
+# --------------------------------------------------------------------------- real seekdb
 
 IGNORE_USR1 = str(Path(__file__).resolve().parents[2] / "support" / "ignore_usr1.py")
 
@@ -65,14 +264,6 @@ def _proc(pid: int, name: str) -> list[str]:
 
 def _same_file(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
 
 
 def _port_open(port: int) -> bool:
@@ -119,7 +310,7 @@ async def test_start_launches_seekdb_and_waits_until_it_answers_sql(seekdb: Seek
     status = await seekdb.driver.start(log=lines.append)
     assert status.state == ProcessState.RUNNING
     assert status.pid is not None
-    assert _alive(status.pid)
+    assert alive(status.pid)
     assert "seekdb" in (status.version or "")
     connection = pymysql.connect(host="127.0.0.1", port=seekdb.port, user="root", password="")
     try:
@@ -215,7 +406,7 @@ async def test_stop_is_clean_and_verified(seekdb: Seekdb) -> None:
     assert not any("minor freeze failed" in line for line in lines)
     assert any("SIGUSR1" in line for line in lines)
     assert not any("SIGKILL" in line for line in lines)
-    assert not _alive(running.pid)
+    assert not alive(running.pid)
     assert not _port_open(seekdb.port)
     # seekdb removes its socket only on the clean (SIGUSR1) path.
     assert not (seekdb.home / "run" / "sql.sock").exists()
@@ -240,7 +431,7 @@ async def test_restart_then_force_stop_kills_at_once(seekdb: Seekdb) -> None:
     assert stopped.state == ProcessState.STOPPED
     assert any("SIGKILL" in line for line in lines)
     assert not any("SIGUSR1" in line for line in lines)
-    assert not _alive(started.pid)
+    assert not alive(started.pid)
     assert not _port_open(seekdb.port)
 
 

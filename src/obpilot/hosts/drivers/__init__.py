@@ -8,7 +8,8 @@ await driver.stop(log=log, force=False)      # already stopped: success
 
 from __future__ import annotations
 
-from obpilot.hosts.drivers.base import (
+from obpilot.hosts.drivers.observer import ObserverDriver
+from obpilot.hosts.drivers.process import (
     Cause,
     PortOwner,
     ProcessDriver,
@@ -17,7 +18,6 @@ from obpilot.hosts.drivers.base import (
     ProcessStatus,
     ProcessTimeouts,
 )
-from obpilot.hosts.drivers.observer import ObserverDriver
 from obpilot.hosts.drivers.seekdb import SeekdbDriver
 from obpilot.hosts.executor import HostExecutor
 

@@ -4,7 +4,8 @@ observers and seekdb both do.
 
 Drivers act only through a `HostExecutor`: each look or action is obpilot's probe script
 (`obpilot.hosts.probe`) piped into the host's `python3`, so the same code serves local and
-SSH hosts and a host needs only Python 3.7+.
+SSH hosts and a host needs only Python 3.7+. What the probe is asked and answers is
+typed in `obpilot.hosts.protocol`.
 
 A server process is identified, before any signal and again inside the probe just before
 the kill, by three facts at once: it holds the fcntl lock on the server's pid file, it
@@ -25,156 +26,45 @@ import json
 import posixpath
 import shlex
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import replace
 from functools import cache
 from importlib import resources
-from typing import Any, Protocol, runtime_checkable
+from typing import cast
 
 from obpilot.errors import HostCommandFailed, HostError, ServerProcessError
+from obpilot.hosts.drivers.process import (
+    Cause,
+    PortOwner,
+    ProcessSpec,
+    ProcessState,
+    ProcessStatus,
+    ProcessTimeouts,
+)
 from obpilot.hosts.executor import HostExecutor, StepLog, discard_log
-from obpilot.settings import Settings
-
-Json = Any
-
-
-class ProcessState(StrEnum):
-    RUNNING = "RUNNING"  # the identified server process answers SQL
-    STARTING = "STARTING"  # the identified server process does not answer SQL (yet)
-    STOPPED = "STOPPED"  # no process of this server
-    CONFLICT = "CONFLICT"  # the pid file or base dir is held by something else
-
-
-class Cause(StrEnum):
-    """Why a start or stop failed (`ServerProcessError.cause`)."""
-
-    BINARY_NOT_FOUND = "BINARY_NOT_FOUND"
-    PORT_BUSY = "PORT_BUSY"
-    BASE_DIR_IN_USE = "BASE_DIR_IN_USE"
-    BAD_PARAMETER = "BAD_PARAMETER"
-    START_FAILED = "START_FAILED"
-    NOT_READY = "NOT_READY"
-    NOT_OURS = "NOT_OURS"
-    STILL_RUNNING = "STILL_RUNNING"
-    PORT_STILL_OPEN = "PORT_STILL_OPEN"
+from obpilot.hosts.protocol import (
+    INSPECT,
+    LAUNCH,
+    SIGNAL,
+    TAIL,
+    WAIT_READY,
+    Action,
+    AnswerT,
+    InspectedProcess,
+    InspectReport,
+    InspectRequest,
+    LaunchRequest,
+    RequestT,
+    SignalAnswer,
+    SignalName,
+    SignalRequest,
+    SqlAnswer,
+    SqlRequest,
+    TailRequest,
+    WaitReadyRequest,
+)
 
 
-@dataclass(frozen=True)
-class ProcessSpec:
-    """What obpilot stores about one server process: enough to find it, check it and
-    rebuild its start command."""
-
-    kind: str  # "seekdb" or "observer"
-    sql_port: int
-    #: seekdb: its base dir; observer: its home path (bin/observer, run/, etc/, log/).
-    home_path: str
-    rpc_port: int | None = None
-    #: seekdb: default found through the pylibseekdb package of the host's python3;
-    #: observer: default HOME/bin/observer.
-    binary_path: str | None = None
-    parameters: Mapping[str, str] = field(default_factory=dict)
-    # Cluster facts an observer's start command carries.
-    zone_name: str | None = None
-    cluster_name: str | None = None
-    ob_cluster_id: int | None = None
-    #: The address the cluster knows this server by (observer `-I`, minor freeze scope).
-    server_ip: str | None = None
-    sql_user: str = "root"
-    sql_password: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class ProcessTimeouts:
-    start: float = 120.0  # launch until SQL answers
-    stop_grace: float = 60.0  # clean stop, then SIGKILL
-    kill: float = 30.0  # after SIGKILL: pid gone, port closed
-    probe: float = 30.0  # one look at the host
-    sql: float = 5.0  # one SQL login + query (SELECT 1) on the host
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ProcessTimeouts:
-        return cls(
-            start=settings.process_start_timeout,
-            stop_grace=settings.process_stop_grace,
-            kill=settings.process_kill_timeout,
-        )
-
-
-@dataclass(frozen=True)
-class PortOwner:
-    pid: int
-    exe: str | None
-
-
-@dataclass(frozen=True)
-class ProcessStatus:
-    state: ProcessState
-    home: str
-    sql_port: int
-    pid: int | None = None
-    start_ticks: int | None = None  # /proc/PID/stat starttime: tells a reused pid apart
-    binary: str | None = None
-    port_in_use: bool = False
-    port_owners: tuple[PortOwner, ...] = ()
-    #: The server's other ports (an observer's RPC port) that something listens on.
-    other_ports_in_use: tuple[int, ...] = ()
-    listen_ports: tuple[int, ...] = ()
-    sql_error: str | None = None
-    version: str | None = None
-    initialised: bool = False
-    notes: tuple[str, ...] = ()
-
-    @property
-    def running(self) -> bool:
-        return self.state == ProcessState.RUNNING
-
-    def describe(self) -> str:
-        if self.state == ProcessState.RUNNING:
-            text = f"RUNNING: pid {self.pid} ({self.binary}) answers SQL on port {self.sql_port}"
-            if self.version:
-                text += f", version {self.version}"
-        elif self.state == ProcessState.STARTING:
-            text = (
-                f"STARTING: pid {self.pid} ({self.binary}) runs but does not answer SQL on "
-                f"port {self.sql_port} ({self.sql_error or 'port not open'})"
-            )
-        elif self.state == ProcessState.STOPPED:
-            text = "STOPPED: no process"
-        else:
-            text = "CONFLICT"
-        return "; ".join([text, *self.notes])
-
-
-@runtime_checkable
-class ProcessDriver(Protocol):
-    """Drives one server process on one host. Every operation is idempotent (already in
-    the wanted state is success), bounded by a timeout, verified on the host, and writes
-    its steps through `log` (the task engine passes the running subtask's log)."""
-
-    spec: ProcessSpec
-    executor: HostExecutor
-
-    @property
-    def label(self) -> str: ...
-
-    async def status(self, *, log: StepLog = discard_log) -> ProcessStatus: ...
-
-    async def start(
-        self, *, log: StepLog = discard_log, time_limit: float | None = None
-    ) -> ProcessStatus: ...
-
-    async def stop(
-        self,
-        *,
-        log: StepLog = discard_log,
-        force: bool = False,
-        freeze: bool = False,
-        grace: float | None = None,
-    ) -> ProcessStatus: ...
-
-
-def _exiting_holder(report: dict[str, Json]) -> bool:
+def _exiting_holder(report: InspectReport) -> bool:
     """The pid file's lock is held by a pid with no live main thread (a zombie)."""
     holder = report["lock_holder"]
     return bool(holder) and holder not in {process["pid"] for process in report["processes"]}
@@ -183,6 +73,13 @@ def _exiting_holder(report: dict[str, Json]) -> bool:
 @cache
 def probe_source() -> str:
     return resources.files("obpilot.hosts").joinpath("probe.py").read_text()
+
+
+def probe_script(action: Action[RequestT, AnswerT], request: RequestT) -> str:
+    """What the host's Python reads on stdin to run one probe action: the probe's text,
+    then a call of its entry point with the request."""
+    payload = json.dumps({"action": action.name, **request})
+    return f"{probe_source()}\n_main({payload!r})\n"
 
 
 #: Added to a probe's own wait to bound the whole command (interpreter start, SSH).
@@ -261,7 +158,7 @@ class PidFileServerDriver:
     def pid_file(self) -> str:
         return self.path(self.pid_file_name)
 
-    def sql_request(self, queries: list[str], timeout: float | None = None) -> dict[str, Json]:
+    def sql_request(self, queries: list[str], timeout: float | None = None) -> SqlRequest:
         return {
             "host": "127.0.0.1",
             "port": self.spec.sql_port,
@@ -272,16 +169,14 @@ class PidFileServerDriver:
         }
 
     async def probe(
-        self, action: str, *, step: str, wait: float = 0.0, **request: Json
-    ) -> dict[str, Json]:
+        self, action: Action[RequestT, AnswerT], request: RequestT, *, step: str, wait: float = 0.0
+    ) -> AnswerT:
         """Runs one probe action on the host and returns its JSON answer."""
-        payload = json.dumps({"action": action, **request})
-        source = f"{probe_source()}\n_main({payload!r})\n"
         result = await self.executor.run(
             [self.executor.python, "-"],
             step=f"{self.label}: {step}",
             time_limit=wait + self.timeouts.probe + PROBE_MARGIN,
-            input=source,
+            input=probe_script(action, request),
             check=False,
         )
         lines = [line for line in result.stdout.splitlines() if line.strip()]
@@ -299,11 +194,12 @@ class PidFileServerDriver:
             )
         if "probe_error" in answer:
             raise HostError(host=result.host, step=result.step, detail=answer["probe_error"])
-        return answer
+        # The probe answers each action in its protocol shape.
+        return cast(AnswerT, answer)
 
     # -- status -----------------------------------------------------------------------
 
-    def inspect_request(self, queries: list[str] | None = None) -> dict[str, Json]:
+    def inspect_request(self, queries: list[str] | None = None) -> InspectRequest:
         """What the probe needs to find and check this server (`inspect` and the actions
         that end with an inspection)."""
         return {
@@ -318,7 +214,7 @@ class PidFileServerDriver:
     async def status(self, *, log: StepLog = discard_log) -> ProcessStatus:
         deadline = time.monotonic() + self.timeouts.kill
         while True:
-            report = await self.probe("inspect", step="status", **self.inspect_request())
+            report = await self.probe(INSPECT, self.inspect_request(), step="status")
             # A server whose main thread has exited while its last threads still hold the
             # pid file's lock is on its way out: wait (bounded) instead of calling it a
             # stranger, or a stop right after a clean stop would refuse to go on.
@@ -329,84 +225,98 @@ class PidFileServerDriver:
         log(f"{self.label}: {status.describe()}")
         return status
 
-    def _status_from(self, report: dict[str, Json]) -> ProcessStatus:
-        notes: list[str] = []
-        pid_file = report["pid_file"]
-        port = report["port"]
-        owners = tuple(PortOwner(owner["pid"], owner["exe"]) for owner in port["owners"])
-        common: dict[str, Json] = {
-            "home": self.home,
-            "sql_port": self.spec.sql_port,
-            "port_in_use": port["listening"],
-            "port_owners": owners,
-            "other_ports_in_use": tuple(
+    def _status_from(self, report: InspectReport) -> ProcessStatus:
+        """The server's status from an inspection: its process found (running), the pid
+        file's lock held by another (conflict), or neither (stopped)."""
+        # Facts that hold whatever runs; each branch sets the state and adds its own.
+        surroundings = ProcessStatus(
+            state=ProcessState.STOPPED,
+            home=self.home,
+            sql_port=self.spec.sql_port,
+            port_in_use=report["port"]["listening"],
+            port_owners=tuple(
+                PortOwner(owner["pid"], owner["exe"]) for owner in report["port"]["owners"]
+            ),
+            other_ports_in_use=tuple(
                 int(number)
-                for number, listeners in report.get("other_ports", {}).items()
+                for number, listeners in report["other_ports"].items()
                 if listeners["listening"]
             ),
-            "initialised": report["store_initialised"],
-        }
-        ours = [p for p in report["processes"] if not p["problems"]]
+            initialised=report["store_initialised"],
+        )
+        ours = [process for process in report["processes"] if not process["problems"]]
         if ours:
-            process = ours[0]
-            sql = report.get("sql") or {"ok": False, "error": "the SQL port is not open"}
-            extra_ports = set(process["listen_ports"]) - {self.spec.sql_port, self.spec.rpc_port}
-            if not sql["ok"] and self.spec.sql_port not in process["listen_ports"] and extra_ports:
-                return ProcessStatus(
-                    state=ProcessState.CONFLICT,
-                    pid=process["pid"],
-                    start_ticks=process["start_ticks"],
-                    binary=process["exe"],
-                    listen_ports=tuple(process["listen_ports"]),
-                    notes=(
-                        f"{self.home} is in use by pid {process['pid']}, which serves port "
-                        f"{', '.join(map(str, sorted(extra_ports)))}, not {self.spec.sql_port}",
-                    ),
-                    **common,
-                )
-            version = None
-            if sql["ok"] and len(sql["results"]) > 1 and sql["results"][1]:
-                version = sql["results"][1][0][0]
-            if port["listening"] and process["pid"] not in {owner.pid for owner in owners}:
-                notes.append(_port_note(self.spec.sql_port, owners))
-            return ProcessStatus(
-                state=ProcessState.RUNNING if sql["ok"] else ProcessState.STARTING,
-                pid=process["pid"],
-                start_ticks=process["start_ticks"],
-                binary=process["exe"],
-                listen_ports=tuple(process["listen_ports"]),
-                sql_error=None if sql["ok"] else sql["error"],
-                version=version,
-                notes=tuple(notes),
-                **common,
-            )
-        holder = report["lock_holder"]
-        others = {p["pid"]: p for p in report["processes"]}
-        if holder is not None:
-            problems = others[holder]["problems"] if holder in others else []
-            return ProcessStatus(
+            return self._identified_status(ours[0], report, surroundings)
+        if report["lock_holder"] is not None:
+            return self._conflict_status(report["lock_holder"], report, surroundings)
+        return self._stopped_status(report, surroundings)
+
+    def _identified_status(
+        self, process: InspectedProcess, report: InspectReport, surroundings: ProcessStatus
+    ) -> ProcessStatus:
+        """This server's process runs: RUNNING when it answers SQL, STARTING while it does
+        not, CONFLICT when it serves other ports (the home is another server's)."""
+        sql: SqlAnswer = report.get("sql") or {"ok": False, "error": "the SQL port is not open"}
+        found = replace(
+            surroundings,
+            pid=process["pid"],
+            start_ticks=process["start_ticks"],
+            binary=process["exe"],
+            listen_ports=tuple(process["listen_ports"]),
+        )
+        extra_ports = set(process["listen_ports"]) - {self.spec.sql_port, self.spec.rpc_port}
+        if not sql["ok"] and self.spec.sql_port not in process["listen_ports"] and extra_ports:
+            return replace(
+                found,
                 state=ProcessState.CONFLICT,
-                pid=holder or None,
                 notes=(
-                    f"{self.pid_file} is locked by pid {holder}, which is not this server"
-                    + (f" ({'; '.join(problems)})" if problems else ""),
+                    f"{self.home} is in use by pid {process['pid']}, which serves port "
+                    f"{', '.join(map(str, sorted(extra_ports)))}, not {self.spec.sql_port}",
                 ),
-                **common,
             )
-        file_pid = pid_file.get("pid")
+        notes: tuple[str, ...] = ()
+        if found.port_in_use and process["pid"] not in {owner.pid for owner in found.port_owners}:
+            notes = (_port_note(self.spec.sql_port, found.port_owners),)
+        if not sql["ok"]:
+            return replace(found, state=ProcessState.STARTING, sql_error=sql["error"], notes=notes)
+        results = sql["results"]
+        version = results[1][0][0] if len(results) > 1 and results[1] else None
+        return replace(found, state=ProcessState.RUNNING, version=version, notes=notes)
+
+    def _conflict_status(
+        self, holder: int, report: InspectReport, surroundings: ProcessStatus
+    ) -> ProcessStatus:
+        """The pid file's lock is held by a process that is not this server."""
+        strangers = {process["pid"]: process for process in report["processes"]}
+        problems = strangers[holder]["problems"] if holder in strangers else []
+        return replace(
+            surroundings,
+            state=ProcessState.CONFLICT,
+            pid=holder or None,
+            notes=(
+                f"{self.pid_file} is locked by pid {holder}, which is not this server"
+                + (f" ({'; '.join(problems)})" if problems else ""),
+            ),
+        )
+
+    def _stopped_status(self, report: InspectReport, surroundings: ProcessStatus) -> ProcessStatus:
+        """No process of this server; noted: a pid file left behind, and a port that
+        another program holds."""
+        notes: list[str] = []
+        file_pid = report["pid_file"].get("pid")
         if file_pid is not None:
-            if file_pid in others:
-                stranger = others[file_pid]
+            strangers = {process["pid"]: process for process in report["processes"]}
+            if file_pid in strangers:
+                stranger = strangers[file_pid]
                 notes.append(
                     f"stale pid file: pid {file_pid} now belongs to another program "
-                    f"({stranger.get('exe') or (stranger.get('argv') or ['?'])[0]}); "
-                    "it is left alone"
+                    f"({stranger['exe'] or (stranger['argv'] or ['?'])[0]}); it is left alone"
                 )
             else:
                 notes.append(f"left-over pid file of pid {file_pid}, which has exited")
-        if port["listening"]:
-            notes.append(_port_note(self.spec.sql_port, owners))
-        return ProcessStatus(state=ProcessState.STOPPED, notes=tuple(notes), **common)
+        if surroundings.port_in_use:
+            notes.append(_port_note(self.spec.sql_port, surroundings.port_owners))
+        return replace(surroundings, notes=tuple(notes))
 
     # -- start ------------------------------------------------------------------------
 
@@ -452,18 +362,16 @@ class PidFileServerDriver:
         argv, env, cwd = self.launch_command(binary, status)
         environment = " ".join(f"{key}={value}" for key, value in env.items())
         log(f"{self.label}: launching in {cwd}: {environment} {shlex.join(argv)}".strip())
-        answer = await self.probe(
-            "launch",
-            step="launch",
-            wait=40.0,
+        request = LaunchRequest(
+            **self.inspect_request(),
             argv=argv,
             env=env,
             cwd=cwd,
             console=self.path(self.console_log_name),
             parent_wait=30.0,
             lock_wait=10.0,
-            **self.inspect_request(),
         )
+        answer = await self.probe(LAUNCH, request, step="launch", wait=40.0)
         returncode, pid = answer["returncode"], answer["pid"]
         if returncode not in (0, None) or not pid:
             server_log = await self._tail(self.server_log_name)
@@ -484,16 +392,17 @@ class PidFileServerDriver:
         if status.state == ProcessState.RUNNING:
             log(f"{self.label}: answers SQL")
             return status
+        assert status.pid is not None  # identified: launched, or found STARTING
         remaining = max(1.0, deadline - time.monotonic())
         log(f"{self.label}: waiting up to {remaining:.0f} s for SQL on port {self.spec.sql_port}")
-        answer = await self.probe(
-            "wait_ready",
-            step="wait until SQL answers",
-            wait=remaining,
+        request = WaitReadyRequest(
+            **self.inspect_request(),
             pid=status.pid,
             start_ticks=status.start_ticks,
             timeout=remaining,
-            **self.inspect_request(),
+        )
+        answer = await self.probe(
+            WAIT_READY, request, step="wait until SQL answers", wait=remaining
         )
         if answer["state"] == "exited":
             raise await self._exited_while_starting(status)
@@ -507,7 +416,7 @@ class PidFileServerDriver:
             raise ServerProcessError(
                 f"{self.label}: pid {status.pid} does not answer SQL on port "
                 f"{self.spec.sql_port} after {answer['waited']:.0f} s "
-                f"({answer['sql'].get('error')}); it is left running",
+                f"({answer['sql']['error']}); it is left running",
                 cause=Cause.NOT_READY,
             )
         log(f"{self.label}: answers SQL after {answer['waited']:.1f} s")
@@ -544,8 +453,10 @@ class PidFileServerDriver:
         return ""
 
     async def _tail(self, relative: str) -> str:
-        answer = await self.probe("tail", step=f"read {relative}", path=self.path(relative))
-        return str(answer["text"])
+        answer = await self.probe(
+            TAIL, TailRequest(path=self.path(relative)), step=f"read {relative}"
+        )
+        return answer["text"]
 
     # -- stop -------------------------------------------------------------------------
 
@@ -573,14 +484,14 @@ class PidFileServerDriver:
             await self._freeze(log)
         gone = False
         if not force:
-            answer = await self._signal(status, "USR1", grace, log)
+            answer = await self._signal(pid, status.start_ticks, "USR1", grace, log)
             gone = answer["gone"]
             if gone:
                 log(f"{self.label}: pid {pid} exited {answer['waited']:.1f} s after SIGUSR1")
             else:
                 log(f"{self.label}: pid {pid} still runs after {grace:g} s; sending SIGKILL")
         if not gone:
-            answer = await self._signal(status, "KILL", self.timeouts.kill, log)
+            answer = await self._signal(pid, status.start_ticks, "KILL", self.timeouts.kill, log)
             if not answer["gone"]:
                 limit = self.timeouts.kill
                 raise ServerProcessError(
@@ -591,34 +502,32 @@ class PidFileServerDriver:
         return await self._verify_stopped(pid, log)
 
     async def _signal(
-        self, status: ProcessStatus, name: str, wait: float, log: StepLog
-    ) -> dict[str, Json]:
+        self, pid: int, start_ticks: int | None, name: SignalName, wait: float, log: StepLog
+    ) -> SignalAnswer:
         """Sends SIG`name` once the probe has identified the process again, and waits up
         to `wait` seconds for it to exit."""
         if name == "USR1":
-            log(f"{self.label}: sending SIGUSR1 (clean stop) to pid {status.pid}; {wait:g} s grace")
+            log(f"{self.label}: sending SIGUSR1 (clean stop) to pid {pid}; {wait:g} s grace")
         else:
-            log(f"{self.label}: sending SIGKILL to pid {status.pid}")
-        answer = await self.probe(
-            "signal",
-            step=f"send SIG{name}",
-            wait=wait,
-            wait_seconds=wait,
-            pid=status.pid,
-            start_ticks=status.start_ticks,
+            log(f"{self.label}: sending SIGKILL to pid {pid}")
+        request = SignalRequest(
+            pid=pid,
+            start_ticks=start_ticks,
             signal=name,
             binaries=self.known_binaries(),
             home=self.home,
             pid_file=self.pid_file,
+            wait_seconds=wait,
         )
-        if answer.get("problems"):
+        answer = await self.probe(SIGNAL, request, step=f"send SIG{name}", wait=wait)
+        problems = answer.get("problems")
+        if problems:
             raise ServerProcessError(
-                f"{self.label}: refusing to send SIG{name} to pid {status.pid}: "
-                + "; ".join(answer["problems"]),
+                f"{self.label}: refusing to send SIG{name} to pid {pid}: " + "; ".join(problems),
                 cause=Cause.NOT_OURS,
             )
         if not answer["sent"]:
-            log(f"{self.label}: pid {status.pid} had already exited")
+            log(f"{self.label}: pid {pid} had already exited")
         return answer
 
     async def _verify_stopped(self, pid: int, log: StepLog) -> ProcessStatus:
@@ -665,8 +574,8 @@ class PidFileServerDriver:
         log(f"{self.label}: {statement}")
         request = self.inspect_request()
         request["sql"] = self.sql_request([statement], timeout=60.0)
-        answer = await self.probe("inspect", step="minor freeze", wait=60.0, **request)
-        sql = answer.get("sql") or {"ok": False, "error": "the SQL port is not open"}
+        answer = await self.probe(INSPECT, request, step="minor freeze", wait=60.0)
+        sql: SqlAnswer = answer.get("sql") or {"ok": False, "error": "the SQL port is not open"}
         if not sql["ok"]:
             # As obd does: a failed freeze only costs a longer restart, so it does not
             # block the stop.

@@ -20,7 +20,8 @@ import re
 from ipaddress import ip_address
 
 from obpilot.errors import InvalidServerParameter, ServerProcessError
-from obpilot.hosts.drivers.base import Cause, PidFileServerDriver, ProcessStatus, _last_lines
+from obpilot.hosts.drivers.base import PidFileServerDriver, _last_lines
+from obpilot.hosts.drivers.process import Cause, ProcessStatus
 from obpilot.hosts.executor import StepLog
 
 #: Stored parameters that become command-line flags (obshell's startOptionsMap);

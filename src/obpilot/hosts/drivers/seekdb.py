@@ -17,13 +17,10 @@ from __future__ import annotations
 import re
 
 from obpilot.errors import InvalidServerParameter, ServerProcessError
-from obpilot.hosts.drivers.base import (
-    Cause,
-    PidFileServerDriver,
-    ProcessStatus,
-    _last_lines,
-)
+from obpilot.hosts.drivers.base import PidFileServerDriver, _last_lines
+from obpilot.hosts.drivers.process import Cause, ProcessStatus
 from obpilot.hosts.executor import StepLog
+from obpilot.hosts.protocol import LOCATE, LocateRequest
 
 #: Small-machine defaults (about 190 MB of memory and 193 MB of disk per server);
 #: a server's own parameters override them.
@@ -140,7 +137,7 @@ class SeekdbDriver(PidFileServerDriver):
             self._binary = binary
             return binary
         if not binary:
-            answer = await self.probe("locate", step="locate the seekdb binary")
+            answer = await self.probe(LOCATE, LocateRequest(), step="locate the seekdb binary")
             binary = answer["binary"]
             if not binary:
                 raise ServerProcessError(

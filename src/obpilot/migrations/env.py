@@ -3,8 +3,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import obpilot.db.models  # noqa: F401  (registers every table on Base.metadata)
-from obpilot.db.base import Base
+from obpilot.schema import metadata
 
 config = context.config
 
@@ -16,7 +15,7 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         context.configure(
             connection=connection,
-            target_metadata=Base.metadata,
+            target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             transaction_per_migration=True,
             compare_type=True,

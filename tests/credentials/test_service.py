@@ -12,13 +12,10 @@ from obpilot.credentials import service
 from obpilot.db.engine import Database
 from obpilot.errors import HostKeyChanged
 from obpilot.hosts.access import HostAccess, LocalTarget
-from obpilot.hosts.drivers import ProcessSpec
 from obpilot.hosts.ssh import host_key_fingerprint
-from obpilot.inventory import service as inventory_service
 from obpilot.inventory.models import Host
 from obpilot.secretbox import SecretBox
 from tests.support.databases import free_port
-from tests.support.inventory import add_cluster, add_local_host
 from tests.support.sshd import SshServer
 
 SECRET_KEY = b"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -133,31 +130,3 @@ async def test_a_local_host_needs_no_connection(
         assert host is not None
         target = await service.host_target(session, host=host, secret_box=SecretBox(SECRET_KEY))
     assert target == LocalTarget()
-
-
-async def test_a_stored_server_becomes_a_process_spec(database: Database) -> None:
-    box = SecretBox(SECRET_KEY)
-    async with database.transaction(write=True) as session:
-        host = await add_local_host(session)
-        cluster = await add_cluster(session, host, zones=1, name="c1")
-        cluster.root_password_encrypted = box.encrypt("r00t")
-        server = cluster.zones[0].servers[0]
-        server.binary_path = "/opt/seekdb"
-        server.parameters = {"memory_budget": "2G"}
-    async with database.transaction() as session:
-        loaded = await inventory_service.get_cluster(session, cluster_id=cluster.id)
-    zone = loaded.zones[0]
-    spec = service.server_process_spec(zone.servers[0], zone=zone, cluster=loaded, secret_box=box)
-    assert spec == ProcessSpec(
-        kind="seekdb",
-        sql_port=30000,
-        home_path="/tmp/c1/30000",
-        binary_path="/opt/seekdb",
-        parameters={"memory_budget": "2G"},
-        zone_name="zone1",
-        cluster_name="c1",
-        ob_cluster_id=100,
-        server_ip="127.0.0.1",
-        sql_password="r00t",
-    )
-    assert "r00t" not in repr(spec)

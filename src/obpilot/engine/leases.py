@@ -1,0 +1,176 @@
+"""Leases, judged by one clock (the metadb's): renewing this instance's, stopping runs that
+lost theirs, and reaping any instance's expired ones.
+
+* A run whose lease renewal fails for too long, or whose row no longer carries its lease
+  token, is stopped (asyncio cancellation) and writes nothing more.
+* Every instance reaps: a RUNNING subtask whose lease expired goes back to READY if its
+  class is resumable, else to FAILED ("executor lost", TSK10015), which a retry clears
+  (`transitions.lease_expired`)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obpilot.db.engine import Database
+from obpilot.engine import progress
+from obpilot.engine import repository as repo
+from obpilot.engine.config import EngineConfig
+from obpilot.engine.models import SubtaskInstance
+from obpilot.engine.retrying import write_retrying
+from obpilot.engine.run import Interrupt, Run
+from obpilot.engine.states import HELD_SUBTASK_STATUSES, SubtaskStatus
+from obpilot.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class MetadbClock:
+    """Leases are judged by one clock, the metadb's: this is the local clock corrected by
+    the measured offset to the metadb (SQLite: the local clock)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    async def sync(self, database: Database) -> None:
+        async with database.transaction() as session:
+            before = datetime.now(UTC)
+            remote = await repo.database_utc_now(session, database.dialect)
+            after = datetime.now(UTC)
+        if remote is not None:
+            remote = remote.replace(tzinfo=UTC) if remote.tzinfo is None else remote
+            self.offset = remote - (before + (after - before) / 2)
+
+
+class LeaseKeeper:
+    """Renews the leases of this instance's runs every heartbeat; between heartbeats (every
+    poll interval) it only reads the held rows, to notice cancels requested through other
+    instances."""
+
+    def __init__(
+        self,
+        database: Database,
+        config: EngineConfig,
+        clock: MetadbClock,
+        runs: Mapping[int, Run],
+    ) -> None:
+        self.database = database
+        self.config = config
+        self.clock = clock
+        self.runs = runs
+        self._last_renewal = 0.0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick = min(self.config.poll_seconds, self.config.heartbeat_seconds)
+        while True:
+            await asyncio.sleep(tick)
+            runs = {run.token: run for run in self.runs.values()}
+            if runs:
+                try:
+                    await self.check(
+                        runs,
+                        renew=loop.time() - self._last_renewal
+                        >= self.config.heartbeat_seconds - tick / 2,
+                    )
+                except Exception:
+                    log.warning("lease check failed", exc_info=True)
+            now = loop.time()
+            for run in runs.values():
+                if now > run.lease_ok_until:
+                    log.warning("lease not renewed in time; stopping", subtask_id=run.subtask.id)
+                    run.stop(Interrupt.LOST)
+
+    async def check(self, runs: dict[str, Run], *, renew: bool) -> None:
+        """Stops the runs (by lease token) whose rows no longer carry their lease, or are
+        being cancelled; with `renew`, extends the others' leases first."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if renew:
+            deadline = self.clock.now() + timedelta(seconds=self.config.lease_seconds)
+            async with self.database.transaction(write=True) as session:
+                rows = await repo.renew_leases(session, list(runs), deadline=deadline)
+            self._last_renewal = started
+        else:
+            async with self.database.transaction() as session:
+                rows = await repo.held_rows(session, list(runs))
+        for token, run in runs.items():
+            row = rows.get(token)
+            if row is None or row.status not in HELD_SUBTASK_STATUSES:
+                run.stop(Interrupt.LOST)
+            elif row.status == SubtaskStatus.CANCELING:
+                run.stop(Interrupt.CANCEL)
+            elif renew:
+                run.lease_ok_until = started + self.config.lease_margin
+
+
+class Reaper:
+    """Handles other instances' expired leases (this instance's live runs are the lease
+    keeper's)."""
+
+    def __init__(
+        self,
+        database: Database,
+        config: EngineConfig,
+        clock: MetadbClock,
+        runs: Mapping[int, Run],
+    ) -> None:
+        self.database = database
+        self.config = config
+        self.clock = clock
+        self.runs = runs
+
+    async def run(self) -> None:
+        interval = max(min(self.config.poll_seconds, self.config.lease_seconds / 3), 0.2)
+        synced = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+            try:
+                if asyncio.get_running_loop().time() - synced > 60:
+                    await self.clock.sync(self.database)
+                    synced = asyncio.get_running_loop().time()
+                await self.reap()
+            except Exception:
+                log.exception("reaping expired leases failed")
+
+    async def reap(self) -> int:
+        """Handles RUNNING/CANCELING subtasks whose lease expired; returns how many."""
+        now = self.clock.now()
+        async with self.database.transaction() as session:
+            expired = await repo.expired_leases(session, now=now)
+        mine = {run.token for run in self.runs.values()}
+        count = 0
+        for row in expired:
+            if row.lease_token in mine:
+                continue  # our own live run; its lease check stops it if need be
+            reaped = False
+
+            async def attempt(session: AsyncSession, row: SubtaskInstance = row) -> None:
+                nonlocal reaped
+                reaped = await self._reap_one(session, row)
+
+            await write_retrying(self.database, attempt, what="reaping an expired lease")
+            count += reaped
+        return count
+
+    async def _reap_one(self, session: AsyncSession, stale: SubtaskInstance) -> bool:
+        task = await repo.get_task(session, stale.task_id, for_update=True)
+        if task is None:
+            return False
+        reaped = await progress.reap_expired(session, task, stale, now=self.clock.now())
+        if reaped is None:
+            return False
+        log.warning(
+            "reaped an expired lease",
+            subtask_id=stale.id,
+            to=reaped.target.value,
+            executor=stale.executor,
+        )
+        return True

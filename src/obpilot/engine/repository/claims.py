@@ -1,0 +1,141 @@
+"""Claims and leases: finding READY work, renewing and checking held leases, finding
+expired ones, and the metadb's own clock and version (which decide how to claim)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from enum import StrEnum
+from typing import NamedTuple
+
+from sqlalchemy import exists, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obpilot.engine.models import SubtaskInstance
+from obpilot.engine.states import HELD_SUBTASK_STATUSES, SubtaskStatus
+
+S = SubtaskStatus
+Sub = SubtaskInstance
+HELD = [s.value for s in HELD_SUBTASK_STATUSES]
+
+
+class ClaimMode(StrEnum):
+    """How READY rows are locked for a claim, by metadb (see `ready_candidates`)."""
+
+    IMMEDIATE = "immediate"  # SQLite: BEGIN IMMEDIATE already serialises writers
+    SKIP_LOCKED = "skip_locked"  # PostgreSQL, MariaDB/MySQL
+    WINDOW = "window"  # seekdb/OceanBase
+
+
+class HeldLease(NamedTuple):
+    subtask_id: int
+    status: str
+    version: int
+
+
+async def any_ready(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(exists().where(Sub.status == S.READY.value))))
+
+
+async def ready_candidates(
+    session: AsyncSession, *, limit: int, mode: ClaimMode
+) -> list[SubtaskInstance]:
+    """READY subtasks, oldest first, for a claim:
+
+    * SKIP_LOCKED: `ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED`: rows other claimers hold
+      are passed over.
+    * WINDOW: there `LIMIT n` with SKIP LOCKED returned no rows at all while the first rows
+      were locked, so the first `n` ids are read without locks, then locked with SKIP
+      LOCKED and no LIMIT.
+    * IMMEDIATE: no row locks.
+
+    The claim itself is the conditional UPDATE, so correctness never rests on the lock."""
+    statement = (
+        select(Sub)
+        .where(Sub.status == S.READY.value)
+        .order_by(Sub.id)
+        .execution_options(populate_existing=True)
+    )
+    if mode is ClaimMode.WINDOW:
+        ids = list(
+            await session.scalars(
+                select(Sub.id).where(Sub.status == S.READY.value).order_by(Sub.id).limit(limit)
+            )
+        )
+        if not ids:
+            return []
+        statement = statement.where(Sub.id.in_(ids)).with_for_update(skip_locked=True)
+    elif mode is ClaimMode.SKIP_LOCKED:
+        statement = statement.limit(limit).with_for_update(skip_locked=True)
+    else:
+        statement = statement.limit(limit)
+    return list(await session.scalars(statement))
+
+
+async def renew_leases(
+    session: AsyncSession, tokens: Collection[str], *, deadline: datetime
+) -> dict[str, HeldLease]:
+    """Extends the leases still held; returns, by token, the rows that still carry one (a
+    missing token is a lost lease)."""
+    if not tokens:
+        return {}
+    await session.execute(
+        update(Sub)
+        .where(Sub.lease_token.in_(list(tokens)), Sub.status.in_(HELD))
+        .values(lease_deadline=deadline)
+        .execution_options(synchronize_session=False)
+    )
+    return await held_rows(session, tokens)
+
+
+async def held_rows(session: AsyncSession, tokens: Collection[str]) -> dict[str, HeldLease]:
+    if not tokens:
+        return {}
+    result = await session.execute(
+        select(Sub.lease_token, Sub.id, Sub.status, Sub.version).where(
+            Sub.lease_token.in_(list(tokens))
+        )
+    )
+    return {str(t): HeldLease(int(i), str(s), int(v)) for t, i, s, v in result.all()}
+
+
+async def holds_lease(session: AsyncSession, subtask_id: int, lease_token: str) -> bool:
+    """True while the run holding `lease_token` owns the subtask; the row stays locked to
+    the end of the transaction, so the answer holds until then."""
+    found = await session.scalar(
+        select(Sub.id)
+        .where(Sub.id == subtask_id, Sub.lease_token == lease_token, Sub.status.in_(HELD))
+        .with_for_update()
+    )
+    return found is not None
+
+
+async def expired_leases(
+    session: AsyncSession, *, now: datetime, limit: int = 500
+) -> list[SubtaskInstance]:
+    rows = await session.scalars(
+        select(Sub)
+        .where(
+            Sub.status.in_(HELD),
+            or_(Sub.lease_deadline.is_(None), Sub.lease_deadline < now),
+        )
+        .order_by(Sub.id)
+        .limit(limit)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+async def database_utc_now(session: AsyncSession, dialect: str) -> datetime | None:
+    """The metadb's clock (naive UTC), or None where the metadb is local (SQLite)."""
+    if dialect == "postgresql":
+        value = await session.scalar(text("SELECT clock_timestamp() AT TIME ZONE 'UTC'"))
+    elif dialect == "mysql":
+        value = await session.scalar(text("SELECT UTC_TIMESTAMP(6)"))
+    else:
+        return None
+    return value if isinstance(value, datetime) else None
+
+
+async def server_version(session: AsyncSession) -> str:
+    return str(await session.scalar(text("SELECT version()")) or "")

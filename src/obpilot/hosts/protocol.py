@@ -1,0 +1,240 @@
+"""The probe's protocol: each action's request (sent as JSON on the probe's stdin) and its
+answer (one JSON object on its stdout), defined once for both sides. The probe
+(`obpilot.hosts.probe`) writes the answers and reads the requests; the drivers
+(`obpilot.hosts.drivers`) write the requests and read the answers; mypy checks every key
+either side spells against these definitions.
+
+These are types only. The probe imports them for type checking alone: on a host it runs
+as its own text, with Python 3.7+ and no obpilot, so it needs nothing from here at run
+time. Requests type what obpilot sends; where the probe has a default for a key it
+tolerates the key's absence, and the key is `NotRequired` here."""
+
+# No `from __future__ import annotations`: TypedDict tells required from optional keys at
+# run time only from evaluated annotations, and tests compare those with real answers.
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Generic, Literal, NotRequired, TypedDict, TypeVar
+
+ActionName = Literal["inspect", "launch", "signal", "wait_ready", "locate", "tail"]
+#: The signals a driver sends: the clean stop, and the kill after the grace period.
+SignalName = Literal["USR1", "KILL"]
+
+# --------------------------------------------------------------------------- requests
+
+
+class SqlRequest(TypedDict):
+    """A MySQL-protocol login (mysql_native_password) and the queries to run."""
+
+    port: int
+    queries: list[str]
+    host: NotRequired[str]  # default 127.0.0.1
+    user: NotRequired[str]  # default root
+    password: NotRequired[str]  # default empty
+    timeout: NotRequired[float]  # seconds; default 5
+
+
+class InspectRequest(TypedDict):
+    """How to find and check one server: `inspect`, and the actions that end with an
+    inspection."""
+
+    pid_file: str
+    home: str
+    #: Files whose process counts as this server.
+    binaries: list[str]
+    #: The SQL port.
+    port: int
+    #: The server's other ports (an observer's RPC port).
+    other_ports: list[int]
+    #: Run only when the server is identified and something listens on `port`.
+    sql: SqlRequest
+
+
+class LaunchRequest(InspectRequest):
+    """Start a command detached, then wait for the pid file's lock (then inspect)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    #: File the command's output is appended to.
+    console: str
+    #: Seconds to wait for a daemonising parent to return.
+    parent_wait: float
+    #: Seconds to wait after that for a new holder of the pid file's lock.
+    lock_wait: float
+
+
+class SignalRequest(TypedDict):
+    """Send a signal to `pid` once it is identified again as the server, then wait up to
+    `wait_seconds` for it to exit."""
+
+    pid: int
+    #: None skips the check that the pid was not reused.
+    start_ticks: int | None
+    signal: SignalName
+    binaries: list[str]
+    home: str
+    pid_file: str
+    wait_seconds: float
+
+
+class WaitReadyRequest(InspectRequest):
+    """Poll until `pid` answers SQL (then inspect), exits, or `timeout` seconds pass."""
+
+    pid: int
+    start_ticks: int | None
+    timeout: float
+
+
+class LocateRequest(TypedDict):
+    """Find the seekdb binary in the pylibseekdb package of the probe's Python."""
+
+
+class TailRequest(TypedDict):
+    """The end of a file."""
+
+    path: str
+    bytes: NotRequired[int]  # default 8000
+
+
+# --------------------------------------------------------------------------- answers
+
+
+class PidFile(TypedDict):
+    exists: bool
+    pid: NotRequired[int | None]  # None: not a number (see `raw`)
+    raw: NotRequired[str]  # the first 32 characters
+    error: NotRequired[str | None]  # why an existing file cannot be read
+
+
+class ProcessInfo(TypedDict):
+    """A live process as /proc shows it."""
+
+    pid: int
+    state: str  # /proc/PID/stat's state letter
+    #: /proc/PID/stat's starttime: tells a reused pid apart.
+    start_ticks: int
+    exe: str | None  # None: unreadable (see exe_error)
+    exe_error: str | None
+    exe_deleted: bool
+    cwd: str | None
+    cwd_error: str | None
+    cwd_deleted: bool
+    argv: list[str]
+
+
+class InspectedProcess(ProcessInfo):
+    """A process that holds the pid file's lock or is named in the pid file."""
+
+    #: Why it is NOT the server; empty when it is.
+    problems: list[str]
+    #: Its listening ports (looked up only for the server itself).
+    listen_ports: list[int]
+
+
+class PortListener(TypedDict):
+    pid: int
+    exe: str | None
+    argv: list[str] | None
+
+
+class PortListeners(TypedDict):
+    listening: bool
+    #: Empty while listening: the owner is not visible to the probe's user.
+    owners: list[PortListener]
+
+
+class SqlSuccess(TypedDict):
+    ok: Literal[True]
+    version: str  # the server's handshake version
+    results: list[list[list[str | None]]]  # per query, its rows
+
+
+class SqlFailure(TypedDict):
+    ok: Literal[False]
+    error: str
+
+
+SqlAnswer = SqlSuccess | SqlFailure
+
+
+class InspectReport(TypedDict):
+    home_exists: bool
+    pid_file: PidFile
+    #: The pid holding the pid file's fcntl lock; 0: a holder in another pid namespace.
+    lock_holder: int | None
+    store_initialised: bool
+    processes: list[InspectedProcess]
+    port: PortListeners
+    #: By port number (a JSON key is a string).
+    other_ports: dict[str, PortListeners]
+    sql: NotRequired[SqlAnswer]
+
+
+class LaunchAnswer(TypedDict):
+    returncode: int | None  # None: the launching parent still runs
+    launched_pid: int
+    #: The new holder of the pid file's lock; None: nobody took it.
+    pid: int | None
+    output: str  # the end of what the command wrote this time
+    report: NotRequired[InspectReport]  # when `pid` is set
+
+
+class SignalAnswer(TypedDict):
+    sent: bool
+    gone: bool
+    waited: NotRequired[float]  # seconds; absent when refused
+    problems: NotRequired[list[str]]  # why it was refused: the pid is not the server
+
+
+class Ready(TypedDict):
+    state: Literal["ready"]
+    waited: float
+    report: InspectReport
+
+
+class NotReady(TypedDict):
+    #: exited: before answering SQL; denied: it answers, but not to these credentials.
+    state: Literal["exited", "denied", "timeout"]
+    waited: float
+    sql: SqlFailure  # the last SQL check
+
+
+WaitReadyAnswer = Ready | NotReady
+
+
+class LocateAnswer(TypedDict):
+    binary: str | None  # None: pylibseekdb is not installed for `python`
+    python: str
+
+
+class TailAnswer(TypedDict):
+    exists: bool
+    size: int
+    text: str
+
+
+class ProbeFailure(TypedDict):
+    """Any action whose code raised: the error, reported instead of an answer."""
+
+    probe_error: str
+
+
+# --------------------------------------------------------------------------- actions
+
+RequestT = TypeVar("RequestT", bound=Mapping[str, object])
+AnswerT = TypeVar("AnswerT")
+
+
+@dataclass(frozen=True)
+class Action(Generic[RequestT, AnswerT]):
+    """A probe action; its type pairs the request it takes with the answer it gives."""
+
+    name: ActionName
+
+
+INSPECT: Action[InspectRequest, InspectReport] = Action("inspect")
+LAUNCH: Action[LaunchRequest, LaunchAnswer] = Action("launch")
+SIGNAL: Action[SignalRequest, SignalAnswer] = Action("signal")
+WAIT_READY: Action[WaitReadyRequest, WaitReadyAnswer] = Action("wait_ready")
+LOCATE: Action[LocateRequest, LocateAnswer] = Action("locate")
+TAIL: Action[TailRequest, TailAnswer] = Action("tail")
