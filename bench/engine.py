@@ -33,7 +33,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.databases import fresh_database_url
-from tests.support.engine_tasks import SEED_STOP, Noop, seed_context
+from tests.support.engine_tasks import SEED_STOP, Noop, catalog_with, seed_context
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
 from obpilot.app import create_app
@@ -105,7 +105,11 @@ async def bench_submit(database: Database, runs: int) -> dict[str, Any]:
 
 
 async def bench_run(database: Database, runs: int) -> dict[str, Any]:
-    engine = Engine(database, EngineConfig(executor="bench", workers=8, poll_seconds=2))
+    engine = Engine(
+        database,
+        EngineConfig(executor="bench", workers=8, poll_seconds=2),
+        catalog=catalog_with(TIMED_SEED, WIDE),  # the hook tells when a task ends
+    )
     await engine.start()
     try:
         samples = []

@@ -140,6 +140,8 @@ def _settings(url: str, home: Path) -> Settings:
         metadb_url=url,
         advertised_address="test-node:8080",
         admin_password=ADMIN_PASSWORD,  # type: ignore[arg-type]
+        # The engine tests' templates, registered as a deployment's own would be.
+        extra_modules="tests.support.engine_tasks",
     )
 
 

@@ -17,7 +17,9 @@ from obpilot.api.middleware import Metrics, RequestContextMiddleware
 from obpilot.credentials.routes import router as credentials_router
 from obpilot.db import migrate
 from obpilot.db.engine import Database
+from obpilot.engine import Catalog
 from obpilot.engine.runtime import start_engine
+from obpilot.flows import TEMPLATES
 from obpilot.flows.common import FlowResources
 from obpilot.flows.reconcile import Reconciler
 from obpilot.hosts.access import HostAccess
@@ -74,11 +76,16 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         app.state.database = database
         try:
             await start_iam(app, settings, database)
+            catalog = Catalog()
+            catalog.register(*TEMPLATES)
+            catalog.register_modules(settings.extra_modules.split(","))
+            resources = FlowResources(settings, app.state.host_access, app.state.secret_box)
             engine = await start_engine(
                 settings,
                 database,
+                catalog=catalog,
                 secret_box=app.state.secret_box,
-                resources={"host_access": app.state.host_access},
+                resources=resources,
             )
             app.state.engine = engine
             app.state.stream_hub = StreamHub(
@@ -87,9 +94,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                 per_instance=settings.streams_per_instance,
                 poll_seconds=min(1.0, settings.engine_poll_seconds),
             )
-            reconciler = Reconciler(
-                database, FlowResources(settings, app.state.host_access, app.state.secret_box)
-            )
+            reconciler = Reconciler(database, resources)
             app.state.reconciler = reconciler
             periodic = (
                 asyncio.create_task(reconciler.run(settings.reconcile_interval_seconds))

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     )
     extra_modules: str = Field(
         default="",
-        description="Comma-separated modules imported at start (templates, subtask classes).",
+        description="Comma-separated modules whose `TEMPLATES` are registered at start.",
     )
 
     ssh_connect_timeout: float = Field(

@@ -15,6 +15,7 @@ from obpilot.engine import SubtaskInstance, retry_subtask
 from obpilot.engine import repository as repo
 from tests.engine.helpers import ctx, running
 from tests.support.engine_tasks import (
+    CATALOG,
     CRASH,
     CRASH_RESUMABLE,
     Stubborn,
@@ -71,7 +72,9 @@ async def test_an_executor_lost_fails_a_subtask_that_cannot_resume_and_retry_cle
     assert "retry it" in (await log_of(any_database, lost.id))[-1]
     async with running_engine(any_database):
         async with any_database.transaction(write=True) as session:
-            await retry_subtask(session, task_id=task_id, subtask_id=lost.id, actor="admin")
+            await retry_subtask(
+                session, task_id=task_id, subtask_id=lost.id, actor="admin", catalog=CATALOG
+            )
         _, subtasks = await wait_task(any_database, task_id, "SUCCESSFUL")
     assert subtask_named(subtasks, "Sleep").run_time == 2
     assert subtask_named(subtasks, "Sleep").error_message is None

@@ -10,6 +10,7 @@ from obpilot.engine import Context, Template, single
 from tests.support.engine_tasks import (
     SEED_STOP,
     Noop,
+    catalog_with,
     log_of,
     read_records,
     running_engine,
@@ -61,7 +62,7 @@ async def test_the_end_hook_runs_in_the_ending_transaction(any_database: Databas
         raise RuntimeError("a failing hook does not block the task")
 
     template = Template(key="test.hook", name="Hook", stages=[single(Noop)], on_end=on_end)
-    async with running_engine(any_database):
+    async with running_engine(any_database, catalog=catalog_with(template)):
         task_id = await submit_task(any_database, template, Context())
         await wait_task(any_database, task_id, "SUCCESSFUL")
     assert ended == [("SUCCESSFUL", "EXECUTE")]

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from obpilot.db.engine import Database
-from obpilot.engine import Context, Template, cancel_subtask, parallel, single
+from obpilot.engine import Catalog, Context, Template, cancel_subtask, parallel, single
 from obpilot.engine import repository as repo
 from tests.engine.helpers import ctx, running
 from tests.support.engine_tasks import (
@@ -103,13 +101,8 @@ async def test_outputs_reach_later_stages(any_database: Database) -> None:
     assert "hunter2" not in stored.context
 
 
-async def test_an_unregistered_class_fails_its_subtask(
-    any_database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from obpilot.engine import subtask as subtask_module
-
-    monkeypatch.delitem(subtask_module._REGISTRY, Broken.class_name)
-    async with running_engine(any_database):
+async def test_an_unregistered_class_fails_its_subtask(any_database: Database) -> None:
+    async with running_engine(any_database, catalog=Catalog()):  # knows no test class
         task_id = await submit_task(any_database, one(Broken), Context())
         _, subtasks = await wait_task(any_database, task_id, "FAILED")
     assert "no subtask class" in (subtasks[0].error_message or "")

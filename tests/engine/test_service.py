@@ -29,6 +29,7 @@ from obpilot.errors import (
 )
 from tests.engine.helpers import ctx, running
 from tests.support.engine_tasks import (
+    CATALOG,
     BadRollback,
     Broken,
     Flaky,
@@ -65,7 +66,7 @@ async def test_a_failure_fails_the_task_and_a_task_retry_resumes(
         assert subtasks[-1].status == "PENDING"
         assert (await log_of(any_database, flaky.id))[-1].endswith("failed: flaky failure on run 1")
         async with any_database.transaction(write=True) as session:
-            retried = await retry_task(session, task_id=task_id, actor="admin")
+            retried = await retry_task(session, task_id=task_id, actor="admin", catalog=CATALOG)
             assert (retried.status, retried.operation) == ("RUNNING", "RETRY")
         _task, subtasks = await wait_task(any_database, task_id, "SUCCESSFUL")
     flaky = subtask_named(subtasks, "Flaky")
@@ -83,7 +84,7 @@ async def test_subtask_retry_and_skip(any_database: Database, record_file: Path)
         flaky = subtask_named(subtasks, "Flaky")
         async with any_database.transaction(write=True) as session:
             again = await retry_subtask(
-                session, task_id=task_id, subtask_id=flaky.id, actor="admin"
+                session, task_id=task_id, subtask_id=flaky.id, actor="admin", catalog=CATALOG
             )
         assert (again.status, again.operation, again.run_time) == ("READY", "RETRY", 2)
         _, subtasks = await wait_for(
@@ -92,7 +93,9 @@ async def test_subtask_retry_and_skip(any_database: Database, record_file: Path)
             lambda t, s: t.status == "FAILED" and subtask_named(s, "Flaky").run_time == 2,
         )
         async with any_database.transaction(write=True) as session:
-            await skip_subtask(session, task_id=task_id, subtask_id=flaky.id, actor="admin")
+            await skip_subtask(
+                session, task_id=task_id, subtask_id=flaky.id, actor="admin", catalog=CATALOG
+            )
         _task, subtasks = await wait_task(any_database, task_id, "SUCCESSFUL")
     flaky = subtask_named(subtasks, "Flaky")
     assert (flaky.status, flaky.operation) == ("SUCCESSFUL", "SKIP")
@@ -113,7 +116,7 @@ async def test_rollback_walks_back_calling_rollback_handlers(
         task_id = await submit_task(any_database, template, context)
         _, before = await wait_task(any_database, task_id, "FAILED")
         async with any_database.transaction(write=True) as session:
-            task = await rollback_task(session, task_id=task_id, actor="admin")
+            task = await rollback_task(session, task_id=task_id, actor="admin", catalog=CATALOG)
             assert (task.status, task.operation) == ("RUNNING", "ROLLBACK")
         task, subtasks = await wait_task(any_database, task_id, "SUCCESSFUL")
     assert task.operation == "ROLLBACK"
@@ -140,7 +143,7 @@ async def test_rollback_is_refused_once_a_prohibiting_subtask_ran(
         await wait_task(any_database, task_id, "FAILED")
         async with any_database.transaction(write=True) as session:
             with pytest.raises(TaskRollbackProhibited, match="Permanent change"):
-                await rollback_task(session, task_id=task_id, actor="admin")
+                await rollback_task(session, task_id=task_id, actor="admin", catalog=CATALOG)
     task, _ = await snapshot(any_database, task_id)
     assert (task.status, task.operation) == ("FAILED", "EXECUTE")
 
@@ -154,15 +157,19 @@ async def test_operations_refuse_wrong_states_and_unknown_ids(
         stubborn = subtasks[0].id
         async with any_database.transaction(write=True) as session:
             with pytest.raises(TaskStateInvalid, match=f"task {task_id} in state RUNNING"):
-                await retry_task(session, task_id=task_id, actor="admin")
+                await retry_task(session, task_id=task_id, actor="admin", catalog=CATALOG)
             with pytest.raises(TaskStateInvalid, match="state RUNNING"):
-                await rollback_task(session, task_id=task_id, actor="admin")
+                await rollback_task(session, task_id=task_id, actor="admin", catalog=CATALOG)
             with pytest.raises(TaskStateInvalid, match=f"subtask {stubborn} in state RUNNING"):
-                await skip_subtask(session, task_id=task_id, subtask_id=stubborn, actor="a")
+                await skip_subtask(
+                    session, task_id=task_id, subtask_id=stubborn, actor="a", catalog=CATALOG
+                )
             with pytest.raises(TaskStateInvalid, match=r"RETRY .* state RUNNING"):
-                await retry_subtask(session, task_id=task_id, subtask_id=stubborn, actor="a")
+                await retry_subtask(
+                    session, task_id=task_id, subtask_id=stubborn, actor="a", catalog=CATALOG
+                )
             with pytest.raises(TaskNotFound, match="Task 999999 does not exist"):
-                await retry_task(session, task_id=999999, actor="admin")
+                await retry_task(session, task_id=999999, actor="admin", catalog=CATALOG)
             with pytest.raises(SubtaskNotFound):
                 await cancel_subtask(session, task_id=task_id, subtask_id=999999, actor="a")
         async with any_database.transaction(write=True) as session:
@@ -177,9 +184,11 @@ async def test_operations_refuse_wrong_states_and_unknown_ids(
     assert subtasks[0].error_message == "RuntimeError: boom"
     async with any_database.transaction(write=True) as session:
         with pytest.raises(SubtaskSkipProhibited, match="cannot be skipped"):
-            await skip_subtask(session, task_id=broken_task, subtask_id=subtasks[0].id, actor="a")
+            await skip_subtask(
+                session, task_id=broken_task, subtask_id=subtasks[0].id, actor="a", catalog=CATALOG
+            )
         with pytest.raises(TaskStateInvalid, match="does not allow retry"):
-            await retry_task(session, task_id=broken_task, actor="admin")
+            await retry_task(session, task_id=broken_task, actor="admin", catalog=CATALOG)
 
 
 async def test_submit_belongs_to_the_callers_transaction(any_database: Database) -> None:
@@ -231,7 +240,7 @@ async def test_a_failed_rollback_is_skipped_or_rolled_back_again(
         _, subtasks = await wait_task(any_database, task_id, "FAILED")
         first, bad, flaky = (s.id for s in subtasks)
         async with any_database.transaction(write=True) as session:
-            await rollback_task(session, task_id=task_id, actor="admin")
+            await rollback_task(session, task_id=task_id, actor="admin", catalog=CATALOG)
         task, subtasks = await wait_task(any_database, task_id, "FAILED")
         assert task.operation == "ROLLBACK"
         assert [(s.status, s.operation) for s in subtasks] == [
@@ -241,14 +250,18 @@ async def test_a_failed_rollback_is_skipped_or_rolled_back_again(
         ]
         async with any_database.transaction(write=True) as session:
             with pytest.raises(TaskStateInvalid, match="operation ROLLBACK"):
-                await retry_task(session, task_id=task_id, actor="admin")
+                await retry_task(session, task_id=task_id, actor="admin", catalog=CATALOG)
             with pytest.raises(TaskStateInvalid, match="its rollback failed"):
-                await retry_subtask(session, task_id=task_id, subtask_id=bad, actor="admin")
+                await retry_subtask(
+                    session, task_id=task_id, subtask_id=bad, actor="admin", catalog=CATALOG
+                )
         async with any_database.transaction(write=True) as session:
             if recovery == "skip":
-                await skip_subtask(session, task_id=task_id, subtask_id=bad, actor="admin")
+                await skip_subtask(
+                    session, task_id=task_id, subtask_id=bad, actor="admin", catalog=CATALOG
+                )
             else:
-                await rollback_task(session, task_id=task_id, actor="admin")
+                await rollback_task(session, task_id=task_id, actor="admin", catalog=CATALOG)
         task, subtasks = await wait_task(any_database, task_id, "SUCCESSFUL")
     assert task.operation == "ROLLBACK"
     assert {s.status for s in subtasks} == {"PENDING"}

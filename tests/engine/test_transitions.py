@@ -21,7 +21,7 @@ from obpilot.engine.states import (
 )
 from obpilot.engine.transitions import Outcome, OutcomeKind, Transition, Unblock
 from obpilot.errors import SubtaskSkipProhibited, TaskRollbackProhibited, TaskStateInvalid
-from tests.support.engine_tasks import Broken, Noop, Permanent
+from tests.support.engine_tasks import CATALOG, Broken, Noop, Permanent
 
 S = SubtaskStatus
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -298,7 +298,7 @@ def test_settling_a_task(
 
 def test_a_task_retry_runs_its_failed_subtasks_again() -> None:
     plan = transitions.retry_task(
-        task(TaskStatus.FAILED), [row(S.FAILED), row(S.SUCCESSFUL)], "ann"
+        task(TaskStatus.FAILED), [row(S.FAILED), row(S.SUCCESSFUL)], "ann", CATALOG
     )
     assert (plan.subtask.source, plan.subtask.target, plan.subtask.new_run) == (
         S.FAILED,
@@ -315,12 +315,12 @@ def test_a_task_retry_runs_its_failed_subtasks_again() -> None:
 
 def test_a_task_retry_is_refused_when_ocp_refuses_it() -> None:
     with pytest.raises(TaskStateInvalid, match="task 3 in state RUNNING"):
-        transitions.retry_task(task(TaskStatus.RUNNING), [], "ann")
+        transitions.retry_task(task(TaskStatus.RUNNING), [], "ann", CATALOG)
     with pytest.raises(TaskStateInvalid, match="a rollback failed"):
-        transitions.retry_task(task(TaskStatus.FAILED, TaskOperation.ROLLBACK), [], "ann")
+        transitions.retry_task(task(TaskStatus.FAILED, TaskOperation.ROLLBACK), [], "ann", CATALOG)
     broken = row(S.FAILED, class_name=Broken.class_name)
     with pytest.raises(TaskStateInvalid, match="does not allow retry"):
-        transitions.retry_task(task(TaskStatus.FAILED), [broken], "ann")
+        transitions.retry_task(task(TaskStatus.FAILED), [broken], "ann", CATALOG)
 
 
 def test_a_rollback_starts_from_the_failure() -> None:
@@ -352,32 +352,35 @@ def test_a_rollback_is_refused_when_prohibited() -> None:
 
 
 def test_a_subtask_retry_reopens_a_failed_task_only() -> None:
-    plan = transitions.retry_subtask(task(TaskStatus.FAILED), row(S.FAILED), "ann")
+    plan = transitions.retry_subtask(task(TaskStatus.FAILED), row(S.FAILED), "ann", CATALOG)
     assert plan.subtask.log == "retry of subtask 7 requested by ann"
     assert plan.task is not None
     assert plan.task.target == TaskStatus.RUNNING
-    assert transitions.retry_subtask(task(TaskStatus.RUNNING), row(S.FAILED), "ann").task is None
+    assert (
+        transitions.retry_subtask(task(TaskStatus.RUNNING), row(S.FAILED), "ann", CATALOG).task
+        is None
+    )
     with pytest.raises(TaskStateInvalid, match="RETRY is not allowed for subtask 7 in state READY"):
-        transitions.retry_subtask(task(TaskStatus.FAILED), row(S.READY), "ann")
+        transitions.retry_subtask(task(TaskStatus.FAILED), row(S.READY), "ann", CATALOG)
     rolled = row(S.FAILED, operation="ROLLBACK")
     with pytest.raises(TaskStateInvalid, match="its rollback failed"):
-        transitions.retry_subtask(task(TaskStatus.FAILED), rolled, "ann")
+        transitions.retry_subtask(task(TaskStatus.FAILED), rolled, "ann", CATALOG)
 
 
 def test_a_skip_counts_as_done_forward_and_as_undone_in_a_rollback() -> None:
-    forward = transitions.skip_subtask(task(TaskStatus.FAILED), row(S.FAILED), "ann", NOW)
+    forward = transitions.skip_subtask(task(TaskStatus.FAILED), row(S.FAILED), "ann", NOW, CATALOG)
     assert (forward.subtask.target, forward.subtask.log) == (S.SUCCESSFUL, "skipped by ann")
     assert forward.subtask.values == {"operation": "SKIP", "finish_time": NOW}
     assert forward.task is not None
     assert forward.task.values["operation"] == "EXECUTE"
     back = transitions.skip_subtask(
-        task(TaskStatus.FAILED, TaskOperation.ROLLBACK), row(S.FAILED), "ann", NOW
+        task(TaskStatus.FAILED, TaskOperation.ROLLBACK), row(S.FAILED), "ann", NOW, CATALOG
     )
     assert (back.subtask.target, back.subtask.log) == (S.PENDING, "rollback skipped by ann")
     assert back.subtask.values["operation"] == "ROLLBACK_SKIP"
     broken = row(S.FAILED, class_name=Broken.class_name)
     with pytest.raises(SubtaskSkipProhibited, match="cannot be skipped"):
-        transitions.skip_subtask(task(TaskStatus.FAILED), broken, "ann", NOW)
+        transitions.skip_subtask(task(TaskStatus.FAILED), broken, "ann", NOW, CATALOG)
 
 
 def test_a_cancel_keeps_a_rollbacks_operation() -> None:
@@ -395,11 +398,13 @@ def test_a_cancel_keeps_a_rollbacks_operation() -> None:
 def test_every_operation_is_in_the_transition_tables() -> None:
     failed_task, failed = task(TaskStatus.FAILED), row(S.FAILED)
     plans = [
-        transitions.retry_task(failed_task, [failed], "ann"),
+        transitions.retry_task(failed_task, [failed], "ann", CATALOG),
         transitions.rollback_task(failed_task, [failed], "ann"),
-        transitions.retry_subtask(failed_task, failed, "ann"),
-        transitions.skip_subtask(failed_task, failed, "ann", NOW),
-        transitions.skip_subtask(task(TaskStatus.FAILED, TaskOperation.ROLLBACK), failed, "a", NOW),
+        transitions.retry_subtask(failed_task, failed, "ann", CATALOG),
+        transitions.skip_subtask(failed_task, failed, "ann", NOW, CATALOG),
+        transitions.skip_subtask(
+            task(TaskStatus.FAILED, TaskOperation.ROLLBACK), failed, "a", NOW, CATALOG
+        ),
     ]
     for plan in plans:
         assert_exists(plan.subtask)

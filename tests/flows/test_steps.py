@@ -13,9 +13,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
 from obpilot.db.engine import Database
-from obpilot.engine import Context, Subtask, SubtaskContext, SubtaskError, SubtaskOperation
+from obpilot.engine import Context, Subtask, SubtaskError, SubtaskOperation
 from obpilot.errors import HostUnreachable
 from obpilot.flows import steps
+from obpilot.flows.common import FlowContext, FlowResources
 from obpilot.inventory import service
 from obpilot.inventory.models import (
     Cluster,
@@ -49,7 +50,7 @@ class Flow:
     strings: dict[str, str]
     lines: list[str] = field(default_factory=list)
 
-    def context(self, operation: SubtaskOperation = SubtaskOperation.EXECUTE) -> SubtaskContext:
+    def context(self, operation: SubtaskOperation = SubtaskOperation.EXECUTE) -> FlowContext:
         """A subtask's context; what it publishes is seen by the steps after it."""
 
         async def publish(key: str, value: str | list[str]) -> None:
@@ -57,7 +58,7 @@ class Flow:
             self.strings[key] = value
             context.context = context.context.merged(Context({key: value}))
 
-        context = SubtaskContext(
+        context = FlowContext(
             task_id=1,
             subtask_id=1,
             name="under test",
@@ -67,11 +68,9 @@ class Flow:
             context=Context(dict(self.strings)),
             parallel_key=None,
             database=self.database,
-            resources={
-                "settings": self.settings,
-                "host_access": FakeHostAccess(self.host),
-                "secret_box": SecretBox(Fernet.generate_key()),
-            },
+            resources=FlowResources(
+                self.settings, FakeHostAccess(self.host), SecretBox(Fernet.generate_key())
+            ),
             _log=self.lines.append,
             _publish=publish,
         )

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from obpilot.db.engine import Database
-from obpilot.engine import Context, Subtask, Template, parallel, single
-from obpilot.flows import steps, templates
+from obpilot.engine import Catalog, Context, Subtask, Template, parallel, single
+from obpilot.flows import TEMPLATES, steps, templates
 from obpilot.flows.steps import STARTED_BY_TASK, STOPPED_BY_TASK, VERIFIED_STATUS
 from obpilot.flows.takeover import TAKE_OVER_CLUSTER
 from obpilot.inventory.models import Cluster
@@ -87,3 +87,14 @@ async def test_only_a_successful_task_frees_its_cluster(database: Database) -> N
         await templates.release_cluster_lock(session, task)
         await session.refresh(cluster)
         assert cluster.operation_task_id is None
+
+
+def test_every_template_registers_and_a_rolling_restart_is_found_for_any_zone_count() -> None:
+    catalog = Catalog()
+    catalog.register(*TEMPLATES)
+    for template in (*OPERATIONS, templates.rolling_restart(12)):
+        found = catalog.template(template.key)
+        assert found is not None
+        assert found.on_end is templates.release_cluster_lock
+        for stage in found.stages:
+            assert catalog.subtask_class(stage.subtask.class_name) is stage.subtask

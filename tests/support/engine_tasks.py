@@ -1,5 +1,7 @@
-"""Subtask classes and templates for the task engine's tests, importable by real server
-processes through OBPILOT_EXTRA_MODULES=tests.support.engine_tasks (PYTHONPATH = repo).
+"""Subtask classes and templates for the task engine's tests, registered by real server
+processes through OBPILOT_EXTRA_MODULES=tests.support.engine_tasks (PYTHONPATH = repo), by
+the `app` fixture the same way, and by `running_engine` (its `CATALOG`): `TEMPLATES` holds
+a template for every class here.
 
 Behaviour comes from the task context, so one class serves many tests:
 
@@ -22,6 +24,7 @@ from cryptography.fernet import Fernet
 
 from obpilot.db.engine import Database
 from obpilot.engine import (
+    Catalog,
     Context,
     Engine,
     EngineConfig,
@@ -39,7 +42,7 @@ from obpilot.engine import repository as repo
 from obpilot.secretbox import SecretBox
 
 
-def record(ctx: SubtaskContext, event: str, **extra: object) -> None:
+def record(ctx: SubtaskContext[object], event: str, **extra: object) -> None:
     path = ctx.get("record_file")
     if not path:
         return
@@ -69,11 +72,11 @@ class Noop(Subtask):
     name = "No-op"
     timeout = 30
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "start")
         record(ctx, "end")
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
+    async def rollback(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "rollback")
 
 
@@ -83,7 +86,7 @@ class Sleep(Subtask):
     name = "Sleep"
     timeout = 600
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "start")
         first = ctx.get("first_run_sleep_seconds")
         seconds = float(
@@ -106,14 +109,14 @@ class Flaky(Subtask):
     name = "Flaky"
     timeout = 30
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "start")
         if ctx.run_time < int(ctx.get("fail_until_run", "2") or 2):
             ctx.log("about to fail")
             raise SubtaskError(f"flaky failure on run {ctx.run_time}")
         record(ctx, "end")
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
+    async def rollback(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "rollback")
 
 
@@ -123,10 +126,10 @@ class BadRollback(Subtask):
     name = "Bad rollback"
     timeout = 30
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "start")
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
+    async def rollback(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "rollback")
         if ctx.run_time == 2:
             raise SubtaskError("rollback failed once")
@@ -140,7 +143,7 @@ class Broken(Subtask):
     retryable = False
     skippable = False
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         raise RuntimeError("boom")
 
 
@@ -149,7 +152,7 @@ class Permanent(Subtask):
     timeout = 30
     rollbackable = False
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "start")
 
 
@@ -159,7 +162,7 @@ class Cooperative(Subtask):
     name = "Cooperative"
     timeout = 600
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "start")
         while True:
             await asyncio.sleep(0.02)
@@ -174,7 +177,7 @@ class Stubborn(Subtask):
     name = "Stubborn"
     timeout = 600
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "start")
         try:
             await asyncio.sleep(3600)
@@ -189,7 +192,7 @@ class Quick(Subtask):
     name = "Quick"
     timeout = 1
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         record(ctx, "start")
         await asyncio.sleep(float(ctx.get("sleep_seconds", "5") or 5))
 
@@ -198,7 +201,7 @@ class Chatty(Subtask):
     name = "Chatty"
     timeout = 120
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         for number in range(int(ctx.get("log_lines", "3") or 3)):
             ctx.log(f"line {number}")
             await asyncio.sleep(float(ctx.get("line_interval", "0.01") or 0.01))
@@ -210,7 +213,7 @@ class Gate(Subtask):
     name = "Gate"
     timeout = 60
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         gate = Path(ctx.require("gate_file"))
         while not await asyncio.to_thread(gate.exists):
             await ctx.sleep(0.02)
@@ -220,7 +223,7 @@ class Publisher(Subtask):
     name = "Publisher"
     timeout = 30
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         suffix = f"_{ctx.parallel_idx}" if ctx.parallel_idx >= 0 else ""
         await ctx.publish(f"published{suffix}", f"value from {ctx.item if suffix else 'single'}")
         await ctx.publish_list("numbers", [1, 2, 3])
@@ -231,7 +234,7 @@ class Reader(Subtask):
     name = "Reader"
     timeout = 30
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         seen = {k: v for k, v in ctx.strings.items() if k.startswith(("published", "shared"))}
         ctx.log("saw " + json.dumps(seen, sort_keys=True))
         ctx.log("numbers " + ",".join(ctx.get_list("numbers")))
@@ -327,6 +330,40 @@ CRASH_RESUMABLE = Template(
     stages=[single(Noop), single(ResumableSleep), single(Noop)],
 )
 
+TEMPLATES = (
+    SEED_STOP,
+    SPREAD,
+    CRASH,
+    CRASH_RESUMABLE,
+    *(
+        one(subtask)
+        for subtask in (
+            Flaky,
+            BadRollback,
+            Broken,
+            Permanent,
+            Cooperative,
+            Stubborn,
+            Quick,
+            Chatty,
+            Gate,
+            Publisher,
+            Reader,
+        )
+    ),
+)
+
+
+def catalog_with(*templates: Template) -> Catalog:
+    """A catalog of `TEMPLATES` and `templates` (a test's own, such as one with an end
+    hook: the engine finds the hook there)."""
+    catalog = Catalog()
+    catalog.register(*TEMPLATES, *templates)
+    return catalog
+
+
+CATALOG = catalog_with()
+
 
 # ------------------------------------------------------------------ helpers for tests
 
@@ -407,9 +444,13 @@ SECRET_BOX = SecretBox(Fernet.generate_key())
 
 @asynccontextmanager
 async def running_engine(
-    database: Database, executor: str = "test-node", **overrides: float
+    database: Database,
+    executor: str = "test-node",
+    *,
+    catalog: Catalog = CATALOG,
+    **overrides: float,
 ) -> AsyncIterator[Engine]:
-    """An engine with short leases and polls, stopped (drained) on exit."""
+    """An engine of `catalog` with short leases and polls, stopped (drained) on exit."""
     settings = {**FAST, "workers": 4, **overrides}
     engine = Engine(
         database,
@@ -418,6 +459,7 @@ async def running_engine(
             workers=int(settings.pop("workers")),
             **settings,
         ),
+        catalog=catalog,
         secret_box=SECRET_BOX,
     )
     await engine.start()

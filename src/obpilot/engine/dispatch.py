@@ -18,15 +18,15 @@ import asyncio
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.db.engine import Database
 from obpilot.engine import progress, transitions
 from obpilot.engine import repository as repo
+from obpilot.engine.catalog import Catalog
 from obpilot.engine.config import EngineConfig
 from obpilot.engine.context import Cipher, Context
 from obpilot.engine.leases import LeaseKeeper, MetadbClock, Reaper
@@ -51,16 +51,21 @@ class Claimed(NamedTuple):
 
 
 class Engine:
+    """Runs the subtasks of `catalog`'s templates; each handler sees `resources` as
+    `ctx.resources`."""
+
     def __init__(
         self,
         database: Database,
         config: EngineConfig,
         *,
+        catalog: Catalog,
         secret_box: Cipher | None = None,
-        resources: Mapping[str, Any] | None = None,
+        resources: object = None,
     ) -> None:
         self.database = database
         self.config = config
+        self.catalog = catalog
         self.clock = MetadbClock()
         self.claim_mode = ClaimMode.IMMEDIATE
         self.runs: dict[int, Run] = {}  # subtask id -> run
@@ -72,14 +77,15 @@ class Engine:
         self._listener: int | None = None
         self._runner = Runner(
             database,
+            catalog=catalog,
             executor=config.executor,
             logs=self._logs,
             cancel_grace_seconds=config.cancel_grace_seconds,
             secret_box=secret_box,
-            resources=resources or {},
+            resources=resources,
         )
         self._leases = LeaseKeeper(database, config, self.clock, self.runs)
-        self._reaper = Reaper(database, config, self.clock, self.runs)
+        self._reaper = Reaper(database, config, catalog, self.clock, self.runs)
         # Task contexts never change after submit: a small cache saves reading them per claim.
         self._task_contexts: OrderedDict[int, Context] = OrderedDict()
         self._dags: OrderedDict[int, repo.Dag] = OrderedDict()
@@ -388,7 +394,7 @@ class Engine:
                 # the dispatcher a transaction of its own.
                 started.extend(await self._claim_in(session, room, now, {task.id: task}, batch))
             if not runnable and not more_work and not self._has_other_runs(run):
-                await progress.settle_task(session, task, now=now)
+                await progress.settle_task(session, task, self.catalog, now=now)
             await repo.insert_log_lines(session, batch)
             notify_after_commit(session, wake_workers=more_work, tasks=[task.id])
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from obpilot.db.engine import Database
 from obpilot.engine import progress
 from obpilot.engine import repository as repo
+from obpilot.engine.catalog import Catalog
 from obpilot.engine.config import EngineConfig
 from obpilot.engine.models import SubtaskInstance
 from obpilot.engine.retrying import write_retrying
@@ -119,11 +120,13 @@ class Reaper:
         self,
         database: Database,
         config: EngineConfig,
+        catalog: Catalog,
         clock: MetadbClock,
         runs: Mapping[int, Run],
     ) -> None:
         self.database = database
         self.config = config
+        self.catalog = catalog
         self.clock = clock
         self.runs = runs
 
@@ -164,7 +167,9 @@ class Reaper:
         task = await repo.get_task(session, stale.task_id, for_update=True)
         if task is None:
             return False
-        reaped = await progress.reap_expired(session, task, stale, now=self.clock.now())
+        reaped = await progress.reap_expired(
+            session, task, stale, self.catalog, now=self.clock.now()
+        )
         if reaped is None:
             return False
         log.warning(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.engine import repository as repo
 from obpilot.engine import transitions
+from obpilot.engine.catalog import Catalog
 from obpilot.engine.models import SubtaskInstance, TaskInstance
 from obpilot.engine.notifier import notify_after_commit
 from obpilot.engine.states import (
@@ -23,7 +24,6 @@ from obpilot.engine.states import (
     TaskOperation,
     TaskStatus,
 )
-from obpilot.engine.template import template
 from obpilot.engine.transitions import Outcome, Transition, Unblock
 from obpilot.logging import get_logger
 
@@ -143,7 +143,12 @@ async def end_run(
 
 
 async def reap_expired(
-    session: AsyncSession, task: TaskInstance, stale: SubtaskInstance, *, now: datetime
+    session: AsyncSession,
+    task: TaskInstance,
+    stale: SubtaskInstance,
+    catalog: Catalog,
+    *,
+    now: datetime,
 ) -> Transition | None:
     """A reaper found `stale` (as it read it) with an expired lease; None if the subtask
     changed since or its lease is live after all."""
@@ -154,7 +159,7 @@ async def reap_expired(
     if reaped is None or not await apply_one(session, row.id, reaped, version=row.version):
         return None
     await repo.insert_log_lines(session, logged(row, reaped, now))
-    await settle_task(session, task, now=now)
+    await settle_task(session, task, catalog, now=now)
     notify_after_commit(session, wake_workers=reaped.target == S.READY, tasks=[task.id])
     return reaped
 
@@ -253,9 +258,11 @@ async def after_rolled_back(session: AsyncSession, task_id: int, subtask_id: int
 # ---------------------------------------------------------------- the task
 
 
-async def settle_task(session: AsyncSession, task: TaskInstance, *, now: datetime) -> None:
+async def settle_task(
+    session: AsyncSession, task: TaskInstance, catalog: Catalog, *, now: datetime
+) -> None:
     """Ends a RUNNING task once none of its subtasks is READY, RUNNING or CANCELING, as
-    `transitions.settle` says, and runs its template's end hook."""
+    `transitions.settle` says, and runs its template's end hook (found in `catalog`)."""
     if task.status != TaskStatus.RUNNING:
         return
     active = [s.value for s in ACTIVE_SUBTASK_STATUSES]
@@ -274,7 +281,7 @@ async def settle_task(session: AsyncSession, task: TaskInstance, *, now: datetim
     if not ended:
         return
     notify_after_commit(session, tasks=[task.id])
-    await _run_end_hook(session, task)
+    await _run_end_hook(session, task, catalog)
 
 
 async def _unblock(session: AsyncSession, task_id: int, step: Unblock) -> int:
@@ -288,8 +295,8 @@ async def _unblock(session: AsyncSession, task_id: int, step: Unblock) -> int:
     return await apply(session, promotable, transitions.UPSTREAMS_DONE)
 
 
-async def _run_end_hook(session: AsyncSession, task: TaskInstance) -> None:
-    definition = template(task.template) if task.template else None
+async def _run_end_hook(session: AsyncSession, task: TaskInstance, catalog: Catalog) -> None:
+    definition = catalog.template(task.template) if task.template else None
     if definition is None or definition.on_end is None:
         return
     try:

@@ -6,7 +6,6 @@ outputs, under its lease."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Any
@@ -15,10 +14,11 @@ from obpilot.db.base import utcnow
 from obpilot.db.engine import Database
 from obpilot.engine import repository as repo
 from obpilot.engine import transitions
+from obpilot.engine.catalog import Catalog
 from obpilot.engine.context import Cipher, Context, is_sensitive
 from obpilot.engine.logwriter import LogWriter
 from obpilot.engine.states import SubtaskOperation
-from obpilot.engine.subtask import SubtaskCancelled, SubtaskContext, SubtaskError, subtask_class
+from obpilot.engine.subtask import SubtaskCancelled, SubtaskContext, SubtaskError
 from obpilot.engine.transitions import Outcome, OutcomeKind
 from obpilot.logging import get_logger
 
@@ -91,13 +91,15 @@ class Runner:
         self,
         database: Database,
         *,
+        catalog: Catalog,
         executor: str,
         logs: LogWriter,
         cancel_grace_seconds: float,
         secret_box: Cipher | None,
-        resources: Mapping[str, Any],
+        resources: object,
     ) -> None:
         self.database = database
+        self.catalog = catalog
         self.executor = executor
         self.logs = logs
         self.cancel_grace_seconds = cancel_grace_seconds
@@ -109,7 +111,7 @@ class Runner:
         or the run is stopped; a cancel stops it cooperatively first, then by asyncio
         cancellation after the grace period."""
         subtask = run.subtask
-        cls = subtask_class(subtask.class_name)
+        cls = self.catalog.subtask_class(subtask.class_name)
         if cls is None:
             return Outcome(
                 OutcomeKind.FAILURE,
@@ -164,7 +166,7 @@ class Runner:
         )
         return Outcome(OutcomeKind.FAILURE, f"{type(error).__name__}: {error}")
 
-    def context_for(self, run: Run) -> SubtaskContext:
+    def context_for(self, run: Run) -> SubtaskContext[object]:
         """What the handler sees: the context with secrets decrypted; `log` writes to the
         run's log with secrets masked; `publish` stores an output while the run holds
         its lease."""
@@ -217,7 +219,7 @@ class Runner:
             )
             ctx.context = ctx.context.merged(update)
 
-        ctx = SubtaskContext(
+        ctx = SubtaskContext[object](
             task_id=subtask.task_id,
             subtask_id=subtask.id,
             name=subtask.name,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from obpilot.db.engine import Database
+from obpilot.engine.catalog import Catalog
 from obpilot.engine.config import EngineConfig
 from obpilot.engine.dispatch import Engine
-from obpilot.engine.subtask import import_modules
 from obpilot.secretbox import SecretBox
 from obpilot.settings import Settings
 
@@ -29,17 +26,18 @@ async def start_engine(
     settings: Settings,
     database: Database,
     *,
+    catalog: Catalog,
     secret_box: SecretBox,
-    resources: Mapping[str, Any] | None = None,
+    resources: object,
 ) -> Engine:
-    """Imports OBPILOT_EXTRA_MODULES, then starts the worker pool, reaper and log writer.
-    Handlers see `resources` (plus `settings` and `secret_box`) as `ctx.resources`."""
-    import_modules(settings.extra_modules.split(","))
+    """Starts the worker pool, reaper and log writer for `catalog`'s templates; handlers
+    see `resources` as `ctx.resources`."""
     engine = Engine(
         database,
         engine_config(settings),
+        catalog=catalog,
         secret_box=secret_box,
-        resources={"settings": settings, "secret_box": secret_box, **(resources or {})},
+        resources=resources,
     )
     await engine.start()
     return engine

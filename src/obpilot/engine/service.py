@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from obpilot.db.base import utcnow
 from obpilot.engine import repository as repo
 from obpilot.engine import transitions
+from obpilot.engine.catalog import Catalog
 from obpilot.engine.context import Cipher, Context
 from obpilot.engine.models import SubtaskInstance, TaskInstance
 from obpilot.engine.notifier import notify_after_commit
@@ -150,22 +151,26 @@ def _logged(
     return [line for subtask in subtasks for line in logged(subtask, transition, now)]
 
 
-async def retry_task(session: AsyncSession, *, task_id: int, actor: str) -> TaskInstance:
+async def retry_task(
+    session: AsyncSession, *, task_id: int, actor: str, catalog: Catalog
+) -> TaskInstance:
     """FAILED task: its FAILED subtasks run again (RETRY, runTime + 1); the rest stay."""
     task = await _locked_task(session, task_id)
     subtasks = await repo.list_subtasks(session, task.id)
-    plan = transitions.retry_task(task, subtasks, actor)
+    plan = transitions.retry_task(task, subtasks, actor, catalog)
     failed = [s for s in subtasks if s.status == S.FAILED]
     now = utcnow()
     await repo.insert_log_lines(session, _logged(failed, plan.subtask, now))
     await apply(session, [s.id for s in failed], plan.subtask)
     await _move_task(session, task, plan)
-    await settle_task(session, task, now=now)
+    await settle_task(session, task, catalog, now=now)
     notify_after_commit(session, wake_workers=True, tasks=[task.id])
     return task
 
 
-async def rollback_task(session: AsyncSession, *, task_id: int, actor: str) -> TaskInstance:
+async def rollback_task(
+    session: AsyncSession, *, task_id: int, actor: str, catalog: Catalog
+) -> TaskInstance:
     """FAILED task: walks the DAG backwards from the failure, running each subtask's
     rollback; a subtask becomes READY once all its downstreams are undone (PENDING)."""
     task = await _locked_task(session, task_id)
@@ -187,17 +192,17 @@ async def rollback_task(session: AsyncSession, *, task_id: int, actor: str) -> T
         session, _logged(await repo.subtasks_by_ids(session, ready), plan.subtask, now)
     )
     await apply(session, ready, plan.subtask)
-    await settle_task(session, task, now=now)
+    await settle_task(session, task, catalog, now=now)
     notify_after_commit(session, wake_workers=True, tasks=[task.id])
     return task
 
 
 async def retry_subtask(
-    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str
+    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str, catalog: Catalog
 ) -> SubtaskInstance:
     task = await _locked_task(session, task_id)
     subtask = await _subtask_of(session, task_id, subtask_id)
-    plan = transitions.retry_subtask(task, subtask, actor)
+    plan = transitions.retry_subtask(task, subtask, actor, catalog)
     await repo.insert_log_lines(session, logged(subtask, plan.subtask, utcnow()))
     await apply_one(session, subtask.id, plan.subtask, version=subtask.version)
     await _move_task(session, task, plan)
@@ -207,13 +212,15 @@ async def retry_subtask(
     return refreshed
 
 
-async def skip_subtask(session: AsyncSession, *, task_id: int, subtask_id: int, actor: str) -> None:
+async def skip_subtask(
+    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str, catalog: Catalog
+) -> None:
     """FAILED subtask: counts as done (SUCCESSFUL, SKIP) and its successors run; during a
     rollback it counts as undone (PENDING, ROLLBACK_SKIP) and the rollback goes on."""
     task = await _locked_task(session, task_id)
     subtask = await _subtask_of(session, task_id, subtask_id)
     now = utcnow()
-    plan = transitions.skip_subtask(task, subtask, actor, now)
+    plan = transitions.skip_subtask(task, subtask, actor, now, catalog)
     await repo.insert_log_lines(session, logged(subtask, plan.subtask, now))
     await apply_one(session, subtask.id, plan.subtask, version=subtask.version)
     await _move_task(session, task, plan)
@@ -223,7 +230,7 @@ async def skip_subtask(session: AsyncSession, *, task_id: int, subtask_id: int, 
         progress = await after_success(session, subtask.id, now=now, executor=None)
         await make_ready(session, progress.runnable)
         await repo.insert_log_lines(session, progress.lines)
-    await settle_task(session, task, now=now)
+    await settle_task(session, task, catalog, now=now)
     notify_after_commit(session, wake_workers=True, tasks=[task.id])
 
 

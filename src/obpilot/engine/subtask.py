@@ -1,13 +1,12 @@
-"""Subtask classes (what a DAG node does), their registry, and the context a running
-subtask sees."""
+"""Subtask classes (what a DAG node does) and the context a running subtask sees. Which
+classes an engine knows is its `catalog.Catalog`'s business."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from obpilot.engine.context import Context
 from obpilot.engine.states import SubtaskOperation
@@ -29,7 +28,8 @@ class SubtaskCancelled(Exception):
     """Raised by `ctx.check_cancelled()` once a cancel was requested or the lease was lost."""
 
 
-_REGISTRY: dict[str, type[Subtask]] = {}
+#: What the process hands its subtasks (`ctx.resources`): the engine does not know its type.
+Resources = TypeVar("Resources", covariant=True)
 
 
 class Subtask:
@@ -40,16 +40,17 @@ class Subtask:
             timeout = 600
             resumable = True   # safe to run again after a crash mid-way
 
-            async def execute(self, ctx: SubtaskContext) -> None:
+            async def execute(self, ctx: SubtaskContext[FlowResources]) -> None:
                 server_id = ctx.item        # this branch's element of its fan-out list
                 ctx.log(f"stopping server {server_id}")
                 ...
 
-            async def rollback(self, ctx: SubtaskContext) -> None:
+            async def rollback(self, ctx: SubtaskContext[FlowResources]) -> None:
                 ...                          # undo; the default does nothing
 
-    Subclasses register themselves under `class_name` (default `module.QualName`); that
-    string is stored as the subtask's `className`, so keep it stable once tasks exist.
+    A handler names the resources it needs in its context's type (`SubtaskContext[object]`
+    for none). A catalog knows the class under `class_name` (default `module.QualName`);
+    that string is stored as the subtask's `className`, so keep it stable once tasks exist.
     Pass `abstract=True` in the class statement for an intermediate base class."""
 
     name: ClassVar[str]
@@ -71,28 +72,18 @@ class Subtask:
             cls.class_name = f"{cls.__module__}.{cls.__qualname__}"
         if cls.timeout <= 0:
             raise ValueError(f"{cls.__qualname__}.timeout must be positive")
-        _REGISTRY[cls.class_name] = cls
 
     @classmethod
     def display_description(cls) -> str:
         return cls.description or cls.name
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    # Any: the resources are whatever the engine was given; which handlers an engine runs
+    # is decided at run time, by the class names its catalog knows.
+    async def execute(self, ctx: SubtaskContext[Any]) -> None:
         raise NotImplementedError
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
+    async def rollback(self, ctx: SubtaskContext[Any]) -> None:
         return None
-
-
-def subtask_class(class_name: str) -> type[Subtask] | None:
-    return _REGISTRY.get(class_name)
-
-
-def import_modules(names: Iterable[str]) -> None:
-    """Imports modules that define templates and subtask classes (OBPILOT_EXTRA_MODULES)."""
-    for name in names:
-        if name.strip():
-            importlib.import_module(name.strip())
 
 
 class WaitNode(Subtask):
@@ -103,7 +94,7 @@ class WaitNode(Subtask):
     timeout = 60
     resumable = True
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: SubtaskContext[object]) -> None:
         return None
 
 
@@ -111,7 +102,7 @@ PublishFn = Callable[[str, str | list[str]], Awaitable[None]]
 
 
 @dataclass
-class SubtaskContext:
+class SubtaskContext(Generic[Resources]):
     """What a running handler sees and can do.
 
     * `get`, `get_list`, `strings`, `lists`: the task's context plus what earlier stages
@@ -122,7 +113,8 @@ class SubtaskContext:
     * `log(line)`: a line in this run's subtask log (written while the subtask runs);
     * `check_cancelled()` / `cancelled`: cooperative cancellation checkpoints;
     * `database`: the metadb, for handlers that record state (open short transactions;
-      never hold one across host I/O)."""
+      never hold one across host I/O);
+    * `resources`: what the process hands its subtasks (the app: `flows.FlowResources`)."""
 
     task_id: int
     subtask_id: int
@@ -133,7 +125,7 @@ class SubtaskContext:
     context: Context
     parallel_key: str | None
     database: Database
-    resources: Mapping[str, Any]
+    resources: Resources
     _log: Callable[[str], None]
     _publish: PublishFn
     _cancel: asyncio.Event = field(default_factory=asyncio.Event)

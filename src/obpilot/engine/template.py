@@ -58,9 +58,6 @@ class PlannedSubtask:
     upstreams: tuple[int, ...]  # series ids
 
 
-_TEMPLATES: dict[str, Template] = {}
-
-
 @dataclass(frozen=True, eq=False)
 class Template:
     """`on_end(session, task)` runs in the transaction that makes the task SUCCESSFUL or
@@ -77,8 +74,6 @@ class Template:
     def __post_init__(self) -> None:
         if not self.stages:
             raise ValueError(f"template {self.key!r} has no stages")
-        # A module re-imported, or a test redefining a template: the newest one wins.
-        _TEMPLATES[self.key] = self
 
     def plan(self, context: Context) -> list[PlannedSubtask]:
         planned: list[PlannedSubtask] = []
@@ -112,5 +107,22 @@ class Template:
         return planned
 
 
-def template(key: str) -> Template | None:
-    return _TEMPLATES.get(key)
+@dataclass(frozen=True, eq=False)
+class TemplateFamily:
+    """Templates of one shape built per count, keyed `<prefix><count>`: a rolling restart
+    has one per number of zones, so its members cannot all be listed beforehand. Every
+    member runs the subtask classes of the first, `build(1)`."""
+
+    prefix: str
+    build: Callable[[int], Template]
+
+    def member(self, key: str) -> Template | None:
+        """The member keyed `key`, or None if `key` names none of this family."""
+        count = key.removeprefix(self.prefix)
+        canonical = count.isascii() and count.isdigit() and not count.startswith("0")
+        if count == key or not canonical:
+            return None
+        built = self.build(int(count))
+        if built.key != key:
+            raise ValueError(f"template family {self.prefix!r} built {built.key!r} for {key!r}")
+        return built

@@ -26,10 +26,11 @@ from obpilot.engine.states import (
     TaskOperation,
     TaskStatus,
 )
-from obpilot.engine.subtask import WaitNode, subtask_class
+from obpilot.engine.subtask import WaitNode
 from obpilot.errors import SubtaskSkipProhibited, TaskRollbackProhibited, TaskStateInvalid
 
 if TYPE_CHECKING:
+    from obpilot.engine.catalog import Catalog
     from obpilot.engine.models import SubtaskInstance, TaskInstance
     from obpilot.engine.repository import Edge, SubtaskRef, SubtaskState
 
@@ -330,13 +331,13 @@ def _retried(log: str) -> Transition:
     )
 
 
-def _retryable(subtask: SubtaskInstance) -> bool:
-    cls = subtask_class(subtask.class_name)
+def _retryable(subtask: SubtaskInstance, catalog: Catalog) -> bool:
+    cls = catalog.subtask_class(subtask.class_name)
     return cls is None or cls.retryable
 
 
 def retry_task(
-    task: TaskInstance, subtasks: Sequence[SubtaskInstance], actor: str
+    task: TaskInstance, subtasks: Sequence[SubtaskInstance], actor: str, catalog: Catalog
 ) -> OperationPlan:
     """A FAILED task: its FAILED subtasks run again (RETRY, runTime + 1); the rest stay.
     Refused after a failed rollback, and when a failed subtask does not allow retry."""
@@ -349,7 +350,7 @@ def retry_task(
             "failed subtask"
         )
     for subtask in subtasks:
-        if subtask.status == S.FAILED and not _retryable(subtask):
+        if subtask.status == S.FAILED and not _retryable(subtask, catalog):
             raise TaskStateInvalid(
                 f"Task {task.id} cannot be retried: subtask {subtask.id} ({subtask.name}) "
                 "does not allow retry; skip it or roll the task back"
@@ -389,7 +390,9 @@ def mark_for_rollback(status: SubtaskStatus) -> Transition:
     return Transition(status, status, {"operation": SubtaskOperation.ROLLBACK.value})
 
 
-def retry_subtask(task: TaskInstance, subtask: SubtaskInstance, actor: str) -> OperationPlan:
+def retry_subtask(
+    task: TaskInstance, subtask: SubtaskInstance, actor: str, catalog: Catalog
+) -> OperationPlan:
     if subtask.status != S.FAILED:
         raise refused("subtask", "RETRY", subtask.id, subtask.status)
     if subtask.operation == SubtaskOperation.ROLLBACK:
@@ -397,7 +400,7 @@ def retry_subtask(task: TaskInstance, subtask: SubtaskInstance, actor: str) -> O
             f"Operation RETRY is not allowed for subtask {subtask.id} in state FAILED with "
             "operation ROLLBACK (its rollback failed): roll the task back again, or skip it"
         )
-    if not _retryable(subtask):
+    if not _retryable(subtask, catalog):
         raise TaskStateInvalid(f"Subtask {subtask.id} ({subtask.name}) does not allow retry")
     return OperationPlan(
         _retried(f"retry of subtask {subtask.id} requested by {actor}"),
@@ -406,13 +409,13 @@ def retry_subtask(task: TaskInstance, subtask: SubtaskInstance, actor: str) -> O
 
 
 def skip_subtask(
-    task: TaskInstance, subtask: SubtaskInstance, actor: str, now: datetime
+    task: TaskInstance, subtask: SubtaskInstance, actor: str, now: datetime, catalog: Catalog
 ) -> OperationPlan:
     """A FAILED subtask counts as done (SUCCESSFUL, SKIP) and its successors run; during a
     rollback it counts as undone (PENDING, ROLLBACK_SKIP) and the rollback goes on."""
     if subtask.status != S.FAILED:
         raise refused("subtask", "SKIP", subtask.id, subtask.status)
-    cls = subtask_class(subtask.class_name)
+    cls = catalog.subtask_class(subtask.class_name)
     if cls is not None and not cls.skippable:
         raise SubtaskSkipProhibited(f"Subtask {subtask.id} ({subtask.name}) cannot be skipped")
     if task.operation == TaskOperation.ROLLBACK:

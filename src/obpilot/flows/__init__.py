@@ -1,7 +1,14 @@
 """Cluster, zone and server operations as task templates and the subtasks they run
-(`templates`, `steps`), on top of the task engine, the inventory and the hosts layer.
-Importing this package registers every subtask class with the engine."""
+(`templates`, `steps`, `takeover`), on top of the task engine, the inventory and the hosts
+layer. `TEMPLATES` is every one of them, for the engine's catalog (the app registers it at
+start-up); their subtasks see `common.FlowResources` as `ctx.resources`."""
 
+from obpilot.engine import Template, TemplateFamily
 from obpilot.flows import steps, takeover, templates
 
-__all__ = ["steps", "takeover", "templates"]
+TEMPLATES: tuple[Template | TemplateFamily, ...] = (
+    *templates.TEMPLATES,
+    takeover.TAKE_OVER_CLUSTER,
+)
+
+__all__ = ["TEMPLATES", "steps", "takeover", "templates"]

@@ -30,33 +30,33 @@ from obpilot.settings import Settings
 
 @dataclass(frozen=True)
 class FlowResources:
-    """What the app hands every subtask through `ctx.resources`."""
+    """What the app hands every subtask of these flows as `ctx.resources` (and the
+    reconciler)."""
 
     settings: Settings
     host_access: HostAccess
     secret_box: SecretBox
 
-    @classmethod
-    def of(cls, ctx: SubtaskContext) -> FlowResources:
-        resources = ctx.resources
-        return cls(resources["settings"], resources["host_access"], resources["secret_box"])
+
+#: What a subtask of these flows sees.
+FlowContext = SubtaskContext[FlowResources]
 
 
-def server_id_of(ctx: SubtaskContext) -> int:
+def server_id_of(ctx: FlowContext) -> int:
     """This subtask's server: its fan-out element, or `server_id` for a one-server task."""
     value = ctx.item if ctx.parallel_key is not None else ctx.require("server_id")
     return int(value)
 
 
-def zone_name_of(ctx: SubtaskContext) -> str:
+def zone_name_of(ctx: FlowContext) -> str:
     return ctx.item if ctx.parallel_key is not None else ctx.require("zone_name")
 
 
-def cluster_id_of(ctx: SubtaskContext) -> int:
+def cluster_id_of(ctx: FlowContext) -> int:
     return int(ctx.require("cluster_id"))
 
 
-def flag(ctx: SubtaskContext, key: str) -> bool:
+def flag(ctx: FlowContext, key: str) -> bool:
     return (ctx.get(key) or "").lower() == "true"
 
 
@@ -117,7 +117,7 @@ async def record_server_status(
 
 
 async def refresh_server_status(
-    ctx: SubtaskContext, driver: ProcessDriver, server: Server
+    ctx: FlowContext, driver: ProcessDriver, server: Server
 ) -> ServerStatus:
     """After a failed host action: record what really runs, never a guess."""
     status = ServerStatus.UNAVAILABLE

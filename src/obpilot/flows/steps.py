@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from obpilot.db.base import utcnow
-from obpilot.engine import Subtask, SubtaskContext, SubtaskError
+from obpilot.engine import Subtask, SubtaskError
 from obpilot.errors import HostError, ServerProcessError
 from obpilot.flows.common import (
-    FlowResources,
+    FlowContext,
     cluster_id_of,
     flag,
     record_server_status,
@@ -45,10 +45,10 @@ class ServerOutput:
     def key(self, server_id: int) -> str:
         return f"{self.name}_server_{server_id}"
 
-    def read(self, ctx: SubtaskContext, server_id: int) -> str | None:
+    def read(self, ctx: FlowContext, server_id: int) -> str | None:
         return ctx.get(self.key(server_id))
 
-    async def publish(self, ctx: SubtaskContext, server_id: int, value: str) -> None:
+    async def publish(self, ctx: FlowContext, server_id: int, value: str) -> None:
         await ctx.publish(self.key(server_id), value)
 
 
@@ -85,13 +85,13 @@ class _PrepareCluster(FlowStep, abstract=True):
     timeout = 30
     resumable = True
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: FlowContext) -> None:
         cluster_id = cluster_id_of(ctx)
         async with ctx.database.transaction(write=True) as session:
             await inventory.set_cluster_status(session, cluster_id, self.status)
         ctx.log(f"cluster {ctx.get('cluster_name')} (id {cluster_id}) is {self.status}")
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
+    async def rollback(self, ctx: FlowContext) -> None:
         former = ctx.require("former_cluster_status")
         async with ctx.database.transaction(write=True) as session:
             await inventory.set_cluster_status(session, cluster_id_of(ctx), former)
@@ -123,7 +123,7 @@ class UpdateClusterStatus(FlowStep):
     resumable = True
     expected: ClassVar[ClusterStatus | None] = None
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: FlowContext) -> None:
         async with ctx.database.transaction(write=True) as session:
             status = await inventory.update_cluster_status(session, cluster_id_of(ctx))
         ctx.log(f"cluster {ctx.get('cluster_name')} is {status}")
@@ -149,7 +149,7 @@ class _PrepareZone(FlowStep, abstract=True):
     timeout = 30
     resumable = True
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: FlowContext) -> None:
         zone = zone_name_of(ctx)
         async with ctx.database.transaction(write=True) as session:
             await inventory.set_zone_status(
@@ -157,7 +157,7 @@ class _PrepareZone(FlowStep, abstract=True):
             )
         ctx.log(f"zone {zone} is {self.status}")
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
+    async def rollback(self, ctx: FlowContext) -> None:
         await _derive_zone(ctx, zone_name_of(ctx))
 
 
@@ -177,7 +177,7 @@ class PrepareRestartZone(_PrepareZone):
 
 
 async def _derive_zone(
-    ctx: SubtaskContext, zone_name: str, expected: ZoneStatus | None = None
+    ctx: FlowContext, zone_name: str, expected: ZoneStatus | None = None
 ) -> ZoneStatus:
     async with ctx.database.transaction(write=True) as session:
         status = await inventory.update_zone_status(
@@ -200,7 +200,7 @@ class UpdateZoneStatus(FlowStep):
     resumable = True
     expected: ClassVar[ZoneStatus | None] = None
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: FlowContext) -> None:
         await _derive_zone(ctx, zone_name_of(ctx), self.expected)
 
 
@@ -229,9 +229,8 @@ class _PrepareObserver(FlowStep, abstract=True):
     timeout = 300
     resumable = True
 
-    async def execute(self, ctx: SubtaskContext) -> None:
-        resources = FlowResources.of(ctx)
-        driver, server = await server_driver(ctx.database, resources, server_id_of(ctx))
+    async def execute(self, ctx: FlowContext) -> None:
+        driver, server = await server_driver(ctx.database, ctx.resources, server_id_of(ctx))
         try:
             process = await driver.status(log=ctx.log)
         except HOST_FAILURES as error:
@@ -244,9 +243,8 @@ class _PrepareObserver(FlowStep, abstract=True):
                 await output.publish(ctx, server.id, "true")
         await record_server_status(ctx.database, server.id, self.status)
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
-        resources = FlowResources.of(ctx)
-        driver, server = await server_driver(ctx.database, resources, server_id_of(ctx))
+    async def rollback(self, ctx: FlowContext) -> None:
+        driver, server = await server_driver(ctx.database, ctx.resources, server_id_of(ctx))
         await refresh_server_status(ctx, driver, server)
 
 
@@ -282,9 +280,8 @@ class StopObserverProcess(FlowStep):
     publishes = frozenset({VERIFIED_STATUS})
     takes = frozenset({STOPPED_BY_TASK})
 
-    async def execute(self, ctx: SubtaskContext) -> None:
-        resources = FlowResources.of(ctx)
-        driver, server = await server_driver(ctx.database, resources, server_id_of(ctx))
+    async def execute(self, ctx: FlowContext) -> None:
+        driver, server = await server_driver(ctx.database, ctx.resources, server_id_of(ctx))
         try:
             await driver.stop(
                 log=ctx.log, force=flag(ctx, "force"), freeze=flag(ctx, "freeze_before_stop")
@@ -294,7 +291,7 @@ class StopObserverProcess(FlowStep):
             raise SubtaskError(f"{driver.label}: stop failed: {error}") from None
         await VERIFIED_STATUS.publish(ctx, server.id, ServerStatus.STOPPED)
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
+    async def rollback(self, ctx: FlowContext) -> None:
         server_id = server_id_of(ctx)
         if STOPPED_BY_TASK.read(ctx, server_id) != "true":
             ctx.log("this task did not stop the server: nothing to start again")
@@ -306,9 +303,8 @@ class RestartStopObserverProcess(StopObserverProcess):
     class_name = "obpilot.flows.steps.RestartStopObserverProcess"
 
 
-async def _start(ctx: SubtaskContext, server_id: int) -> None:
-    resources = FlowResources.of(ctx)
-    driver, server = await server_driver(ctx.database, resources, server_id)
+async def _start(ctx: FlowContext, server_id: int) -> None:
+    driver, server = await server_driver(ctx.database, ctx.resources, server_id)
     try:
         process = await driver.start(log=ctx.log)
     except HOST_FAILURES as error:
@@ -331,16 +327,15 @@ class StartObserverProcess(FlowStep):
     publishes = frozenset({VERIFIED_STATUS})
     takes = frozenset({STARTED_BY_TASK})
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: FlowContext) -> None:
         await _start(ctx, server_id_of(ctx))
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
+    async def rollback(self, ctx: FlowContext) -> None:
         server_id = server_id_of(ctx)
         if STARTED_BY_TASK.read(ctx, server_id) != "true":
             ctx.log("this task did not start the server: nothing to stop again")
             return
-        resources = FlowResources.of(ctx)
-        driver, server = await server_driver(ctx.database, resources, server_id)
+        driver, server = await server_driver(ctx.database, ctx.resources, server_id)
         try:
             await driver.stop(log=ctx.log)
         except HOST_FAILURES as error:
@@ -357,7 +352,7 @@ class RestartStartObserverProcess(StartObserverProcess):
     class_name = "obpilot.flows.steps.RestartStartObserverProcess"
     takes = frozenset()
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
+    async def rollback(self, ctx: FlowContext) -> None:
         ctx.log("a restarted server stays running")
 
 
@@ -372,7 +367,7 @@ class UpdateObserverStatus(FlowStep, abstract=True):
     takes = frozenset({VERIFIED_STATUS})
     expected: ClassVar[ServerStatus]
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: FlowContext) -> None:
         server_id = server_id_of(ctx)
         if VERIFIED_STATUS.read(ctx, server_id) == self.expected:
             # The step before verified it on the host moments ago; used once.
@@ -385,8 +380,7 @@ class UpdateObserverStatus(FlowStep, abstract=True):
                 f"server {server_id} is {self.expected}, as verified on its host by the step before"
             )
             return
-        resources = FlowResources.of(ctx)
-        driver, server = await server_driver(ctx.database, resources, server_id)
+        driver, server = await server_driver(ctx.database, ctx.resources, server_id)
         status = await refresh_server_status(ctx, driver, server)
         if status == ServerStatus.STOPPED and server.status != ServerStatus.STOPPED:
             await record_server_status(ctx.database, server.id, status, stop_time=utcnow())

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from obpilot.engine import SubtaskContext, SubtaskError, parallel, single
-from obpilot.flows.common import FlowResources, cluster_id_of, server_driver, server_id_of
+from obpilot.engine import SubtaskError, parallel, single
+from obpilot.flows.common import FlowContext, cluster_id_of, server_driver, server_id_of
 from obpilot.flows.steps import HOST_FAILURES, FlowStep, UpdateClusterStatus, UpdateZoneStatus
 from obpilot.flows.templates import cluster_template
 from obpilot.hosts.drivers import ProcessState, ProcessStatus
@@ -40,7 +40,7 @@ class PrepareTakeOverCluster(FlowStep):
     timeout = 30
     resumable = True
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: FlowContext) -> None:
         cluster_id = cluster_id_of(ctx)
         async with ctx.database.transaction() as session:
             cluster = await inventory.find_cluster_row(session, cluster_id)
@@ -52,7 +52,7 @@ class PrepareTakeOverCluster(FlowStep):
             f"{', '.join(ctx.get_list('zone_names'))}; no process will be started or stopped"
         )
 
-    async def rollback(self, ctx: SubtaskContext) -> None:
+    async def rollback(self, ctx: FlowContext) -> None:
         """Forgets the cluster this task registered (its zones and servers too); the
         processes on the hosts are not touched."""
         cluster_id = cluster_id_of(ctx)
@@ -79,9 +79,8 @@ class CheckObserverProcess(FlowStep):
     timeout = 300
     resumable = True  # it only looks
 
-    async def execute(self, ctx: SubtaskContext) -> None:
-        resources = FlowResources.of(ctx)
-        driver, server = await server_driver(ctx.database, resources, server_id_of(ctx))
+    async def execute(self, ctx: FlowContext) -> None:
+        driver, server = await server_driver(ctx.database, ctx.resources, server_id_of(ctx))
         where = f"host {server.ip}: {driver.label}"
         try:
             process = await driver.status(log=ctx.log)
@@ -136,7 +135,7 @@ class UpdateTakenOverClusterStatus(UpdateClusterStatus):
 
     class_name = "obpilot.flows.takeover.UpdateTakenOverClusterStatus"
 
-    async def execute(self, ctx: SubtaskContext) -> None:
+    async def execute(self, ctx: FlowContext) -> None:
         async with ctx.database.transaction(write=True) as session:
             version = await inventory.update_cluster_version(session, cluster_id_of(ctx))
         if version is not None:

@@ -13,7 +13,15 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obpilot.engine import Stage, Subtask, TaskInstance, Template, parallel, single
+from obpilot.engine import (
+    Stage,
+    Subtask,
+    TaskInstance,
+    Template,
+    TemplateFamily,
+    parallel,
+    single,
+)
 from obpilot.flows.steps import (
     STARTED_BY_TASK,
     STOPPED_BY_TASK,
@@ -143,6 +151,9 @@ def rolling_servers_key(index: int) -> str:
     return f"restart_zone_{index}.server_ids"
 
 
+ROLLING_RESTART_KEY_PREFIX = "ob.cluster.restart.rolling."
+
+
 def rolling_restart(zone_count: int) -> Template:
     """Zone after zone: a zone's servers are stopped, started and answering SQL (verified
     by "Update observer status") before the next zone stops."""
@@ -159,11 +170,16 @@ def rolling_restart(zone_count: int) -> Template:
         ]
     stages.append(single(UpdateRunningClusterStatus))
     return cluster_template(
-        f"ob.cluster.restart.rolling.{zone_count}",
+        f"{ROLLING_RESTART_KEY_PREFIX}{zone_count}",
         "Restart OB cluster",
         stages,
         hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
     )
+
+
+#: A cluster's zone count is not bounded beforehand: its rolling restart is built on
+#: demand, for the submit and for the catalog's lookup of its end hook alike.
+ROLLING_RESTART = TemplateFamily(ROLLING_RESTART_KEY_PREFIX, rolling_restart)
 
 
 def _zone_template(
@@ -254,4 +270,17 @@ RESTART_SERVER = _server_template(
         UpdateRunningObserverStatus,
     ],
     hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
+)
+
+TEMPLATES: tuple[Template | TemplateFamily, ...] = (
+    STOP_CLUSTER,
+    START_CLUSTER,
+    RESTART_CLUSTER_AT_ONCE,
+    ROLLING_RESTART,
+    STOP_ZONE,
+    START_ZONE,
+    RESTART_ZONE,
+    STOP_SERVER,
+    START_SERVER,
+    RESTART_SERVER,
 )

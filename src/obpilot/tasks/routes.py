@@ -12,6 +12,7 @@ from obpilot.api.envelope import Envelope, NoDataEnvelope, Page, ok, ok_no_data
 from obpilot.api.pagination import make_page, page_params
 from obpilot.api.params import MAX_ID, SubtaskId, TaskId
 from obpilot.engine import repository as repo
+from obpilot.engine.catalog import Catalog
 from obpilot.engine.states import TaskStatus, TaskType
 from obpilot.iam.deps import require
 from obpilot.iam.permissions import Principal
@@ -31,6 +32,15 @@ Manager = Annotated[Principal, Depends(require("TASK", "UPDATE", and_task_cluste
 
 def _access(principal: Principal) -> TaskAccess:
     return TaskAccess(principal.permissions)
+
+
+def _catalog(request: Request) -> Catalog:
+    """The engine's: operations check its subtask classes' flags and run end hooks."""
+    catalog: Catalog = request.app.state.engine.catalog
+    return catalog
+
+
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
 
 
 @router.get("/api/v2/tasks/instances", summary="List tasks (those of clusters the caller reads)")
@@ -72,22 +82,30 @@ async def get_task(session: SessionDep, user: Reader, taskInstanceId: TaskId) ->
 
 @router.post("/api/v2/tasks/instances/{taskInstanceId}/retry", summary="Retry a failed task")
 async def retry_task(
-    session: WriteSessionDep, user: Manager, taskInstanceId: TaskId
+    session: WriteSessionDep, user: Manager, taskInstanceId: TaskId, catalog: CatalogDep
 ) -> Envelope[TaskOut]:
     return ok(
         await service.retry_task(
-            session, task_id=taskInstanceId, actor=user.username, access=_access(user)
+            session,
+            task_id=taskInstanceId,
+            actor=user.username,
+            access=_access(user),
+            catalog=catalog,
         )
     )
 
 
 @router.post("/api/v2/tasks/instances/{taskInstanceId}/rollback", summary="Roll back a failed task")
 async def rollback_task(
-    session: WriteSessionDep, user: Manager, taskInstanceId: TaskId
+    session: WriteSessionDep, user: Manager, taskInstanceId: TaskId, catalog: CatalogDep
 ) -> Envelope[TaskOut]:
     return ok(
         await service.rollback_task(
-            session, task_id=taskInstanceId, actor=user.username, access=_access(user)
+            session,
+            task_id=taskInstanceId,
+            actor=user.username,
+            access=_access(user),
+            catalog=catalog,
         )
     )
 
@@ -125,7 +143,11 @@ async def get_subtask_log(
     summary="Retry a failed subtask",
 )
 async def retry_subtask(
-    session: WriteSessionDep, user: Manager, taskInstanceId: TaskId, subtaskInstanceId: SubtaskId
+    session: WriteSessionDep,
+    user: Manager,
+    taskInstanceId: TaskId,
+    subtaskInstanceId: SubtaskId,
+    catalog: CatalogDep,
 ) -> Envelope[SubtaskOut]:
     return ok(
         await service.retry_subtask(
@@ -134,6 +156,7 @@ async def retry_subtask(
             subtask_id=subtaskInstanceId,
             actor=user.username,
             access=_access(user),
+            catalog=catalog,
         )
     )
 
@@ -143,7 +166,11 @@ async def retry_subtask(
     summary="Skip a failed subtask",
 )
 async def skip_subtask(
-    session: WriteSessionDep, user: Manager, taskInstanceId: TaskId, subtaskInstanceId: SubtaskId
+    session: WriteSessionDep,
+    user: Manager,
+    taskInstanceId: TaskId,
+    subtaskInstanceId: SubtaskId,
+    catalog: CatalogDep,
 ) -> NoDataEnvelope:
     await service.skip_subtask(
         session,
@@ -151,6 +178,7 @@ async def skip_subtask(
         subtask_id=subtaskInstanceId,
         actor=user.username,
         access=_access(user),
+        catalog=catalog,
     )
     return ok_no_data()
 

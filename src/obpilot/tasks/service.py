@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.engine import repository as repo
 from obpilot.engine import service as engine
+from obpilot.engine.catalog import Catalog
 from obpilot.engine.context import Context
 from obpilot.engine.models import SubtaskInstance, TaskInstance
 from obpilot.errors import ClusterUpdateForbidden, Forbidden, SubtaskNotFound, TaskNotFound
@@ -292,35 +293,50 @@ async def get_subtask_log(
 
 
 async def retry_task(
-    session: AsyncSession, *, task_id: int, actor: str, access: TaskAccess
+    session: AsyncSession, *, task_id: int, actor: str, access: TaskAccess, catalog: Catalog
 ) -> TaskOut:
     await _task(session, task_id, access, acting=True)
-    return await full_task(session, await engine.retry_task(session, task_id=task_id, actor=actor))
+    task = await engine.retry_task(session, task_id=task_id, actor=actor, catalog=catalog)
+    return await full_task(session, task)
 
 
 async def rollback_task(
-    session: AsyncSession, *, task_id: int, actor: str, access: TaskAccess
+    session: AsyncSession, *, task_id: int, actor: str, access: TaskAccess, catalog: Catalog
 ) -> TaskOut:
     await _task(session, task_id, access, acting=True)
-    task = await engine.rollback_task(session, task_id=task_id, actor=actor)
+    task = await engine.rollback_task(session, task_id=task_id, actor=actor, catalog=catalog)
     return await full_task(session, task)
 
 
 async def retry_subtask(
-    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str, access: TaskAccess
+    session: AsyncSession,
+    *,
+    task_id: int,
+    subtask_id: int,
+    actor: str,
+    access: TaskAccess,
+    catalog: Catalog,
 ) -> SubtaskOut:
     await _task(session, task_id, access, acting=True)
     subtask = await engine.retry_subtask(
-        session, task_id=task_id, subtask_id=subtask_id, actor=actor
+        session, task_id=task_id, subtask_id=subtask_id, actor=actor, catalog=catalog
     )
     return await _render_subtask(session, subtask)
 
 
 async def skip_subtask(
-    session: AsyncSession, *, task_id: int, subtask_id: int, actor: str, access: TaskAccess
+    session: AsyncSession,
+    *,
+    task_id: int,
+    subtask_id: int,
+    actor: str,
+    access: TaskAccess,
+    catalog: Catalog,
 ) -> None:
     await _task(session, task_id, access, acting=True)
-    await engine.skip_subtask(session, task_id=task_id, subtask_id=subtask_id, actor=actor)
+    await engine.skip_subtask(
+        session, task_id=task_id, subtask_id=subtask_id, actor=actor, catalog=catalog
+    )
 
 
 async def cancel_subtask(
