@@ -11,7 +11,6 @@ from obpilot.api.deps import SessionDep, WriteSessionDep
 from obpilot.api.envelope import Envelope, NoDataEnvelope, Page, ok, ok_no_data
 from obpilot.api.pagination import make_page, page_params
 from obpilot.api.params import MAX_ID, SubtaskId, TaskId
-from obpilot.engine import repository as repo
 from obpilot.engine.catalog import Catalog
 from obpilot.engine.states import TaskStatus, TaskType
 from obpilot.iam.deps import require
@@ -62,16 +61,18 @@ async def list_tasks(
     tenantId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     hostId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Envelope[Page[TaskListItem]]:
-    where = repo.TaskFilter(
+    items, total = await service.list_tasks(
+        session,
+        page=page,
+        access=_access(user),
         name=name,
-        statuses=[s.value for s in status or []],
-        types=[t.value for t in type or []],
+        statuses=status or [],
+        types=type or [],
         cluster_id=clusterId,
         cluster_name=clusterName or cluterName,
         tenant_id=tenantId,
         host_id=hostId,
     )
-    items, total = await service.list_tasks(session, page=page, where=where, access=_access(user))
     return ok(make_page(items, total, page))
 
 

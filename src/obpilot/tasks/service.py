@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from obpilot.engine import service as engine
 from obpilot.engine.catalog import Catalog
 from obpilot.engine.context import Context
 from obpilot.engine.models import SubtaskInstance, TaskInstance
+from obpilot.engine.states import TaskStatus, TaskType
 from obpilot.errors import ClusterUpdateForbidden, Forbidden, SubtaskNotFound, TaskNotFound
 from obpilot.formats import format_time
 from obpilot.iam.permissions import Permission, PermissionSet
@@ -211,11 +212,32 @@ async def full_task(session: AsyncSession, task: TaskInstance) -> TaskOut:
 
 
 async def list_tasks(
-    session: AsyncSession, *, page: PageRequest, where: repo.TaskFilter, access: TaskAccess
+    session: AsyncSession,
+    *,
+    page: PageRequest,
+    access: TaskAccess,
+    name: str | None = None,
+    statuses: Sequence[TaskStatus] = (),
+    types: Sequence[TaskType] = (),
+    cluster_id: int | None = None,
+    cluster_name: str | None = None,
+    tenant_id: int | None = None,
+    host_id: int | None = None,
 ) -> tuple[list[TaskListItem], int]:
+    """A page of the tasks the caller may see, filtered as OCP's task list is."""
+    where = repo.TaskFilter(
+        name=name,
+        statuses=[s.value for s in statuses],
+        types=[t.value for t in types],
+        cluster_id=cluster_id,
+        cluster_name=cluster_name,
+        tenant_id=tenant_id,
+        host_id=host_id,
+        within_clusters=access.readable_clusters(),
+    )
     tasks, total = await repo.page_tasks(
         session,
-        replace(where, within_clusters=access.readable_clusters()),
+        where,
         offset=page.offset,
         limit=page.size,
         sort=[(s.field, s.descending) for s in page.sort],
