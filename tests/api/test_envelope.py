@@ -43,7 +43,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> str:
 
 @pytest.fixture
 async def cluster_id(database: Database) -> int:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         return (await add_cluster(session, host, zones=2)).id
 

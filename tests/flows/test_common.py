@@ -37,7 +37,7 @@ def test_a_server_is_as_its_process(state: ProcessState, stored: str, observed: 
 
 
 async def test_a_stored_servers_driver_reaches_its_host(database: Database, tmp_path: Path) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         cluster = await add_cluster(session, await add_local_host(session), zones=1, name="c1")
     server = cluster.zones[0].servers[0]
     resources = FlowResources(

@@ -20,7 +20,7 @@ async def test_a_server_that_died_becomes_unavailable_and_running_again(
     app: FastAPI, client: httpx.AsyncClient, database: Database, running_fleet: Fleet
 ) -> None:
     fleet = running_fleet
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         cluster = await fleet.register(session, host)
     await fleet.driver(fleet.servers[0]).stop(force=True)  # dies behind obpilot's back
@@ -43,7 +43,7 @@ async def test_a_cluster_under_a_running_operation_is_left_alone(
 ) -> None:
     fleet = running_fleet
     await app.state.engine.stop()  # nothing runs the task below: it stays RUNNING
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         cluster = await fleet.register(session, host, name="busy")
         task = await submit(

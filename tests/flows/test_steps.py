@@ -153,7 +153,7 @@ async def flow(database: Database, tmp_path: Path) -> Flow:
         }
         for index in (1, 2)
     ]
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         stored_host = await add_local_host(session)
         for server in servers:
             server["hostId"] = stored_host.id

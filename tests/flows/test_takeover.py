@@ -56,7 +56,7 @@ def rollback_context(database: Database, home: Path, task_id: int, cluster_id: i
 async def test_rolling_back_forgets_only_a_cluster_this_task_holds(
     database: Database, tmp_path: Path
 ) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         cluster = await add_cluster(session, await add_local_host(session), zones=1)
         ours, other = await add_task(session, cluster), await add_task(session, cluster)
         await inventory.take_operation_lock(session, cluster, other.id)

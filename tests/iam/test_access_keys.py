@@ -139,7 +139,7 @@ class TestAccepted:
     async def test_content_type_with_charset_and_a_path_id(
         self, live_url: str, key: tuple[str, str], database: Database
     ) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             cluster = await add_cluster(session, await add_local_host(session), zones=1)
         async with signed(live_url, OcpAccessKeyAuth(*key)) as client:
             response = await client.get(

@@ -289,7 +289,7 @@ class TestSessions:
             assert token not in (stored.token_hash, stored.csrf_hash)
             assert len(stored.token_hash) == 64
             assert stored.expires_at - utcnow() > timedelta(hours=7)
-            async with database.transaction() as session:
+            async with database.transaction(write=True) as session:
                 await session.execute(
                     update(ConsoleSession).values(expires_at=utcnow() - timedelta(seconds=1))
                 )

@@ -129,7 +129,7 @@ async def test_every_default_role_against_every_route_class(
     app: FastAPI, client: httpx.AsyncClient, client_as: UserClientFactory, database: Database
 ) -> None:
     app.include_router(probe)
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         cluster = await add_cluster(session, await add_local_host(session), zones=1)
     observed: dict[tuple[str, str], str] = {}
     expected: dict[tuple[str, str], str] = {}
@@ -165,7 +165,7 @@ class TestPerClusterRoles:
 
     @pytest.fixture
     async def clusters(self, database: Database) -> tuple[int, int]:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             host = await add_local_host(session)
             first = await add_cluster(session, host, name="c1", zones=1, first_port=30000)
             second = await add_cluster(session, host, name="c2", zones=1, first_port=31000)

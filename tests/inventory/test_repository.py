@@ -26,7 +26,7 @@ async def lock_of(database: Database, cluster_id: int) -> int | None:
 
 
 async def test_the_lock_is_taken_only_from_the_holder_the_taker_saw(database: Database) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         cluster = await add_cluster(session, await add_local_host(session), zones=1)
         first, second = await add_task(session, cluster), await add_task(session, cluster)
         clusters = ClusterRepository(session)
@@ -39,7 +39,7 @@ async def test_the_lock_is_taken_only_from_the_holder_the_taker_saw(database: Da
 
 
 async def test_the_lock_is_released_only_by_its_holder(database: Database) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         cluster = await add_cluster(session, await add_local_host(session), zones=1)
         holder, other = await add_task(session, cluster), await add_task(session, cluster)
         await ClusterRepository(session).take_lock(cluster.id, held_by=None, task_id=holder.id)
@@ -52,7 +52,7 @@ async def test_the_lock_is_released_only_by_its_holder(database: Database) -> No
 
 
 async def test_the_lock_holder_is_the_task_row(database: Database) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         cluster = await add_cluster(session, await add_local_host(session), zones=1)
         clusters = ClusterRepository(session)
         assert await clusters.lock_holder(cluster) is None
@@ -67,7 +67,7 @@ async def test_the_lock_holder_is_the_task_row(database: Database) -> None:
 
 
 async def test_forgetting_deletes_the_cluster_its_zones_and_servers(database: Database) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         gone = await add_cluster(session, host, name="gone", zones=2)
         kept = await add_cluster(session, host, name="kept", zones=1, first_port=31000)
@@ -82,7 +82,7 @@ async def test_forgetting_deletes_the_cluster_its_zones_and_servers(database: Da
 
 
 async def test_servers_using_a_port_or_home_on_a_host(database: Database) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         other_host = await add_local_host(session, "other", address="::1")
         cluster = await add_cluster(session, host, zones=2)
@@ -120,7 +120,7 @@ async def test_statuses_written_and_read_back(database: Database) -> None:
 
 
 async def test_hosts_found_by_ids_and_by_credential(database: Database) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         credential = await create_credential(
             session,
             spec=CredentialCreate.model_validate(

@@ -12,7 +12,7 @@ from tests.support.inventory import add_cluster, add_local_host
 async def test_per_cluster_readers_see_only_their_clusters(
     client: httpx.AsyncClient, database: Database, client_as: UserClientFactory
 ) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         first = await add_cluster(session, host, name="first", zones=1)
         await add_cluster(session, host, name="second", zones=1, first_port=31000)

@@ -33,7 +33,7 @@ PAGE = PageRequest(page=1, size=20, sort=())
 
 class TestRegisterCluster:
     async def test_records_cluster_zones_and_servers(self, any_database: Database) -> None:
-        async with any_database.transaction() as session:
+        async with any_database.transaction(write=True) as session:
             host = await add_local_host(session)
             cluster = await add_cluster(session, host, zones=3, servers_per_zone=2)
         async with any_database.transaction() as session:
@@ -46,11 +46,11 @@ class TestRegisterCluster:
     async def test_duplicate_name_is_refused_and_changes_nothing(
         self, any_database: Database
     ) -> None:
-        async with any_database.transaction() as session:
+        async with any_database.transaction(write=True) as session:
             host = await add_local_host(session)
             await add_cluster(session, host, name="dup")
         with pytest.raises(DuplicateName):
-            async with any_database.transaction() as session:
+            async with any_database.transaction(write=True) as session:
                 await add_cluster(session, host, name="dup", first_port=31000)
         async with any_database.transaction() as session:
             _clusters, total = await service.list_clusters(
@@ -76,7 +76,7 @@ class TestRegisterCluster:
             }
         )
         with pytest.raises(HostNotFound):
-            async with database.transaction() as session:
+            async with database.transaction(write=True) as session:
                 await service.register_cluster(session, spec=spec)
         async with database.transaction() as session:
             _, total = await service.list_clusters(session, page=PAGE, name=None, statuses=[])
@@ -85,7 +85,7 @@ class TestRegisterCluster:
 
 class TestListClusters:
     async def test_filters_sorts_and_pages(self, any_database: Database) -> None:
-        async with any_database.transaction() as session:
+        async with any_database.transaction(write=True) as session:
             host = await add_local_host(session)
             for index, name in enumerate(["alpha", "Beta", "gamma"]):
                 await add_cluster(
@@ -111,7 +111,7 @@ class TestListClusters:
             assert [c.name for c in second] == ["alpha"]
 
     async def test_name_keyword_is_literal(self, database: Database) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             host = await add_local_host(session)
             await add_cluster(session, host, name="a_b", zones=1)
             await add_cluster(session, host, name="axb", zones=1, first_port=31000)
@@ -122,7 +122,7 @@ class TestListClusters:
 
 class TestHosts:
     async def test_host_with_servers_cannot_be_deleted(self, database: Database) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             host = await add_local_host(session)
             await add_cluster(session, host, zones=1)
         with pytest.raises(HostInUse):
@@ -130,7 +130,7 @@ class TestHosts:
                 await service.delete_host(session, host_id=host.id)
 
     async def test_unknown_zone(self, database: Database) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             host = await add_local_host(session)
             cluster = await add_cluster(session, host, zones=1)
         with pytest.raises(ZoneNotFound):
@@ -147,7 +147,7 @@ class TestHosts:
             return "ssh-ed25519 AAAA"
 
         spec = HostCreate(name="db1", inner_ip_address="10.0.0.7", credential_id=None)
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             host = await service.create_host(session, spec=spec, prove_access=prove)
             assert host.host_key == "ssh-ed25519 AAAA"
             with pytest.raises(DuplicateName):
@@ -161,7 +161,7 @@ class TestOperationLock:
     async def test_a_cluster_is_busy_until_its_lock_holder_succeeds(
         self, database: Database
     ) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             cluster = await add_cluster(session, await add_local_host(session), zones=1)
             task = await add_task(session, cluster)
             await service.take_operation_lock(session, cluster, task.id)
@@ -179,7 +179,7 @@ class TestOperationLock:
                 await service.idle_cluster(session, 999)
 
     async def test_a_lock_taken_meanwhile_names_its_holder(self, database: Database) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             cluster = await add_cluster(session, await add_local_host(session), zones=1)
             ours, theirs = await add_task(session, cluster), await add_task(session, cluster)
         async with database.transaction(write=True) as session:
@@ -192,7 +192,7 @@ class TestOperationLock:
     async def test_a_finished_task_frees_the_lock_only_once_it_succeeded(
         self, database: Database
     ) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             cluster = await add_cluster(session, await add_local_host(session), zones=1)
             task = await add_task(session, cluster)
             await service.take_operation_lock(session, cluster, task.id)
@@ -206,7 +206,7 @@ class TestOperationLock:
             assert row.operation_task_id == holder
 
     async def test_only_a_running_holder_writes_the_statuses(self, database: Database) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             cluster = await add_cluster(session, await add_local_host(session), zones=1)
             assert not await service.operation_running(session, cluster)
             task = await add_task(session, cluster)
@@ -226,7 +226,7 @@ class TestStatuses:
     async def test_zone_and_cluster_are_recorded_as_their_servers_make_them(
         self, database: Database
     ) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             cluster = await add_cluster(session, await add_local_host(session), zones=2)
             servers = {s.id: s for s in await service.servers_of_cluster(session, cluster.id)}
             first = min(servers)
@@ -249,7 +249,7 @@ class TestStatuses:
     async def test_the_reconcilers_record_derives_every_zone_and_the_cluster(
         self, database: Database
     ) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             cluster = await add_cluster(session, await add_local_host(session), zones=2)
             ids = sorted(s.id for s in await service.servers_of_cluster(session, cluster.id))
         async with database.transaction(write=True) as session:
@@ -264,7 +264,7 @@ class TestStatuses:
     async def test_the_cluster_version_is_what_most_servers_report(
         self, database: Database
     ) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             cluster = await add_cluster(session, await add_local_host(session), zones=3)
             ids = sorted(s.id for s in await service.servers_of_cluster(session, cluster.id))
         async with database.transaction(write=True) as session:
@@ -306,7 +306,7 @@ class TestStatuses:
 
 class TestForget:
     async def test_forgetting_removes_the_rows_and_frees_the_name(self, database: Database) -> None:
-        async with database.transaction() as session:
+        async with database.transaction(write=True) as session:
             host = await add_local_host(session)
             cluster = await add_cluster(session, host, zones=2)
         async with database.transaction(write=True) as session:

@@ -16,7 +16,7 @@ from tests.support.operations import cluster_view, server_statuses, task_of, wai
 
 
 async def register(database: Database, fleet: Fleet, **kwargs: object) -> Cluster:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         return await fleet.register(session, host, **kwargs)  # type: ignore[arg-type]
 

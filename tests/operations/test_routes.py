@@ -46,7 +46,7 @@ def test_every_operation_is_one_named_post_with_its_own_optional_body(tmp_path: 
 async def test_a_start_takes_no_stop_options(
     client: httpx.AsyncClient, database: Database, part: str
 ) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         cluster = await add_cluster(session, await add_local_host(session), zones=2)
     server = cluster.zones[0].servers[0].id
     response = await client.post(

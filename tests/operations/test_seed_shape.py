@@ -33,7 +33,7 @@ def chain(tasks: list[dict[str, object]]) -> list[str]:
 
 
 async def test_stop_answers_the_seed_shape(client: httpx.AsyncClient, database: Database) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         cluster = await add_cluster(session, host, name="ob_upgrade", zones=1)
     response = await client.post(f"/api/v2/ob/clusters/{cluster.id}/stop")

@@ -29,7 +29,7 @@ CALLER = Caller(id=None, name="test", instance="test-node:8080")
 
 
 async def a_cluster(database: Database, zones: int = 3, servers_per_zone: int = 1) -> Cluster:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         return await add_cluster(session, host, zones=zones, servers_per_zone=servers_per_zone)
 

@@ -21,7 +21,7 @@ def spellings(n: int) -> list[str]:
 
 @pytest.fixture
 async def two_clusters(database: Database) -> tuple[Cluster, Cluster]:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         target = await add_cluster(session, host, name="target", zones=1)
         other = await add_cluster(session, host, name="other", zones=1, first_port=31000)

@@ -49,7 +49,7 @@ async def _everything(database: Database) -> list[tuple[object, ...]]:
 async def test_every_cluster_scoped_route_refuses_other_and_no_cluster_users(
     client: httpx.AsyncClient, database: Database, client_as: UserClientFactory
 ) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         target = await add_cluster(session, host, name="target", zones=1)
         other = await add_cluster(session, host, name="other", zones=1, first_port=31000)

@@ -42,7 +42,7 @@ async def _role(client: httpx.AsyncClient, name: str, *permissions: str) -> None
 async def test_tasks_are_seen_and_operated_only_with_their_cluster(
     client: httpx.AsyncClient, database: Database, client_as: UserClientFactory
 ) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         host = await add_local_host(session)
         one = await add_cluster(session, host, name="one", zones=1)
         two = await add_cluster(session, host, name="two", zones=1, first_port=31000)

@@ -73,7 +73,7 @@ async def make_key(app: FastAPI, username: str, password: str = USER_PASSWORD) -
 
 
 async def lock(database: Database, user_id: int) -> None:
-    async with database.transaction() as session:
+    async with database.transaction(write=True) as session:
         await session.execute(
             update(User).where(User.id == user_id).values(locked_until=utcnow().replace(year=2999))
         )

@@ -480,7 +480,7 @@ async def test_bad_requests_change_nothing(
 ) -> None:
     client = any_client
     host_id = await add_local_host(client)
-    async with any_database.transaction() as session:
+    async with any_database.transaction(write=True) as session:
         host = await session.get_one(Host, host_id)
         await add_cluster(session, host, name="ob1", zones=2, first_port=30000)
     before = await counts(any_database)
