@@ -13,12 +13,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from obpilot.api.envelope import trace_id_var
 from obpilot.errors import Unexpected
 from obpilot.iam import service
+from obpilot.iam.deps import client_address
 from obpilot.iam.models import AuditEvent
 from obpilot.iam.permissions import Principal
 from obpilot.logging import get_logger
@@ -52,22 +54,6 @@ def _error_code(body: bytes) -> str | None:
     error = document.get("error") if isinstance(document, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     return str(code)[:32] if code is not None else None
-
-
-def _client_address(scope: Scope) -> str | None:
-    """The client as the login throttle sees it (a trusted proxy's X-Forwarded-For)."""
-    client = scope.get("client")
-    peer = str(client[0]) if client else None
-    authenticator = getattr(scope["app"].state, "authenticator", None)
-    if authenticator is None:  # before start-up finished
-        return peer[:64] if peer else None
-    forwarded = [
-        bytes(value).decode("latin-1")
-        for key, value in scope.get("headers", ())
-        if key == b"x-forwarded-for"
-    ]
-    address: str | None = authenticator.source_address(peer, forwarded)
-    return address[:64] if address else None
 
 
 class AuditMiddleware:
@@ -132,7 +118,7 @@ class AuditMiddleware:
             action=action,
             method=scope["method"][:8],
             resource=scope["path"][:MAX_RESOURCE],
-            source_address=_client_address(scope),
+            source_address=(client_address(Request(scope)) or "")[:64] or None,
             result="SUCCESS" if status < 400 else "FAILURE",
             status=status,
             error_code=error_code,

@@ -128,13 +128,13 @@ class PermissionSet:
                 return True
         return False
 
-    def instances(self, resource: str, action: str) -> frozenset[str] | None:
+    def instances(self, resource: str, action: str) -> frozenset[int] | None:
         """The ids of the top-level resource the action is granted on; None when it is
-        granted on every instance (`*`)."""
+        granted on every instance (`*`). (A granted id is digits: `Permission.parse`.)"""
         if self.allows(required(resource, action)):
             return None
         return frozenset(
-            grant.path[0][1]
+            int(grant.path[0][1])
             for grant in self.grants
             if len(grant.path) == 1
             and grant.path[0][0] == resource

@@ -148,7 +148,7 @@ class ClusterRepository:
         *,
         name: str | None,
         statuses: Sequence[str],
-        ids: set[int] | None = None,
+        ids: Collection[int] | None = None,
     ) -> tuple[list[Cluster], int]:
         statement = select(Cluster).options(_with_zones_and_servers())
         if ids is not None:

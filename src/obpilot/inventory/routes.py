@@ -99,7 +99,7 @@ async def list_clusters(
         page=page,
         name=name,
         statuses=status or [],
-        ids=None if readable is None else {int(i) for i in readable if i.isdigit()},
+        ids=readable,
     )
     return ok(make_page([cluster_out(c) for c in clusters], total, page))
 

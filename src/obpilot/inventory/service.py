@@ -123,7 +123,7 @@ async def list_clusters(
     page: PageRequest,
     name: str | None,
     statuses: Sequence[str],
-    ids: set[int] | None = None,
+    ids: Collection[int] | None = None,
 ) -> tuple[list[Cluster], int]:
     """`ids`: only these clusters (what the caller may read); None: all."""
     return await ClusterRepository(session).page(page, name=name, statuses=statuses, ids=ids)

@@ -72,8 +72,7 @@ class TaskAccess:
 
     def readable_clusters(self) -> frozenset[int] | None:
         """The clusters whose tasks the caller may see; None for every cluster."""
-        granted = self.permissions.instances("CLUSTER", "READ")
-        return None if granted is None else frozenset(int(i) for i in granted if i.isdigit())
+        return self.permissions.instances("CLUSTER", "READ")
 
     def may(self, task: TaskInstance, action: str) -> bool:
         if task.cluster_id is None:
