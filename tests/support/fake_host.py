@@ -1,8 +1,9 @@
-"""A host with no real process on it: a `HostExecutor` that answers the probe's actions,
-and binaries' version checks, from a scripted table of processes, files and ports. The
-drivers run their real code against it, probe requests and answers included (through
-JSON, as on a host); only the host is imagined, in the spirit of procrastinate's
-in-memory connector.
+"""A host with no real process on it: a `HostExecutor` whose agent answers the agent's
+actions, and binaries' version checks, from a scripted table of processes, files and
+ports. The drivers run their real code against it, agent requests and answers included
+(through JSON, as on a host), and it reports the exits of the processes its looks
+identified, as the agent does; only the host is imagined, in the spirit of
+procrastinate's in-memory connector.
 
     host = FakeHost()
     host.install("/opt/seekdb", "seekdb 1.3.0")
@@ -16,12 +17,11 @@ password), that exit on the clean stop or trap it, survive SIGKILL, or linger a 
 looks after exiting with their pid file's lock and ports still held; strangers that hold
 a port or a pid file's lock, visible or in another pid namespace; pid files, logs,
 symbolic links and initialised stores. `launch_next` scripts what a launched command
-does, and `before` runs a change of the table just before the probe's next action of a
+does, and `before` runs a change of the table just before the agent's next action of a
 kind (a pid reused, a process that vanishes), as a race on a real host would."""
 
 from __future__ import annotations
 
-import ast
 import itertools
 import json
 import posixpath
@@ -32,10 +32,19 @@ from typing import Any
 
 from obpilot.errors import HostError
 from obpilot.hosts.access import HostAccess, HostTarget
-from obpilot.hosts.drivers.base import probe_source
-from obpilot.hosts.executor import CommandResult, HostExecutor, check_result
+from obpilot.hosts.agent import reports_in
+from obpilot.hosts.executor import (
+    CommandResult,
+    ExitListener,
+    HostExecutor,
+    HostPipe,
+    ProcessExit,
+    check_result,
+)
 from obpilot.hosts.protocol import (
+    Action,
     ActionName,
+    AnswerT,
     InspectedProcess,
     InspectReport,
     InspectRequest,
@@ -46,8 +55,8 @@ from obpilot.hosts.protocol import (
     PidFile,
     PortListener,
     PortListeners,
-    ProbeFailure,
     ProcessInfo,
+    RequestT,
     SignalAnswer,
     SignalName,
     SignalRequest,
@@ -61,7 +70,7 @@ from obpilot.hosts.protocol import (
 )
 
 SERVER_VERSION = "5.7.25-OceanBase_CE-seekdb-v1.0.0"
-#: How long a clean stop takes on the fake host (what the probe reports as waited).
+#: How long a clean stop takes on the fake host (what the agent reports as waited).
 CLEAN_STOP_SECONDS = 0.5
 ACCESS_DENIED = "MysqlError: ERROR 1045 (28000): Access denied for user 'root'@'127.0.0.1'"
 NOT_SPEAKING_SQL = "MysqlError: connection closed by the server"
@@ -155,12 +164,14 @@ class FakeHost:
         # Unique: drivers keep per-host caches keyed by the label.
         self._label = f"fake-host-{next(self._labels)}"
         self._python = python
-        self.python_installed = True
         #: The seekdb binary inside the pylibseekdb package of the host's Python.
         self.pylibseekdb = pylibseekdb
         #: When set, every command fails with it (an unreachable host).
         self.outage: HostError | None = None
         self.processes: dict[int, FakeProcess] = {}
+        #: Processes identified by a look: their exits are reported to `exit_listeners`.
+        self.watched: dict[int, str] = {}
+        self.exit_listeners: list[ExitListener] = []
         self.files: dict[str, str] = {}
         #: Symbolic links: path -> target (seekdb links HOME/run/seekdb to its binary).
         self.links: dict[str, str] = {}
@@ -197,13 +208,43 @@ class FakeHost:
     ) -> CommandResult:
         if self.outage is not None:
             raise self.outage
-        if list(argv) == [self._python, "-"] and self.python_installed:
-            exit_status, stdout, stderr = 0, self._answer_probe(input or ""), ""
-        else:
-            self.commands.append(list(argv))
-            exit_status, stdout, stderr = self._run_binary(argv, env or {})
+        self.commands.append(list(argv))
+        exit_status, stdout, stderr = self._run_binary(argv, env or {})
         result = CommandResult(self._label, step, exit_status, stdout, stderr)
         return check_result(result) if check else result
+
+    async def open_pipe(self, argv: Sequence[str], *, step: str) -> HostPipe:
+        raise AssertionError("the fake host's agent is the host itself")
+
+    # -- HostAgent ----------------------------------------------------------------------
+
+    @property
+    def agent(self) -> FakeHost:
+        return self
+
+    async def call(
+        self, action: Action[RequestT, AnswerT], request: RequestT, *, step: str, time_limit: float
+    ) -> AnswerT:
+        if self.outage is not None:
+            raise self.outage
+        parsed = json.loads(json.dumps(request))  # as it travels
+        self.probes.append(action.name)
+        try:
+            for change in self._before.pop(action.name, []):
+                change()
+            answer = self._actions[action.name](self, parsed)
+        except Exception as error:  # as the agent does: reported, then raised here
+            raise HostError(
+                host=self._label, step=step, detail=f"{type(error).__name__}: {error}"
+            ) from None
+        for report in reports_in(answer):
+            for process in report["processes"]:
+                if not process["problems"]:
+                    self.watched[process["pid"]] = parsed["home"]
+        return json.loads(json.dumps(answer))  # type: ignore[no-any-return]
+
+    def on_exit(self, listener: ExitListener) -> None:
+        self.exit_listeners.append(listener)
 
     async def close(self) -> None:
         """Nothing is held between commands."""
@@ -272,10 +313,16 @@ class FakeHost:
         return server
 
     def exit(self, process: FakeProcess) -> None:
-        """The process exits (it lingers first if it was told to)."""
+        """The process exits (it lingers first if it was told to); an identified one is
+        reported to the exit listeners."""
         process.exited = True
         if process.lingers <= 0:
             self.processes.pop(process.pid, None)
+        home = self.watched.pop(process.pid, None)
+        if home is not None:
+            exited = ProcessExit(self._label, process.pid, process.start_ticks, home)
+            for listener in self.exit_listeners:
+                listener(exited)
 
     def reuse_pid(self, process: FakeProcess, exe: str) -> FakeProcess:
         """The process exits and another program gets its pid."""
@@ -304,24 +351,7 @@ class FakeHost:
             return binary.exit_status, "", binary.output
         return 0, binary.output, ""
 
-    # -- the probe ----------------------------------------------------------------------
-
-    def _answer_probe(self, source: str) -> str:
-        assert source.startswith(probe_source()), "a probe run sends the probe's own source"
-        call = source.strip().splitlines()[-1]
-        assert call.startswith("_main("), call
-        request = json.loads(ast.literal_eval(call.removeprefix("_main(").removesuffix(")")))
-        action: ActionName = request["action"]
-        self.probes.append(action)
-        answer: object
-        try:
-            for change in self._before.pop(action, []):
-                change()
-            answer = self._actions[action](self, request)
-        except Exception as error:  # as the probe does: reported, not raised
-            failure: ProbeFailure = {"probe_error": f"{type(error).__name__}: {error}"}
-            answer = failure
-        return "\n" + json.dumps(answer) + "\n"
+    # -- the agent's actions ------------------------------------------------------------
 
     def _inspect(self, request: InspectRequest) -> InspectReport:
         self._age_lingering()
@@ -354,8 +384,9 @@ class FakeHost:
             "other_ports": {str(port): self._listeners(port) for port in request["other_ports"]},
         }
         identified = any(not process["problems"] for process in processes)
-        if identified and report["port"]["listening"]:
-            report["sql"] = self._sql(request["sql"])
+        sql = request.get("sql")
+        if sql is not None and identified and report["port"]["listening"]:
+            report["sql"] = self._sql(sql)
         return report
 
     def _launch(self, request: LaunchRequest) -> LaunchAnswer:
@@ -373,7 +404,8 @@ class FakeHost:
         }
         if plan.exit_status != 0 or not plan.takes_lock:
             return answer
-        password = request["sql"].get("password", "") if plan.password is None else plan.password
+        login = request.get("sql") or {"port": request["port"], "queries": []}
+        password = login.get("password", "") if plan.password is None else plan.password
         daemon = self.spawn(
             request["argv"][0],
             cwd=plan.cwd or request["cwd"],
@@ -390,7 +422,22 @@ class FakeHost:
             self._open(daemon)
         answer["pid"] = daemon.pid
         answer["report"] = self._inspect(request)
+        ready_timeout = request.get("ready_timeout")
+        if ready_timeout is not None:
+            answer["ready"] = self._wait_ready(
+                {
+                    **self._inspect_part(request),
+                    "pid": daemon.pid,
+                    "start_ticks": daemon.start_ticks,
+                    "timeout": ready_timeout,
+                }
+            )
         return answer
+
+    @staticmethod
+    def _inspect_part(request: InspectRequest) -> InspectRequest:
+        keys = InspectRequest.__required_keys__ | InspectRequest.__optional_keys__
+        return {key: value for key, value in request.items() if key in keys}  # type: ignore[return-value]
 
     def _wait_ready(self, request: WaitReadyRequest) -> WaitReadyAnswer:
         not_open: SqlFailure = {"ok": False, "error": "the SQL port is not open yet"}
@@ -403,7 +450,8 @@ class FakeHost:
         if process.startup is Startup.SLOW:
             return {"state": "timeout", "waited": request["timeout"], "sql": not_open}
         self._open(process)
-        checked = self._sql({**request["sql"], "queries": ["SELECT 1"]})
+        login = request.get("sql") or {"port": request["port"], "queries": []}
+        checked = self._sql({**login, "queries": ["SELECT 1"]})
         if checked["ok"]:
             return {"state": "ready", "waited": 2.0, "report": self._inspect(request)}
         if checked["error"] == ACCESS_DENIED:
@@ -411,6 +459,13 @@ class FakeHost:
         return {"state": "timeout", "waited": request["timeout"], "sql": checked}
 
     def _signal(self, request: SignalRequest) -> SignalAnswer:
+        answer = self._send_signal(request)
+        settle = request.get("settle")
+        if answer["gone"] and settle is not None:
+            answer["report"] = self._settled(settle)
+        return answer
+
+    def _send_signal(self, request: SignalRequest) -> SignalAnswer:
         pid = request["pid"]
         process = self._alive(pid)
         if process is None:
@@ -433,6 +488,21 @@ class FakeHost:
         self.exit(process)
         waited = CLEAN_STOP_SECONDS if request["signal"] == "USR1" else 0.0
         return {"sent": True, "gone": True, "waited": waited}
+
+    #: Looks the agent takes, at most, while a server's last threads release what it held.
+    SETTLE_LOOKS = 50
+
+    def _settled(self, request: InspectRequest) -> InspectReport:
+        for _ in range(self.SETTLE_LOOKS):
+            report = self._inspect(request)
+            released = (
+                report["lock_holder"] is None
+                and not report["port"]["listening"]
+                and not any(other["listening"] for other in report["other_ports"].values())
+            )
+            if released:
+                break
+        return report
 
     def _locate(self, _request: LocateRequest) -> LocateAnswer:
         return {"binary": self.pylibseekdb, "python": f"/usr/bin/{self._python}"}

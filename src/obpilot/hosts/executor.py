@@ -24,16 +24,20 @@ from obpilot.errors import (
     HostKeyChanged,
     HostUnreachable,
 )
+from obpilot.hosts.protocol import Action, AnswerT, RequestT
 
 __all__ = [
     "CommandResult",
+    "HostAgent",
     "HostAuthenticationFailed",
     "HostCommandFailed",
     "HostCommandTimeout",
     "HostError",
     "HostExecutor",
     "HostKeyChanged",
+    "HostPipe",
     "HostUnreachable",
+    "ProcessExit",
     "StepLog",
     "discard_log",
 ]
@@ -57,6 +61,58 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
+
+
+@dataclass(frozen=True)
+class ProcessExit:
+    """A server process that the host's agent had identified has exited."""
+
+    host: str  # the host's label
+    pid: int
+    start_ticks: int
+    home: str
+
+
+#: Called (on obpilot's event loop) with each exit an agent reports.
+ExitListener = Callable[[ProcessExit], None]
+
+
+class HostPipe(Protocol):
+    """A command that keeps running on a host while obpilot talks to it over its stdin
+    and stdout (the host's agent)."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def receive_line(self) -> bytes:
+        """The next line of its stdout; b"" once it has ended."""
+        ...
+
+    def error_output(self) -> str:
+        """The end of what it wrote on stderr (to say why it ended)."""
+        ...
+
+    async def close(self) -> None:
+        """Closes its stdin (the agent exits) and makes sure it has ended."""
+        ...
+
+
+class HostAgent(Protocol):
+    """The resident agent of one host: actions (`obpilot.hosts.protocol`) answered by one
+    long-lived process, and the exits of the server processes it has identified."""
+
+    @property
+    def label(self) -> str: ...
+
+    async def call(
+        self, action: Action[RequestT, AnswerT], request: RequestT, *, step: str, time_limit: float
+    ) -> AnswerT:
+        """Runs one action on the host and returns its answer; at most `time_limit`
+        seconds (then `HostCommandTimeout`). A failure is a `HostError` naming `step`."""
+        ...
+
+    def on_exit(self, listener: ExitListener) -> None:
+        """Calls `listener` with every exit the agent reports from now on."""
+        ...
 
 
 @runtime_checkable
@@ -88,7 +144,18 @@ class HostExecutor(Protocol):
         `HostCommandFailed`. `step` names the operation in errors."""
         ...
 
-    async def close(self) -> None: ...
+    async def open_pipe(self, argv: Sequence[str], *, step: str) -> HostPipe:
+        """Starts `argv` to talk to it over its stdin and stdout until `HostPipe.close`."""
+        ...
+
+    @property
+    def agent(self) -> HostAgent:
+        """The host's agent, started on first use and again after it has ended."""
+        ...
+
+    async def close(self) -> None:
+        """Ends what the executor holds: its connection, its agent."""
+        ...
 
 
 def check_result(result: CommandResult) -> CommandResult:

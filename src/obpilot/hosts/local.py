@@ -1,4 +1,4 @@
-"""Commands on this machine, as asyncio subprocesses."""
+"""Commands on this machine, as asyncio subprocesses; the agent is one of them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 
-from obpilot.hosts.executor import CommandResult, HostCommandTimeout, check_result
+from obpilot.hosts.agent_link import AgentLink
+from obpilot.hosts.executor import (
+    CommandResult,
+    HostCommandTimeout,
+    HostUnreachable,
+    check_result,
+)
+
+#: The longest line read from a pipe (an agent's answer with a log's tail fits easily).
+PIPE_LINE_LIMIT = 16 * 1024 * 1024
+#: The end of a pipe command's stderr kept to say why it ended.
+STDERR_KEPT = 2000
 
 
 class LocalExecutor:
@@ -20,6 +31,7 @@ class LocalExecutor:
         self._name = name
         # obpilot's own interpreter: it exists, and it is the one that has pylibseekdb.
         self._python = python or sys.executable
+        self._agent = AgentLink(self)
 
     @property
     def label(self) -> str:
@@ -28,6 +40,10 @@ class LocalExecutor:
     @property
     def python(self) -> str:
         return self._python
+
+    @property
+    def agent(self) -> AgentLink:
+        return self._agent
 
     async def run(
         self,
@@ -81,8 +97,60 @@ class LocalExecutor:
         )
         return check_result(result) if check else result
 
+    async def open_pipe(self, argv: Sequence[str], *, step: str) -> LocalPipe:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                limit=PIPE_LINE_LIMIT,
+            )
+        except OSError as error:
+            raise HostUnreachable(
+                host=self.label, step=step, detail=f"cannot run {argv[0]!r}: {error}"
+            ) from None
+        return LocalPipe(process)
+
     async def close(self) -> None:
-        """Nothing is held between commands."""
+        await self._agent.close()
+
+
+class LocalPipe:
+    """A child process talked to over its stdin and stdout."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        self._stderr = b""
+        self._stderr_reader = asyncio.create_task(self._keep_stderr())
+
+    async def _keep_stderr(self) -> None:
+        assert self._process.stderr is not None
+        while chunk := await self._process.stderr.read(4096):
+            self._stderr = (self._stderr + chunk)[-STDERR_KEPT:]
+
+    async def send(self, data: bytes) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write(data)
+        await self._process.stdin.drain()
+
+    async def receive_line(self) -> bytes:
+        assert self._process.stdout is not None
+        return await self._process.stdout.readline()
+
+    def error_output(self) -> str:
+        return self._stderr.decode(errors="replace").strip()
+
+    async def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            await asyncio.wait_for(self._process.wait(), 2.0)
+        except TimeoutError:
+            _kill_group(self._process.pid)
+            await self._process.wait()
+        await self._stderr_reader
 
 
 def _kill_group(pid: int) -> None:

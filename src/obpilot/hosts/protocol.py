@@ -1,12 +1,13 @@
-"""The probe's protocol: each action's request (sent as JSON on the probe's stdin) and its
-answer (one JSON object on its stdout), defined once for both sides. The probe
-(`obpilot.hosts.probe`) writes the answers and reads the requests; the drivers
-(`obpilot.hosts.drivers`) write the requests and read the answers; mypy checks every key
-either side spells against these definitions.
+"""The host agent's protocol: its hello, each action's request (a JSON line on the agent's
+stdin) and its answer (a JSON line on its stdout), and its events, defined once for both
+sides. The agent (`obpilot.hosts.agent`) writes the answers and reads the requests; the
+drivers (`obpilot.hosts.drivers`, through `obpilot.hosts.agent_link`) write the requests
+and read the answers; mypy checks every key either side spells against these
+definitions.
 
-These are types only. The probe imports them for type checking alone: on a host it runs
+These are types only. The agent imports them for type checking alone: on a host it runs
 as its own text, with Python 3.7+ and no obpilot, so it needs nothing from here at run
-time. Requests type what obpilot sends; where the probe has a default for a key it
+time. Requests type what obpilot sends; where the agent has a default for a key it
 tolerates the key's absence, and the key is `NotRequired` here."""
 
 # No `from __future__ import annotations`: TypedDict tells required from optional keys at
@@ -46,7 +47,7 @@ class InspectRequest(TypedDict):
     #: The server's other ports (an observer's RPC port).
     other_ports: list[int]
     #: Run only when the server is identified and something listens on `port`.
-    sql: SqlRequest
+    sql: NotRequired[SqlRequest]
 
 
 class LaunchRequest(InspectRequest):
@@ -61,6 +62,8 @@ class LaunchRequest(InspectRequest):
     parent_wait: float
     #: Seconds to wait after that for a new holder of the pid file's lock.
     lock_wait: float
+    #: When set: then wait up to this many seconds until the new holder answers SQL.
+    ready_timeout: NotRequired[float]
 
 
 class SignalRequest(TypedDict):
@@ -75,6 +78,10 @@ class SignalRequest(TypedDict):
     home: str
     pid_file: str
     wait_seconds: float
+    #: When set and the process has exited: then inspect this way until its pid-file
+    #: lock and ports are released, at most `settle_seconds`.
+    settle: NotRequired[InspectRequest]
+    settle_seconds: NotRequired[float]
 
 
 class WaitReadyRequest(InspectRequest):
@@ -170,22 +177,6 @@ class InspectReport(TypedDict):
     sql: NotRequired[SqlAnswer]
 
 
-class LaunchAnswer(TypedDict):
-    returncode: int | None  # None: the launching parent still runs
-    launched_pid: int
-    #: The new holder of the pid file's lock; None: nobody took it.
-    pid: int | None
-    output: str  # the end of what the command wrote this time
-    report: NotRequired[InspectReport]  # when `pid` is set
-
-
-class SignalAnswer(TypedDict):
-    sent: bool
-    gone: bool
-    waited: NotRequired[float]  # seconds; absent when refused
-    problems: NotRequired[list[str]]  # why it was refused: the pid is not the server
-
-
 class Ready(TypedDict):
     state: Literal["ready"]
     waited: float
@@ -202,6 +193,24 @@ class NotReady(TypedDict):
 WaitReadyAnswer = Ready | NotReady
 
 
+class LaunchAnswer(TypedDict):
+    returncode: int | None  # None: the launching parent still runs
+    launched_pid: int
+    #: The new holder of the pid file's lock; None: nobody took it.
+    pid: int | None
+    output: str  # the end of what the command wrote this time
+    report: NotRequired[InspectReport]  # when `pid` is set
+    ready: NotRequired[WaitReadyAnswer]  # when `pid` is set and `ready_timeout` was
+
+
+class SignalAnswer(TypedDict):
+    sent: bool
+    gone: bool
+    waited: NotRequired[float]  # seconds; absent when refused
+    problems: NotRequired[list[str]]  # why it was refused: the pid is not the server
+    report: NotRequired[InspectReport]  # when gone and `settle` was asked: what is left
+
+
 class LocateAnswer(TypedDict):
     binary: str | None  # None: pylibseekdb is not installed for `python`
     python: str
@@ -213,10 +222,40 @@ class TailAnswer(TypedDict):
     text: str
 
 
-class ProbeFailure(TypedDict):
-    """Any action whose code raised: the error, reported instead of an answer."""
+# --------------------------------------------------------------------------- messages
 
-    probe_error: str
+
+class AgentHello(TypedDict):
+    """The agent's first line."""
+
+    agent: str  # its version: the hash of its text
+    pid: int
+    #: How it sees exits: "pidfd" at once, "proc" by a short poll (no pidfds here).
+    exit_watch: Literal["pidfd", "proc"]
+
+
+class AgentAnswered(TypedDict):
+    id: int
+    answer: object  # the action's answer, in the shape its `Action` names
+
+
+class AgentFailed(TypedDict):
+    """An action whose code raised: the error, reported instead of an answer."""
+
+    id: int
+    error: str
+
+
+AgentReply = AgentAnswered | AgentFailed
+
+
+class AgentEvent(TypedDict):
+    """A server process the agent had identified has exited."""
+
+    event: Literal["exit"]
+    pid: int
+    start_ticks: int
+    home: str  # the server's home, as the request that identified it named it
 
 
 # --------------------------------------------------------------------------- actions

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncssh
 
+from obpilot.hosts.agent_link import AgentLink
 from obpilot.hosts.executor import (
     CommandResult,
     HostAuthenticationFailed,
@@ -192,6 +193,7 @@ class SshExecutor:
         self._connection: asyncssh.SSHClientConnection | None = None
         self._connect_lock = asyncio.Lock()
         self._sessions = asyncio.Semaphore(self.options.max_sessions)
+        self._agent = AgentLink(self)
 
     @property
     def label(self) -> str:
@@ -200,6 +202,11 @@ class SshExecutor:
     @property
     def python(self) -> str:
         return self.options.python
+
+    @property
+    def agent(self) -> AgentLink:
+        """Runs on its own channel of the pooled connection, outside `max_sessions`."""
+        return self._agent
 
     async def _connect(self, step: str) -> asyncssh.SSHClientConnection:
         async with self._connect_lock:
@@ -232,22 +239,7 @@ class SshExecutor:
         remote_limit = f"{time_limit + REMOTE_KILL_DELAY:g}"
         command = shlex.join(["timeout", "-s", "KILL", remote_limit, *words])
         async with self._sessions:
-            for attempt in (1, 2):
-                connection = await self._connect(step)
-                try:
-                    process = await connection.create_process(
-                        command, encoding="utf-8", errors="replace"
-                    )
-                except (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, OSError) as error:
-                    # The command never started, so trying once more on a new connection
-                    # cannot run it twice.
-                    await self._drop(connection)
-                    if attempt == 2:
-                        raise HostUnreachable(
-                            host=self.label, step=step, detail=f"cannot open a session: {error}"
-                        ) from None
-                    continue
-                break
+            connection, process = await self._create_process(command, step, text=True)
             try:
                 stdout, stderr = await asyncio.wait_for(process.communicate(input), time_limit)
             except TimeoutError:
@@ -274,12 +266,70 @@ class SshExecutor:
         )
         return check_result(result) if check else result
 
+    async def open_pipe(self, argv: Sequence[str], *, step: str) -> SshPipe:
+        _, process = await self._create_process(shlex.join(argv), step, text=False)
+        return SshPipe(process)
+
+    async def _create_process(
+        self, command: str, step: str, *, text: bool
+    ) -> tuple[asyncssh.SSHClientConnection, Any]:
+        """Starts `command` on a channel of the pooled connection (a new connection if
+        that one was lost)."""
+        encoding = {"encoding": "utf-8", "errors": "replace"} if text else {"encoding": None}
+        for attempt in (1, 2):
+            connection = await self._connect(step)
+            try:
+                return connection, await connection.create_process(command, **encoding)
+            except (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, OSError) as error:
+                # The command never started, so trying once more on a new connection
+                # cannot run it twice.
+                await self._drop(connection)
+                if attempt == 2:
+                    raise HostUnreachable(
+                        host=self.label, step=step, detail=f"cannot open a session: {error}"
+                    ) from None
+        raise AssertionError("two attempts always return or raise")
+
     async def close(self) -> None:
+        await self._agent.close()
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.wait_closed(), 5)
+
+
+class SshPipe:
+    """A remote command talked to over its channel's stdin and stdout. When the channel
+    or the connection closes, the command's stdin closes with it (the agent exits)."""
+
+    def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
+        self._process = process
+        self._stderr = b""
+        self._stderr_reader = asyncio.create_task(self._keep_stderr())
+
+    async def _keep_stderr(self) -> None:
+        with contextlib.suppress(Exception):
+            while chunk := await self._process.stderr.read(4096):
+                self._stderr = (self._stderr + chunk)[-2000:]
+
+    async def send(self, data: bytes) -> None:
+        self._process.stdin.write(data)
+        await self._process.stdin.drain()
+
+    async def receive_line(self) -> bytes:
+        return await self._process.stdout.readline()
+
+    def error_output(self) -> str:
+        return self._stderr.decode(errors="replace").strip()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._process.stdin.write_eof()
+        await _abandon(self._process)
+        self._stderr_reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._stderr_reader
 
 
 async def _abandon(process: asyncssh.SSHClientProcess[Any]) -> None:

@@ -27,7 +27,7 @@ from obpilot.errors import (
 from obpilot.flows import takeover as flow
 from obpilot.hosts.drivers import ProcessSpec, driver_for
 from obpilot.hosts.drivers.base import PidFileServerDriver
-from obpilot.hosts.executor import CommandResult
+from obpilot.hosts.executor import CommandResult, HostAgent, HostPipe
 from obpilot.inventory import service as inventory
 from obpilot.inventory.models import ClusterStatus, Host, ServerStatus, ZoneStatus
 from obpilot.inventory.schemas import ClusterSpec, ServerSpec, ZoneSpec
@@ -58,6 +58,13 @@ class _NoHost:
         env: Mapping[str, str] | None = None,
         check: bool = True,
     ) -> CommandResult:
+        raise RuntimeError("validation touches no host")
+
+    async def open_pipe(self, argv: Sequence[str], *, step: str) -> HostPipe:
+        raise RuntimeError("validation touches no host")
+
+    @property
+    def agent(self) -> HostAgent:
         raise RuntimeError("validation touches no host")
 
     async def close(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from obpilot.errors import HostCommandFailed, HostError, ServerProcessError
+from obpilot.errors import HostError, ServerProcessError
 from obpilot.hosts.drivers import Cause, ProcessSpec, ProcessState, ProcessStatus, ProcessTimeouts
 from obpilot.hosts.drivers.base import PidFileServerDriver
 from obpilot.hosts.executor import StepLog
@@ -101,12 +101,6 @@ def test_timeouts_come_from_the_settings(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- probe
-
-
-async def test_a_host_without_python_gives_no_answer(host: FakeHost) -> None:
-    host.python_installed = False
-    with pytest.raises(HostCommandFailed, match=r"the probe \(python3\) gave no answer"):
-        await plain(host).status()
 
 
 async def test_an_error_inside_the_probe_is_reported_as_a_host_error(host: FakeHost) -> None:
@@ -306,7 +300,7 @@ class TestStart:
         status = await plain(host, rpc_port=RPC_PORT).start(log=lines.append)
         assert status.state == ProcessState.RUNNING
         assert status.listen_ports == (SQL_PORT, RPC_PORT)
-        assert host.probes == ["inspect", "launch", "wait_ready"]
+        assert host.probes == ["inspect", "launch"]  # the launch waits for SQL too
         [launch] = host.launches
         assert (launch["argv"], launch["env"], launch["cwd"]) == (
             [BINARY, "--port", str(SQL_PORT)],
@@ -378,7 +372,7 @@ class TestStart:
         self, host: FakeHost
     ) -> None:
         host.launch_next(Launch(startup=Startup.CRASHES))
-        host.before("wait_ready", lambda: host.spawn("/usr/bin/nc", ports=[SQL_PORT]))
+        host.before("launch", lambda: host.spawn("/usr/bin/nc", ports=[SQL_PORT]))
         with pytest.raises(ServerProcessError, match=f"port {SQL_PORT} is in use by pid") as e:
             await plain(host).start()
         assert e.value.cause == Cause.PORT_BUSY
@@ -471,7 +465,8 @@ class TestStop:
         serve(host, lingers=2)
         status = await plain(host).stop()
         assert status.state == ProcessState.STOPPED
-        assert host.probes == ["inspect", "signal", "inspect", "inspect", "inspect"]
+        # One look, then the signal, whose answer waits until the lock and ports are free.
+        assert host.probes == ["inspect", "signal"]
 
     async def test_a_lock_never_released_fails_the_stop(self, host: FakeHost) -> None:
         serve(host, lingers=1000)
@@ -528,4 +523,4 @@ class TestFreezeBeforeStop:
     async def test_a_server_kind_without_a_freeze_is_not_frozen(self, host: FakeHost) -> None:
         serve(host)
         await plain(host).stop(freeze=True)
-        assert host.probes == ["inspect", "signal", "inspect"]
+        assert host.probes == ["inspect", "signal"]

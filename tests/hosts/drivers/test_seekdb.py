@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -390,7 +391,7 @@ async def test_a_base_dir_in_use_is_refused_and_its_process_not_signalled(
         state=ProcessState.STOPPED, home=str(seekdb.home), sql_port=0, initialised=True
     )
     with pytest.raises(ServerProcessError) as exit_96:
-        await same_dir._launch(stopped, discard_log)
+        await same_dir._launch(stopped, time.monotonic() + 60, discard_log)
     assert exit_96.value.cause == Cause.BASE_DIR_IN_USE
     assert "exit 96" in exit_96.value.message
     assert (await seekdb.driver.status()).pid == running.pid

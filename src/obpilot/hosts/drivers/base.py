@@ -2,12 +2,12 @@
 logged), and the shared machinery for servers that keep a locked pid file, as OceanBase
 observers and seekdb both do.
 
-Drivers act only through a `HostExecutor`: each look or action is obpilot's probe script
-(`obpilot.hosts.probe`) piped into the host's `python3`, so the same code serves local and
-SSH hosts and a host needs only Python 3.7+. What the probe is asked and answers is
-typed in `obpilot.hosts.protocol`.
+Drivers act only through a `HostExecutor`: each look or action is a request to the host's
+resident agent (`obpilot.hosts.agent`, started through the executor), so the same code
+serves local and SSH hosts and a host needs only Python 3.7+. What the agent is asked and
+answers is typed in `obpilot.hosts.protocol`.
 
-A server process is identified, before any signal and again inside the probe just before
+A server process is identified, before any signal and again inside the agent just before
 the kill, by three facts at once: it holds the fcntl lock on the server's pid file, it
 runs the server's binary, and its working directory is the server's home (base dir). A
 pid file whose pid now belongs to another program is reported as stale and that program
@@ -16,22 +16,19 @@ is never signalled.
 Stopping is clean first: SIGUSR1, which both seekdb and the OceanBase observer handle as
 "prepare stop, then stop" (exit 0 after a few seconds). SIGTERM is never the clean path:
 their handler answers it with raise(SIGKILL). Only when the grace period has passed (or
-with `force`) does the driver send SIGKILL. Either way the stop is verified: the pid gone
-and nothing listening on the SQL port any more."""
+with `force`) does the driver send SIGKILL. The agent sees the exit the moment it happens
+(a pidfd), and the stop is verified in the same answer: the pid gone, the pid file's lock
+free and nothing listening on the server's ports any more."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import posixpath
 import shlex
 import time
 from dataclasses import replace
-from functools import cache
-from importlib import resources
-from typing import cast
 
-from obpilot.errors import HostCommandFailed, HostError, ServerProcessError
+from obpilot.errors import ServerProcessError
 from obpilot.hosts.drivers.process import (
     Cause,
     PortOwner,
@@ -60,6 +57,7 @@ from obpilot.hosts.protocol import (
     SqlAnswer,
     SqlRequest,
     TailRequest,
+    WaitReadyAnswer,
     WaitReadyRequest,
 )
 
@@ -70,20 +68,8 @@ def _exiting_holder(report: InspectReport) -> bool:
     return bool(holder) and holder not in {process["pid"] for process in report["processes"]}
 
 
-@cache
-def probe_source() -> str:
-    return resources.files("obpilot.hosts").joinpath("probe.py").read_text()
-
-
-def probe_script(action: Action[RequestT, AnswerT], request: RequestT) -> str:
-    """What the host's Python reads on stdin to run one probe action: the probe's text,
-    then a call of its entry point with the request."""
-    payload = json.dumps({"action": action.name, **request})
-    return f"{probe_source()}\n_main({payload!r})\n"
-
-
-#: Added to a probe's own wait to bound the whole command (interpreter start, SSH).
-PROBE_MARGIN = 15.0
+#: Added to an action's own wait to bound the call (agent start, SSH round trips).
+AGENT_MARGIN = 15.0
 
 
 class PidFileServerDriver:
@@ -171,45 +157,31 @@ class PidFileServerDriver:
     async def probe(
         self, action: Action[RequestT, AnswerT], request: RequestT, *, step: str, wait: float = 0.0
     ) -> AnswerT:
-        """Runs one probe action on the host and returns its JSON answer."""
-        result = await self.executor.run(
-            [self.executor.python, "-"],
+        """Runs one action on the host's agent and returns its answer."""
+        return await self.executor.agent.call(
+            action,
+            request,
             step=f"{self.label}: {step}",
-            time_limit=wait + self.timeouts.probe + PROBE_MARGIN,
-            input=probe_script(action, request),
-            check=False,
+            time_limit=wait + self.timeouts.probe + AGENT_MARGIN,
         )
-        lines = [line for line in result.stdout.splitlines() if line.strip()]
-        try:
-            answer = json.loads(lines[-1]) if lines else None
-        except ValueError:
-            answer = None
-        if result.exit_status != 0 or not isinstance(answer, dict):
-            raise HostCommandFailed(
-                host=result.host,
-                step=result.step,
-                exit_status=result.exit_status,
-                stderr=result.stderr,
-                detail=f"the probe ({self.executor.python}) gave no answer",
-            )
-        if "probe_error" in answer:
-            raise HostError(host=result.host, step=result.step, detail=answer["probe_error"])
-        # The probe answers each action in its protocol shape.
-        return cast(AnswerT, answer)
 
     # -- status -----------------------------------------------------------------------
 
-    def inspect_request(self, queries: list[str] | None = None) -> InspectRequest:
-        """What the probe needs to find and check this server (`inspect` and the actions
-        that end with an inspection)."""
-        return {
+    def inspect_request(
+        self, queries: list[str] | None = None, *, login: bool = True
+    ) -> InspectRequest:
+        """What the agent needs to find and check this server (`inspect` and the actions
+        that end with an inspection); with `login`, a SQL login too."""
+        request: InspectRequest = {
             "pid_file": self.pid_file,
             "home": self.home,
             "binaries": self.known_binaries(),
             "port": self.spec.sql_port,
             "other_ports": [self.spec.rpc_port] if self.spec.rpc_port else [],
-            "sql": self.sql_request(queries or ["SELECT 1", "SELECT version()"]),
         }
+        if login:
+            request["sql"] = self.sql_request(queries or ["SELECT 1", "SELECT version()"])
+        return request
 
     async def status(self, *, log: StepLog = discard_log) -> ProcessStatus:
         deadline = time.monotonic() + self.timeouts.kill
@@ -352,12 +324,13 @@ class PidFileServerDriver:
                     f"{self.label}: cannot start: port {busy_ports} is in use",
                     cause=Cause.PORT_BUSY,
                 )
-            status = await self._launch(status, log)
-        else:
-            log(f"{self.label}: pid {status.pid} is already starting; waiting for it")
+            return await self._launch(status, deadline, log)
+        log(f"{self.label}: pid {status.pid} is already starting; waiting for it")
         return await self._wait_ready(status, deadline, log)
 
-    async def _launch(self, status: ProcessStatus, log: StepLog) -> ProcessStatus:
+    async def _launch(self, status: ProcessStatus, deadline: float, log: StepLog) -> ProcessStatus:
+        """Launches the server and, in the same call to the agent, waits until it answers
+        SQL."""
         binary = await self.resolve_binary(log)
         argv, env, cwd = self.launch_command(binary, status)
         environment = " ".join(f"{key}={value}" for key, value in env.items())
@@ -370,8 +343,12 @@ class PidFileServerDriver:
             console=self.path(self.console_log_name),
             parent_wait=30.0,
             lock_wait=10.0,
+            ready_timeout=self._ready_wait(deadline),
         )
-        answer = await self.probe(LAUNCH, request, step="launch", wait=40.0)
+        wait = 40.0 + request["ready_timeout"]
+        answer = await self.probe(
+            LAUNCH, request, step="launch and wait until SQL answers", wait=wait
+        )
         returncode, pid = answer["returncode"], answer["pid"]
         if returncode not in (0, None) or not pid:
             server_log = await self._tail(self.server_log_name)
@@ -384,7 +361,15 @@ class PidFileServerDriver:
                 cause=Cause.START_FAILED,
             )
         log(f"{self.label}: started as pid {pid}")
-        return launched
+        ready = answer.get("ready")
+        if ready is None:  # the agent answers with its wait whenever it found the pid
+            raise ServerProcessError(
+                f"{self.label}: the agent did not wait for SQL", cause=Cause.START_FAILED
+            )
+        return await self._ready_status(launched, ready, log)
+
+    def _ready_wait(self, deadline: float) -> float:
+        return max(1.0, deadline - time.monotonic())
 
     async def _wait_ready(
         self, status: ProcessStatus, deadline: float, log: StepLog
@@ -393,7 +378,7 @@ class PidFileServerDriver:
             log(f"{self.label}: answers SQL")
             return status
         assert status.pid is not None  # identified: launched, or found STARTING
-        remaining = max(1.0, deadline - time.monotonic())
+        remaining = self._ready_wait(deadline)
         log(f"{self.label}: waiting up to {remaining:.0f} s for SQL on port {self.spec.sql_port}")
         request = WaitReadyRequest(
             **self.inspect_request(),
@@ -404,6 +389,13 @@ class PidFileServerDriver:
         answer = await self.probe(
             WAIT_READY, request, step="wait until SQL answers", wait=remaining
         )
+        return await self._ready_status(status, answer, log)
+
+    async def _ready_status(
+        self, status: ProcessStatus, answer: WaitReadyAnswer, log: StepLog
+    ) -> ProcessStatus:
+        """The started server's status from the agent's wait for SQL: RUNNING, or the
+        error that says why not."""
         if answer["state"] == "exited":
             raise await self._exited_while_starting(status)
         if answer["state"] == "denied":
@@ -482,15 +474,14 @@ class PidFileServerDriver:
         pid = status.pid
         if freeze and not force and status.state == ProcessState.RUNNING:
             await self._freeze(log)
-        gone = False
+        answer: SignalAnswer = {"sent": False, "gone": False}
         if not force:
             answer = await self._signal(pid, status.start_ticks, "USR1", grace, log)
-            gone = answer["gone"]
-            if gone:
+            if answer["gone"]:
                 log(f"{self.label}: pid {pid} exited {answer['waited']:.1f} s after SIGUSR1")
             else:
                 log(f"{self.label}: pid {pid} still runs after {grace:g} s; sending SIGKILL")
-        if not gone:
+        if not answer["gone"]:
             answer = await self._signal(pid, status.start_ticks, "KILL", self.timeouts.kill, log)
             if not answer["gone"]:
                 limit = self.timeouts.kill
@@ -499,13 +490,13 @@ class PidFileServerDriver:
                     cause=Cause.STILL_RUNNING,
                 )
             log(f"{self.label}: pid {pid} exited after SIGKILL")
-        return await self._verify_stopped(pid, log)
+        return self._verify_stopped(pid, answer, log)
 
     async def _signal(
         self, pid: int, start_ticks: int | None, name: SignalName, wait: float, log: StepLog
     ) -> SignalAnswer:
-        """Sends SIG`name` once the probe has identified the process again, and waits up
-        to `wait` seconds for it to exit."""
+        """Sends SIG`name` once the agent has identified the process again, waits up to
+        `wait` seconds for it to exit and, if it did, until its lock and ports are free."""
         if name == "USR1":
             log(f"{self.label}: sending SIGUSR1 (clean stop) to pid {pid}; {wait:g} s grace")
         else:
@@ -518,8 +509,13 @@ class PidFileServerDriver:
             home=self.home,
             pid_file=self.pid_file,
             wait_seconds=wait,
+            # No SQL login: the verification looks at the lock, the pid and the ports.
+            settle=self.inspect_request(login=False),
+            settle_seconds=self.timeouts.kill,
         )
-        answer = await self.probe(SIGNAL, request, step=f"send SIG{name}", wait=wait)
+        answer = await self.probe(
+            SIGNAL, request, step=f"send SIG{name}", wait=wait + self.timeouts.kill
+        )
         problems = answer.get("problems")
         if problems:
             raise ServerProcessError(
@@ -530,20 +526,15 @@ class PidFileServerDriver:
             log(f"{self.label}: pid {pid} had already exited")
         return answer
 
-    async def _verify_stopped(self, pid: int, log: StepLog) -> ProcessStatus:
-        # A server's main thread can be gone while its other threads still hold the pid
-        # file's lock or a port for a moment: look again until it settles (bounded).
-        deadline = time.monotonic() + self.timeouts.kill
-        while True:
-            final = await self.status(log=discard_log)
-            settled = (
-                final.state == ProcessState.STOPPED
-                and not final.port_in_use
-                and not final.other_ports_in_use
+    def _verify_stopped(self, pid: int, answer: SignalAnswer, log: StepLog) -> ProcessStatus:
+        """The stop's verification, from the agent's last look after the exit."""
+        report = answer.get("report")
+        if report is None:
+            raise ServerProcessError(
+                f"{self.label}: pid {pid} exited but the agent did not look again",
+                cause=Cause.STILL_RUNNING,
             )
-            if settled or time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(0.1)
+        final = self._status_from(report)
         if final.state != ProcessState.STOPPED:
             raise ServerProcessError(
                 f"{self.label}: still not stopped: {final.describe()}",

@@ -1,22 +1,33 @@
-"""The probe: a self-contained script that obpilot pipes into `python3 -` on a host to
-look at and act on server processes there. It needs only the Python 3.7+ standard
-library and Linux's /proc, so a host needs nothing installed beyond `python3`.
+"""The host agent: a self-contained script that obpilot starts on a host (a child process
+for this machine, a command on the pooled SSH connection for others) and keeps running
+while it needs the host, to look at and act on server processes there. It needs only
+the Python 3.7+ standard library and Linux's /proc, so a host needs nothing installed
+beyond `python3`, and nothing is left behind: the agent listens on no port and exits when
+its stdin closes, so it never outlives obpilot's connection.
 
-The driver sends this file's text followed by one line `_main(<request JSON>)` on stdin
-(secrets such as a SQL password travel there, never on a command line) and reads one
-JSON object from the last line of stdout. Requests and answers are defined in
-`obpilot.hosts.protocol`, imported here for type checking only: this file travels alone.
+How it starts (`BOOTSTRAP`): the interpreter reads one line with the size of this text,
+then the text itself, from stdin, and runs it. The agent answers with a hello line that
+names its version (a hash of its own text: obpilot replaces an agent of another version,
+never trusts it), then serves one JSON request per line (`id`, `action`, the action's
+arguments) and writes one JSON line per answer (`id` and `answer`, or `id` and `error`),
+several requests in flight at once, each on its own thread. Secrets such as a SQL
+password travel only in requests on stdin. Between answers it writes events: the exit of
+a server process it has identified, seen the moment it happens (a pidfd, or a short /proc
+poll where the kernel has none). Messages are typed in `obpilot.hosts.protocol`, imported
+here for type checking only: this file travels alone.
 
 Actions:
   inspect      pid file, its fcntl lock holder, the process behind it (binary, working
                directory, start time), listeners on the SQL port and their owners, and
                optionally a MySQL-protocol login plus queries (`SELECT 1`).
   launch       start a command detached (own session, stdin /dev/null, output appended to
-               a console file), wait for a daemonising parent, then for the pid-file lock.
+               a console file), wait for a daemonising parent, then for the pid-file lock;
+               optionally then until the server answers SQL.
   signal       send a signal to a pid, but only after re-checking, in the same process
                and just before the kill, that it is still the identified server; then
-               wait (bounded) for it to exit.
-  wait_ready   poll until the server holds its pid-file lock and answers SQL, or exits.
+               wait (bounded) for it to exit, and optionally until its pid-file lock and
+               ports are released.
+  wait_ready   wait until the server holds its pid-file lock and answers SQL, or exits.
   locate       find the seekdb binary inside the pylibseekdb package of this Python.
   tail         the end of a (log) file.
 """
@@ -26,19 +37,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Literal
 
     from obpilot.hosts.protocol import (
         ActionName,
+        AgentEvent,
+        AgentHello,
+        AgentReply,
         InspectedProcess,
         InspectReport,
         InspectRequest,
@@ -49,7 +66,6 @@ if TYPE_CHECKING:
         PidFile,
         PortListener,
         PortListeners,
-        ProbeFailure,
         ProcessInfo,
         SignalAnswer,
         SignalRequest,
@@ -522,7 +538,7 @@ def launch(request: LaunchRequest) -> LaunchAnswer:
             if daemon_died or process.poll() not in (None, 0) or time.monotonic() >= deadline:
                 holder = None
                 break
-            time.sleep(0.02)
+            time.sleep(0.01)
         returncode = process.poll() if returncode is None else returncode
     with open(console, "rb") as handle:
         handle.seek(before)
@@ -535,36 +551,106 @@ def launch(request: LaunchRequest) -> LaunchAnswer:
     }
     if holder:
         answer["report"] = inspect(request)
+        ready_timeout = request.get("ready_timeout")
+        if ready_timeout is not None:
+            processes = answer["report"]["processes"]
+            ticks = next((p["start_ticks"] for p in processes if p["pid"] == holder), None)
+            answer["ready"] = wait_ready(
+                {
+                    "pid_file": request["pid_file"],
+                    "home": request["home"],
+                    "binaries": request["binaries"],
+                    "port": request["port"],
+                    "other_ports": request["other_ports"],
+                    "sql": request.get("sql") or {"port": request["port"], "queries": []},
+                    "pid": holder,
+                    "start_ticks": ticks,
+                    "timeout": ready_timeout,
+                }
+            )
     return answer
 
 
 def send_signal(request: SignalRequest) -> SignalAnswer:
     """Re-identifies `pid` (same start time, binary, directory, lock), sends the signal,
-    then waits up to `wait_seconds` for it to exit."""
+    then waits up to `wait_seconds` for it to exit; with `settle`, then waits until the
+    server's pid-file lock and ports are released and reports what is left."""
     pid = request["pid"]
     started = time.monotonic()
     info, problems = identify(
         pid, request["binaries"], request["home"], request["pid_file"], request["start_ticks"]
     )
-    if info is None:
-        return {"sent": False, "gone": True, "waited": 0.0}
-    if problems:
+    if problems and info is not None:
         return {"sent": False, "gone": False, "problems": problems}
-    try:
-        os.kill(pid, getattr(signal, "SIG" + request["signal"]))
-    except ProcessLookupError:
-        return {"sent": False, "gone": True, "waited": 0.0}
-    deadline = started + request.get("wait_seconds", 0.0)
+    sent = False
+    if info is not None:
+        try:
+            os.kill(pid, getattr(signal, "SIG" + request["signal"]))
+            sent = True
+        except ProcessLookupError:
+            pass
+    gone = wait_exit(pid, request["start_ticks"], started + request.get("wait_seconds", 0.0))
+    answer: SignalAnswer = {"sent": sent, "gone": gone, "waited": time.monotonic() - started}
+    settle = request.get("settle")
+    if gone and settle is not None:
+        answer["report"] = settled(settle, started + request.get("settle_seconds", 0.0))
+    return answer
+
+
+def wait_exit(pid: int, start_ticks: int | None, deadline: float) -> bool:
+    """Whether `pid` (started at `start_ticks`) has exited by `deadline`: woken by its
+    pidfd the moment it exits, or by a short /proc poll where there is no pidfd."""
+    descriptor = _pidfd(pid, start_ticks)
+    if descriptor is not None:
+        try:
+            poller = select.poll()
+            poller.register(descriptor, select.POLLIN)
+            poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
+        finally:
+            os.close(descriptor)
     while True:
-        gone = _gone(pid, request["start_ticks"])
-        if gone or time.monotonic() >= deadline:
-            return {"sent": True, "gone": gone, "waited": time.monotonic() - started}
-        time.sleep(0.05)
+        if _gone(pid, start_ticks):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _pidfd(pid: int, start_ticks: int | None) -> int | None:
+    """A pidfd of the process `pid` if it is still the one started at `start_ticks`
+    (checked after opening, so a reused pid is never watched); None without pidfds."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        descriptor = int(opener(pid))
+    except OSError:
+        return None
+    if _gone(pid, start_ticks):
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def settled(request: InspectRequest, deadline: float) -> InspectReport:
+    """Inspects until no process of the server holds its pid-file lock and nothing
+    listens on its ports (a server's last threads can hold them a moment after its main
+    thread has gone), or until `deadline`; returns the last inspection."""
+    while True:
+        report = inspect(request)
+        released = (
+            report["lock_holder"] is None
+            and not report["port"]["listening"]
+            and not any(listeners["listening"] for listeners in report["other_ports"].values())
+        )
+        if released or time.monotonic() >= deadline:
+            return report
+        time.sleep(0.02)
 
 
 def _gone(pid: int, start_ticks: int | None) -> bool:
     info = process_info(pid)
-    return info is None or info["start_ticks"] != start_ticks
+    return info is None or (start_ticks is not None and info["start_ticks"] != start_ticks)
 
 
 def wait_ready(request: WaitReadyRequest) -> WaitReadyAnswer:
@@ -574,11 +660,12 @@ def wait_ready(request: WaitReadyRequest) -> WaitReadyAnswer:
     started = time.monotonic()
     deadline = started + request["timeout"]
     last: SqlFailure = {"ok": False, "error": "the SQL port is not open yet"}
+    sql = request.get("sql") or {"port": request["port"], "queries": []}
     while True:
         if _gone(pid, start_ticks):
             return {"state": "exited", "waited": time.monotonic() - started, "sql": last}
         if port_listeners(request["port"])["listening"]:
-            checked = sql_check({**request["sql"], "queries": ["SELECT 1"]})
+            checked = sql_check({**sql, "queries": ["SELECT 1"]})
             if checked["ok"]:
                 waited = time.monotonic() - started
                 return {"state": "ready", "waited": waited, "report": inspect(request)}
@@ -587,7 +674,7 @@ def wait_ready(request: WaitReadyRequest) -> WaitReadyAnswer:
                 return {"state": "denied", "waited": time.monotonic() - started, "sql": last}
         if time.monotonic() >= deadline:
             return {"state": "timeout", "waited": time.monotonic() - started, "sql": last}
-        time.sleep(0.1)
+        time.sleep(0.03)
 
 
 def locate(_request: LocateRequest) -> LocateAnswer:
@@ -613,6 +700,8 @@ def tail(request: TailRequest) -> TailAnswer:
         return {"exists": False, "size": 0, "text": ""}
 
 
+# --------------------------------------------------------------------------- serving
+
 # Requests arrive as parsed JSON: each action reads its own request's keys.
 ACTIONS: dict[ActionName, Callable[[Any], object]] = {
     "inspect": inspect,
@@ -623,12 +712,169 @@ ACTIONS: dict[ActionName, Callable[[Any], object]] = {
     "tail": tail,
 }
 
+#: What obpilot runs on a host to start the agent: it reads this text's size, then the
+#: text, from stdin and runs it as the module `obpilot_agent`, handing it its own text.
+BOOTSTRAP = (
+    "import sys;n=int(sys.stdin.buffer.readline());s=sys.stdin.buffer.read(n);"
+    "exec(compile(s,'obpilot-agent','exec'),{'__name__':'obpilot_agent','AGENT_SOURCE':s})"
+)
 
-def _main(request_json: str) -> None:
-    request = json.loads(request_json)
+
+def agent_version(source: bytes) -> str:
+    """An agent's version: the hash of its text."""
+    return hashlib.sha256(source).hexdigest()[:16]
+
+
+class Channel:
+    """The agent's stdout: one JSON message per line, written whole by one thread at a
+    time. When obpilot has gone (a broken pipe) the agent exits."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def send(self, message: AgentHello | AgentReply | AgentEvent) -> None:
+        line = (json.dumps(message) + "\n").encode()
+        with self._lock:
+            try:
+                sys.stdout.buffer.write(line)
+                sys.stdout.buffer.flush()
+            except (BrokenPipeError, ValueError):
+                os._exit(0)
+
+
+class ExitWatcher:
+    """Watches the server processes the agent has identified and reports each exit as an
+    event the moment it happens: one thread polls their pidfds (or, without pidfds,
+    looks at /proc every `PROC_POLL` seconds)."""
+
+    PROC_POLL = 0.2
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self.method: Literal["pidfd", "proc"] = "pidfd" if _pidfds_work() else "proc"
+        self._lock = threading.Lock()
+        #: pid -> (start ticks, home, pidfd or None)
+        self._watched: dict[int, tuple[int, str, int | None]] = {}
+        self._wake_read, self._wake_write = os.pipe()
+        threading.Thread(target=self._run, name="exit-watcher", daemon=True).start()
+
+    def watch_identified(self, report: InspectReport, home: str) -> None:
+        for process in report["processes"]:
+            if not process["problems"]:
+                self.watch(process["pid"], process["start_ticks"], home)
+
+    def watch(self, pid: int, start_ticks: int, home: str) -> None:
+        with self._lock:
+            known = self._watched.get(pid)
+            if known is not None and known[0] == start_ticks:
+                return
+            descriptor = _pidfd(pid, start_ticks) if self.method == "pidfd" else None
+            if self.method == "pidfd" and descriptor is None:
+                exited = True  # it went between the look and now
+            else:
+                exited = False
+                if known is not None and known[2] is not None:
+                    os.close(known[2])
+                self._watched[pid] = (start_ticks, home, descriptor)
+        if exited:
+            self._report(pid, start_ticks, home)
+        else:
+            os.write(self._wake_write, b".")
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                watched = dict(self._watched)
+            if self.method == "pidfd":
+                poller = select.poll()
+                poller.register(self._wake_read, select.POLLIN)
+                by_descriptor = {}
+                for pid, (_, _, descriptor) in watched.items():
+                    if descriptor is not None:
+                        poller.register(descriptor, select.POLLIN)
+                        by_descriptor[descriptor] = pid
+                ready = [descriptor for descriptor, _ in poller.poll()]
+                if self._wake_read in ready:
+                    os.read(self._wake_read, 4096)
+                exited = [by_descriptor[d] for d in ready if d in by_descriptor]
+            else:
+                time.sleep(self.PROC_POLL)
+                exited = [pid for pid, (ticks, _, _) in watched.items() if _gone(pid, ticks)]
+            for pid in exited:
+                self._forget_exited(pid, watched[pid])
+
+    def _forget_exited(self, pid: int, entry: tuple[int, str, int | None]) -> None:
+        with self._lock:
+            if self._watched.get(pid) != entry:
+                return  # watched again meanwhile: a newer process with this pid
+            del self._watched[pid]
+        if entry[2] is not None:
+            os.close(entry[2])
+        self._report(pid, entry[0], entry[1])
+
+    def _report(self, pid: int, start_ticks: int, home: str) -> None:
+        event: AgentEvent = {"event": "exit", "pid": pid, "start_ticks": start_ticks, "home": home}
+        self._channel.send(event)
+
+
+def _pidfds_work() -> bool:
+    descriptor = _pidfd(os.getpid(), None)
+    if descriptor is None:
+        return False
+    os.close(descriptor)
+    return True
+
+
+def reports_in(answer: object) -> list[InspectReport]:
+    """The inspections inside an answer (an inspect report, or one nested in a launch,
+    wait or signal answer)."""
+    if not isinstance(answer, dict):
+        return []
+    if "processes" in answer and "lock_holder" in answer:
+        return [answer]  # type: ignore[list-item]
+    found: list[InspectReport] = []
+    for key in ("report", "ready"):
+        found += reports_in(answer.get(key))
+    return found
+
+
+def _serve_one(line: bytes, channel: Channel, watcher: ExitWatcher) -> None:
+    reply: AgentReply
     try:
-        answer = ACTIONS[request["action"]](request)
-    except Exception as error:  # reported, not raised: the caller reads stdout only
-        failure: ProbeFailure = {"probe_error": f"{type(error).__name__}: {error}"}
-        answer = failure
-    sys.stdout.write("\n" + json.dumps(answer) + "\n")
+        request = json.loads(line)
+        request_id = request.pop("id")
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return  # not a request of obpilot's: nobody waits for an answer
+    try:
+        answer = ACTIONS[request.pop("action")](request)
+    except Exception as error:  # reported, not raised: obpilot waits for this answer
+        reply = {"id": request_id, "error": f"{type(error).__name__}: {error}"}
+        channel.send(reply)
+        return
+    reply = {"id": request_id, "answer": answer}
+    channel.send(reply)
+    if "home" in request:
+        for report in reports_in(answer):
+            watcher.watch_identified(report, request["home"])
+
+
+def serve(source: bytes) -> None:
+    """Says hello, then serves requests from stdin until it closes."""
+    channel = Channel()
+    watcher = ExitWatcher(channel)
+    hello: AgentHello = {
+        "agent": agent_version(source),
+        "pid": os.getpid(),
+        "exit_watch": watcher.method,
+    }
+    channel.send(hello)
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            os._exit(0)  # obpilot has gone: leave no agent behind, whatever still runs
+        if line.strip():
+            threading.Thread(target=_serve_one, args=(line, channel, watcher), daemon=True).start()
+
+
+if __name__ == "obpilot_agent":
+    serve(globals()["AGENT_SOURCE"])

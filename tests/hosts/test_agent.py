@@ -1,6 +1,6 @@
-"""The probe's building blocks, run in-process against real processes, locks, sockets and
-a real seekdb (the session's metadb server); and the probe as the drivers ship it, run
-by a bare interpreter, answering in the protocol's shape."""
+"""The agent's building blocks, run in-process against real processes, locks, sockets and
+a real seekdb (the session's metadb server); and the agent as obpilot ships it, started
+by its bootstrap in a bare interpreter, answering in the protocol's shape."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from obpilot.hosts import probe
-from obpilot.hosts.drivers.base import probe_script
+from obpilot.hosts import agent
+from obpilot.hosts.agent_link import agent_source
 from obpilot.hosts.protocol import (
     INSPECT,
     ActionName,
+    AgentHello,
     InspectedProcess,
     InspectReport,
     InspectRequest,
@@ -36,22 +37,22 @@ from tests.support.databases import SeekdbServer, free_port
 
 
 def test_process_info_reads_binary_directory_and_start_time() -> None:
-    info = probe.process_info(os.getpid())
+    info = agent.process_info(os.getpid())
     assert info is not None
     assert os.path.realpath(str(info["exe"])) == os.path.realpath(sys.executable)
     assert info["cwd"] == os.getcwd()
     assert info["start_ticks"] > 0
-    assert probe.process_info(2**22 + 12345) is None
+    assert agent.process_info(2**22 + 12345) is None
 
 
 def test_an_exited_unreaped_child_counts_as_gone() -> None:
     child = subprocess.Popen(["true"])
     try:
         for _ in range(500):
-            if probe.process_info(child.pid) is None:
+            if agent.process_info(child.pid) is None:
                 break
             time.sleep(0.01)
-        assert probe.process_info(child.pid) is None  # a zombie until waited for
+        assert agent.process_info(child.pid) is None  # a zombie until waited for
     finally:
         child.wait()
 
@@ -59,8 +60,8 @@ def test_an_exited_unreaped_child_counts_as_gone() -> None:
 def test_lock_holder_names_the_locking_process_without_taking_the_lock(tmp_path: Path) -> None:
     pid_file = tmp_path / "server.pid"
     pid_file.write_text("0")
-    assert probe.lock_holder(str(pid_file)) is None
-    assert probe.lock_holder(str(tmp_path / "missing.pid")) is None
+    assert agent.lock_holder(str(pid_file)) is None
+    assert agent.lock_holder(str(tmp_path / "missing.pid")) is None
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -80,25 +81,25 @@ def test_lock_holder_names_the_locking_process_without_taking_the_lock(tmp_path:
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == b"locked\n"
-        assert probe.lock_holder(str(pid_file)) == holder.pid
-        assert probe.lock_holder(str(pid_file)) == holder.pid  # asking did not take it
+        assert agent.lock_holder(str(pid_file)) == holder.pid
+        assert agent.lock_holder(str(pid_file)) == holder.pid  # asking did not take it
     finally:
         holder.kill()
         holder.wait()
-    assert probe.lock_holder(str(pid_file)) is None
+    assert agent.lock_holder(str(pid_file)) is None
 
 
 def test_port_listeners_and_their_owner() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         port = listener.getsockname()[1]
-        assert probe.port_listeners(port)["listening"] is False  # bound, not listening
+        assert agent.port_listeners(port)["listening"] is False  # bound, not listening
         listener.listen()
-        found = probe.port_listeners(port)
+        found = agent.port_listeners(port)
         assert found["listening"] is True
         assert os.getpid() in [owner["pid"] for owner in found["owners"]]
-        assert port in probe.listen_ports(os.getpid())
-    assert probe.port_listeners(port)["listening"] is False
+        assert port in agent.listen_ports(os.getpid())
+    assert agent.port_listeners(port)["listening"] is False
 
 
 def test_a_script_binary_is_recognised_through_its_interpreter(tmp_path: Path) -> None:
@@ -110,14 +111,14 @@ def test_a_script_binary_is_recognised_through_its_interpreter(tmp_path: Path) -
     process = subprocess.Popen([str(script)])
     try:
         for _ in range(500):
-            info = probe.process_info(process.pid)
+            info = agent.process_info(process.pid)
             if info and len(info.get("argv") or []) >= 2:
                 break
             time.sleep(0.01)
         assert info is not None
-        assert probe.runs_binary(info, [str(script)])
-        assert not probe.runs_binary(info, [str(other)])
-        assert not probe.runs_binary(info, ["/usr/bin/true"])
+        assert agent.runs_binary(info, [str(script)])
+        assert not agent.runs_binary(info, [str(other)])
+        assert not agent.runs_binary(info, ["/usr/bin/true"])
     finally:
         process.kill()
         process.wait()
@@ -129,12 +130,12 @@ def test_native_password_scramble_matches_the_protocol() -> None:
     stage1 = sha1(b"secret").digest()
     mix = sha1(salt + sha1(stage1).digest()).digest()
     expected = bytes(a ^ b for a, b in zip(stage1, mix, strict=True))
-    assert probe.native_password_scramble(b"secret", salt) == expected
-    assert probe.native_password_scramble(b"", salt) == b""
+    assert agent.native_password_scramble(b"secret", salt) == expected
+    assert agent.native_password_scramble(b"", salt) == b""
 
 
 def test_mysql_login_and_queries_against_seekdb(seekdb_server: SeekdbServer) -> None:
-    answer = probe.sql_check(
+    answer = agent.sql_check(
         {
             "port": seekdb_server.port,
             "queries": ["SELECT 1", "SELECT version()", "SELECT NULL, 'a'"],
@@ -147,10 +148,10 @@ def test_mysql_login_and_queries_against_seekdb(seekdb_server: SeekdbServer) -> 
 
 
 def test_mysql_errors_are_reported_not_raised(seekdb_server: SeekdbServer) -> None:
-    bad_query = probe.sql_check({"port": seekdb_server.port, "queries": ["SELEKT 1"]})
+    bad_query = agent.sql_check({"port": seekdb_server.port, "queries": ["SELEKT 1"]})
     assert not bad_query["ok"]
     assert "1064" in bad_query["error"]
-    bad_user = probe.sql_check(
+    bad_user = agent.sql_check(
         {"port": seekdb_server.port, "user": "nobody", "password": "x", "queries": ["SELECT 1"]}
     )
     assert not bad_user["ok"]
@@ -158,7 +159,7 @@ def test_mysql_errors_are_reported_not_raised(seekdb_server: SeekdbServer) -> No
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    refused = probe.sql_check({"port": port, "queries": ["SELECT 1"]})
+    refused = agent.sql_check({"port": port, "queries": ["SELECT 1"]})
     assert not refused["ok"]
     assert "ConnectionRefusedError" in refused["error"]
 
@@ -166,7 +167,7 @@ def test_mysql_errors_are_reported_not_raised(seekdb_server: SeekdbServer) -> No
 @pytest.mark.parametrize("action", ["locate", "tail"])
 def test_unknown_fields_do_not_break_actions(action: ActionName, tmp_path: Path) -> None:
     request = {"action": action, "path": str(tmp_path / "none"), "extra": 1}
-    assert isinstance(probe.ACTIONS[action](request), dict)
+    assert isinstance(agent.ACTIONS[action](request), dict)
 
 
 def python_37() -> str | None:
@@ -180,7 +181,7 @@ def python_37() -> str | None:
 
 
 @pytest.mark.parametrize("version", ["this", "3.7"])
-def test_the_shipped_probe_needs_nothing_but_the_standard_library(
+def test_the_shipped_agent_needs_nothing_but_the_standard_library(
     version: str, tmp_path: Path
 ) -> None:
     """No obpilot and no site-packages (-I -S), on this Python and on the oldest a host
@@ -203,14 +204,24 @@ def test_the_shipped_probe_needs_nothing_but_the_standard_library(
             "other_ports": [free_port()],
             "sql": {"port": port, "queries": ["SELECT 1"], "timeout": 0.5},
         }
-        shipped = subprocess.run(
-            [python, "-I", "-S", "-"],
-            input=probe_script(INSPECT, request),
-            capture_output=True,
-            text=True,
-            check=True,
+        source = agent_source()
+        message = json.dumps({"id": 7, "action": INSPECT.name, **request})
+        shipped = subprocess.Popen(
+            [python, "-I", "-S", "-c", agent.BOOTSTRAP],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
-    report = json.loads(shipped.stdout.splitlines()[-1])
+        assert shipped.stdin is not None
+        assert shipped.stdout is not None
+        shipped.stdin.write(f"{len(source)}\n".encode() + source + message.encode() + b"\n")
+        shipped.stdin.flush()
+        hello, reply = json.loads(shipped.stdout.readline()), json.loads(shipped.stdout.readline())
+        shipped.stdin.close()  # the agent exits when its stdin closes
+        assert shipped.wait(timeout=10) == 0
+    assert set(hello) == AgentHello.__required_keys__
+    assert hello["agent"] == agent.agent_version(source)
+    assert reply["id"] == 7
+    report = reply["answer"]
     assert set(report) == InspectReport.__required_keys__ | {"sql"}
     assert set(report["pid_file"]) <= PidFile.__required_keys__ | PidFile.__optional_keys__
     [process] = report["processes"]
