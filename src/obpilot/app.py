@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             )
             reconciler = Reconciler(database, resources)
             app.state.reconciler = reconciler
+            reconciler.follow_exits()
             periodic = (
                 asyncio.create_task(reconciler.run(settings.reconcile_interval_seconds))
                 if settings.reconcile_interval_seconds > 0

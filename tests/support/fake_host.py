@@ -107,7 +107,7 @@ class FakeProcess:
     answers_sql: bool = False
     password: str = ""
     version: str = SERVER_VERSION
-    #: Error of every statement other than the probe's SELECTs (a failing minor freeze).
+    #: Error of every statement other than the agent's SELECTs (a failing minor freeze).
     statement_error: str | None = None
     #: Statements it ran (minor freezes).
     statements: list[str] = field(default_factory=list)
@@ -335,8 +335,8 @@ class FakeHost:
         self._launch_plans.append(plan)
 
     def before(self, action: ActionName, change: Callable[[], object]) -> None:
-        """Runs `change` just before the probe answers its next `action`; a change that
-        raises makes the probe report an error, as the real one does."""
+        """Runs `change` just before the agent answers its next `action`; a change that
+        raises makes the agent report an error, as the real one does."""
         self._before.setdefault(action, []).append(change)
 
     # -- binaries -----------------------------------------------------------------------
@@ -392,10 +392,11 @@ class FakeHost:
     def _launch(self, request: LaunchRequest) -> LaunchAnswer:
         self.launches.append(request)
         plan = self._launch_plans.pop(0) if self._launch_plans else Launch()
-        if request["argv"][0] not in self.binaries:
-            raise FileNotFoundError(f"[Errno 2] No such file or directory: {request['argv'][0]!r}")
         console = request["console"]
         self.files[console] = self.files.get(console, "") + plan.output
+        runs, _, why = self._run_binary(request["argv"], request["env"])
+        if runs != 0:  # a missing binary, or one that cannot load its libraries
+            return {"returncode": runs, "launched_pid": 0, "pid": None, "output": why}
         answer: LaunchAnswer = {
             "returncode": plan.exit_status,
             "launched_pid": next(self._pids),
@@ -559,7 +560,7 @@ class FakeHost:
     def _problems(
         self, process: FakeProcess, binaries: list[str], home: str, pid_file: str
     ) -> list[str]:
-        """Why `process` is not the server, as the probe's `identify` tells it."""
+        """Why `process` is not the server, as the agent's `identify` tells it."""
         problems = []
         if process.exe not in {self.links.get(path, path) for path in binaries}:
             problems.append(f"pid {process.pid} runs {process.exe}, not {' or '.join(binaries)}")
@@ -634,4 +635,7 @@ class FakeHostAccess(HostAccess):
         self.host = host
 
     def executor(self, key: Hashable, target: HostTarget) -> HostExecutor:
+        if key not in self._executors:  # pooled once per key, as hosts are
+            self._executors[key] = (target, self.host)
+            self._forward_exits(key, self.host, self._exit_listeners)
         return self.host

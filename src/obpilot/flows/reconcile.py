@@ -2,6 +2,11 @@
 report, and records drift. A server that died outside obpilot becomes UNAVAILABLE; one
 that runs again becomes RUNNING; zone and cluster follow from their servers.
 
+The hosts' agents report the exit of every server process they have identified the moment
+it happens (`follow_exits`): its cluster is checked at once, so a server that dies behind
+obpilot's back is UNAVAILABLE within a second. The periodic check (`run`: at start, then
+every interval) is the safety net, and it is also what identifies the processes to watch.
+
 It never fights an operation: a cluster whose lock holder is acting on it
 (`inventory.state.writes_cluster_statuses`) is left to that task, and the writes happen
 only if no task took the lock meanwhile. Host I/O happens between two short
@@ -11,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from obpilot.db.engine import Database
 from obpilot.flows.common import FlowResources, ServerProcess, observed_status, server_process
 from obpilot.hosts.drivers import ProcessStatus
+from obpilot.hosts.executor import ProcessExit
 from obpilot.inventory import service as inventory
 from obpilot.inventory.models import ServerStatus
 from obpilot.logging import get_logger
@@ -36,6 +42,30 @@ class Reconciler:
         self.database = database
         self.resources = resources
         self._checked: dict[int, float] = {}
+        #: Checks started by exit events (kept so that they are not garbage-collected).
+        self._exit_checks: set[asyncio.Task[None]] = set()
+
+    def follow_exits(self) -> None:
+        """Checks a server's cluster as soon as its host's agent reports its exit."""
+        self.resources.host_access.on_exit(self._server_exited)
+
+    def _server_exited(self, host_key: Hashable, exited: ProcessExit) -> None:
+        if not isinstance(host_key, int):
+            return  # not a stored host (a one-off executor)
+        check = asyncio.create_task(self._check_exited(host_key, exited))
+        self._exit_checks.add(check)
+        check.add_done_callback(self._exit_checks.discard)
+
+    async def _check_exited(self, host_id: int, exited: ProcessExit) -> None:
+        try:
+            async with self.database.transaction() as session:
+                servers = await inventory.servers_using(
+                    session, host_id=host_id, ports=(), homes=(exited.home,)
+                )
+            for cluster_id in {server.cluster_id for server in servers}:
+                await self.reconcile(cluster_id)
+        except Exception:
+            log.exception("reconcile after an exit failed", host_id=host_id, pid=exited.pid)
 
     async def reconcile_if_stale(self, cluster_id: int, max_age: float) -> list[Drift]:
         last = self._checked.get(cluster_id)
@@ -103,10 +133,10 @@ class Reconciler:
                 log.exception("reconcile failed", cluster_id=cluster_id)
 
     async def run(self, interval: float) -> None:
-        """The periodic check, until cancelled."""
+        """The periodic check, at once and then every `interval`, until cancelled."""
         while True:
-            await asyncio.sleep(interval)
             await self.reconcile_all()
+            await asyncio.sleep(interval)
 
 
 def _observed(process: ProcessStatus | None, stored: str) -> str:

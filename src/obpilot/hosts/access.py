@@ -12,10 +12,11 @@ Built once per process (the app's lifespan, a worker, a CLI command) and closed 
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import partial
 
-from obpilot.hosts.executor import HostExecutor
+from obpilot.hosts.executor import HostExecutor, ProcessExit
 from obpilot.hosts.local import LocalExecutor
 from obpilot.hosts.ssh import SshExecutor, SshOptions, SshTarget, record_host_key
 from obpilot.settings import Settings
@@ -35,6 +36,9 @@ class LocalTarget:
 
 HostTarget = LocalTarget | SshTarget
 
+#: Called with the host's key (its id) and a server process of it that has exited.
+HostExitListener = Callable[[Hashable, ProcessExit], None]
+
 
 class HostAccess:
     @classmethod
@@ -52,6 +56,21 @@ class HostAccess:
         self.ssh_options = ssh_options or SshOptions()
         self._executors: dict[Hashable, tuple[HostTarget, HostExecutor]] = {}
         self._retired: list[HostExecutor] = []
+        self._exit_listeners: list[HostExitListener] = []
+
+    def on_exit(self, listener: HostExitListener) -> None:
+        """Calls `listener` with every exit that the agents of this pool's hosts report,
+        from now on (hosts already pooled included)."""
+        self._exit_listeners.append(listener)
+        for key, (_, executor) in self._executors.items():
+            self._forward_exits(key, executor, [listener])
+
+    @staticmethod
+    def _forward_exits(
+        key: Hashable, executor: HostExecutor, listeners: list[HostExitListener]
+    ) -> None:
+        for listener in listeners:
+            executor.agent.on_exit(partial(listener, key))
 
     def executor(self, key: Hashable, target: HostTarget) -> HostExecutor:
         """The pooled executor for `key` (normally the host id). A changed target (new
@@ -68,6 +87,7 @@ class HostAccess:
         else:
             executor = SshExecutor(target, self.ssh_options)
         self._executors[key] = (target, executor)
+        self._forward_exits(key, executor, self._exit_listeners)
         return executor
 
     async def record_host_key(self, target: SshTarget, *, step: str = "record host key") -> str:

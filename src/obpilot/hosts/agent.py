@@ -512,16 +512,20 @@ def launch(request: LaunchRequest) -> LaunchAnswer:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         output.write(f"\n=== obpilot launch {stamp}: {' '.join(request['argv'])}\n".encode())
         output.flush()
-        process = subprocess.Popen(  # noqa: S603 - argv built by the driver, no shell
-            request["argv"],
-            cwd=request["cwd"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
+        try:
+            process = subprocess.Popen(  # noqa: S603 - argv built by the driver, no shell
+                request["argv"],
+                cwd=request["cwd"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as error:  # answered as a shell would: the command cannot run
+            why = f"cannot run {request['argv'][0]}: {error.strerror}"
+            return {"returncode": 127, "launched_pid": 0, "pid": None, "output": why}
     try:
         returncode: int | None = process.wait(request.get("parent_wait", 30.0))
     except subprocess.TimeoutExpired:

@@ -47,6 +47,9 @@ class PlainDriver(PidFileServerDriver):
     async def resolve_binary(self, log: StepLog) -> str:
         return BINARY
 
+    async def binary_problem(self, binary: str) -> ServerProcessError | None:
+        return None
+
     def launch_command(
         self, binary: str, status: ProcessStatus
     ) -> tuple[list[str], dict[str, str], str]:

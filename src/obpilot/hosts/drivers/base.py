@@ -106,7 +106,11 @@ class PidFileServerDriver:
         raise NotImplementedError
 
     async def resolve_binary(self, log: StepLog) -> str:
-        """The binary to start, checked to be runnable on the host."""
+        """The binary to start (found, not run: its check costs more than the launch)."""
+        raise NotImplementedError
+
+    async def binary_problem(self, binary: str) -> ServerProcessError | None:
+        """Why `binary` cannot run on the host, if it cannot: asked once a launch failed."""
         raise NotImplementedError
 
     def launch_command(
@@ -351,8 +355,7 @@ class PidFileServerDriver:
         )
         returncode, pid = answer["returncode"], answer["pid"]
         if returncode not in (0, None) or not pid:
-            server_log = await self._tail(self.server_log_name)
-            raise self.launch_failure(returncode, answer["output"], server_log)
+            raise await self._launch_failed(binary, returncode, answer["output"])
         launched = self._status_from(answer["report"])
         if launched.pid != pid or launched.state == ProcessState.CONFLICT:
             raise ServerProcessError(
@@ -367,6 +370,16 @@ class PidFileServerDriver:
                 f"{self.label}: the agent did not wait for SQL", cause=Cause.START_FAILED
             )
         return await self._ready_status(launched, ready, log)
+
+    async def _launch_failed(
+        self, binary: str, returncode: int | None, output: str
+    ) -> ServerProcessError | Exception:
+        """Why a launch failed: a binary that cannot run, or what the server said."""
+        problem = await self.binary_problem(binary)
+        if problem is not None:
+            return problem
+        server_log = await self._tail(self.server_log_name)
+        return self.launch_failure(returncode, output, server_log)
 
     def _ready_wait(self, deadline: float) -> float:
         return max(1.0, deadline - time.monotonic())

@@ -98,25 +98,23 @@ class ObserverDriver(PidFileServerDriver):
         return [self.binary]
 
     async def resolve_binary(self, log: StepLog) -> str:
+        return self.binary
+
+    async def binary_problem(self, binary: str) -> ServerProcessError | None:
         result = await self.executor.run(
-            [self.binary, "-V"],
-            step=f"{self.label}: check {self.binary}",
+            [binary, "-V"],
+            step=f"{self.label}: check {binary}",
             time_limit=60,
             env={"LD_LIBRARY_PATH": self.path("lib")},
             check=False,
         )
-        if result.exit_status != 0:
-            raise ServerProcessError(
-                f"{self.label}: {self.binary} cannot run (exit status {result.exit_status}): "
-                f"{_last_lines(result.stderr + result.stdout, 3) or 'no output'}",
-                cause=Cause.BINARY_NOT_FOUND,
-            )
-        version = next(
-            (line for line in (result.stderr + result.stdout).splitlines() if "observer" in line),
-            "",
+        if result.exit_status == 0:
+            return None
+        return ServerProcessError(
+            f"{self.label}: {binary} cannot run (exit status {result.exit_status}): "
+            f"{_last_lines(result.stderr + result.stdout, 3) or 'no output'}",
+            cause=Cause.BINARY_NOT_FOUND,
         )
-        log(f"{self.label}: {self.binary}: {version.strip() or 'runs'}")
-        return self.binary
 
     def launch_command(
         self, binary: str, status: ProcessStatus

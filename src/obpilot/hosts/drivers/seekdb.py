@@ -38,10 +38,9 @@ _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP])B?$", re.IGNORECASE)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 _VALUE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,256}$")
 
-#: Per host (executor label): the pylibseekdb binary found there, and the binaries that
-#: ran `--version` successfully, so that later starts skip both looks.
+#: Per host (executor label): the pylibseekdb binary found there, so that later starts
+#: skip that look.
 _LOCATED: dict[str, str] = {}
-_CHECKED: dict[tuple[str, str], str] = {}
 
 #: Sizes below which seekdb will not start (measured: 1G / 2G / 4M).
 MINIMUM_SIZES = {"memory_budget": 1 << 30, "log_disk_size": 2 << 30, "datafile_size": 4 << 20}
@@ -131,11 +130,6 @@ class SeekdbDriver(PidFileServerDriver):
 
     async def resolve_binary(self, log: StepLog) -> str:
         binary = self.spec.binary_path or self._binary or _LOCATED.get(self.executor.label)
-        if binary and (self.executor.label, binary) in _CHECKED:
-            # Checked earlier by this process: `seekdb --version` alone costs ~0.5 s.
-            log(f"{self.label}: {binary}: {_CHECKED[self.executor.label, binary]}")
-            self._binary = binary
-            return binary
         if not binary:
             answer = await self.probe(LOCATE, LocateRequest(), step="locate the seekdb binary")
             binary = answer["binary"]
@@ -148,28 +142,21 @@ class SeekdbDriver(PidFileServerDriver):
                 )
             log(f"{self.label}: seekdb binary from pylibseekdb of {answer['python']}: {binary}")
             _LOCATED[self.executor.label] = binary
+        self._binary = binary
+        return binary
+
+    async def binary_problem(self, binary: str) -> ServerProcessError | None:
         result = await self.executor.run(
             [binary, "--version"], step=f"{self.label}: check {binary}", time_limit=60, check=False
         )
-        if result.exit_status != 0:
-            raise ServerProcessError(
-                f"{self.label}: {binary} cannot run (exit status {result.exit_status}): "
-                f"{_last_lines(result.stderr + result.stdout, 3) or 'no output'} "
-                "(the binary needs libaio.so.1 beside it, as the pylibseekdb package has it)",
-                cause=Cause.BINARY_NOT_FOUND,
-            )
-        version = next(
-            (
-                line
-                for line in (result.stdout + result.stderr).splitlines()
-                if line.startswith("seekdb")
-            ),
-            "",
+        if result.exit_status == 0:
+            return None
+        return ServerProcessError(
+            f"{self.label}: {binary} cannot run (exit status {result.exit_status}): "
+            f"{_last_lines(result.stderr + result.stdout, 3) or 'no output'} "
+            "(the binary needs libaio.so.1 beside it, as the pylibseekdb package has it)",
+            cause=Cause.BINARY_NOT_FOUND,
         )
-        log(f"{self.label}: {binary}: {version or 'runs'}")
-        _CHECKED[self.executor.label, binary] = version or "runs"
-        self._binary = binary
-        return binary
 
     def launch_command(
         self, binary: str, status: ProcessStatus
