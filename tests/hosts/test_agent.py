@@ -99,7 +99,22 @@ def test_port_listeners_and_their_owner() -> None:
         assert found["listening"] is True
         assert os.getpid() in [owner["pid"] for owner in found["owners"]]
         assert port in agent.listen_ports(os.getpid())
+        likely = agent.port_listeners(port, likely=[os.getpid()])
+        assert [owner["pid"] for owner in likely["owners"]] == [os.getpid()]
     assert agent.port_listeners(port)["listening"] is False
+
+
+def test_the_kernel_s_socket_list_matches_the_proc_tables() -> None:
+    """sock_diag (fast) and /proc/net/tcp* (the fallback) name the same listeners, IPv4 and
+    IPv6 alike."""
+    with socket.socket() as four, socket.socket(socket.AF_INET6) as six:
+        four.bind(("127.0.0.1", 0))
+        four.listen()
+        six.bind(("::1", 0))
+        six.listen()
+        from_kernel = agent._listening_sockets_netlink()
+        assert from_kernel == agent._listening_sockets_proc()
+        assert {four.getsockname()[1], six.getsockname()[1]} <= set(from_kernel.values())
 
 
 def test_a_script_binary_is_recognised_through_its_interpreter(tmp_path: Path) -> None:

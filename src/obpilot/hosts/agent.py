@@ -48,7 +48,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from typing import Literal
 
     from obpilot.hosts.protocol import (
@@ -222,6 +222,54 @@ def identify(
 
 def _listening_sockets() -> dict[int, int]:
     """inode -> port of every listening TCP socket (IPv4 and IPv6)."""
+    try:
+        return _listening_sockets_netlink()
+    except OSError:  # no sock_diag here (an old kernel, a sandbox): the slower /proc tables
+        return _listening_sockets_proc()
+
+
+#: sock_diag (netlink) constants: linux/sock_diag.h, linux/inet_diag.h, linux/netlink.h.
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCP_LISTEN = 10
+
+
+def _listening_sockets_netlink() -> dict[int, int]:
+    """Asks the kernel for its listening TCP sockets alone: far cheaper than reading
+    /proc/net/tcp, which the kernel renders from every socket on the host."""
+    sockets: dict[int, int] = {}
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 4) as diag:  # NETLINK_SOCK_DIAG
+        for sequence, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
+            request = struct.pack("=BBBxI48x", family, socket.IPPROTO_TCP, 0, 1 << _TCP_LISTEN)
+            header = struct.pack(
+                "=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, sequence, 0
+            )
+            diag.send(header + request)
+            done = False
+            while not done:
+                data = diag.recv(65536)
+                if not data:
+                    raise OSError("sock_diag closed")
+                offset = 0
+                while offset + 16 <= len(data):
+                    length, kind = struct.unpack_from("=IH", data, offset)
+                    if length < 16:
+                        raise OSError("a malformed sock_diag answer")
+                    if kind == _NLMSG_DONE:
+                        done = True
+                        break
+                    if kind == _NLMSG_ERROR:
+                        raise OSError("sock_diag refused the request")
+                    body = offset + 16
+                    port = struct.unpack_from("!H", data, body + 4)[0]
+                    inode = struct.unpack_from("=I", data, body + 68)[0]
+                    sockets[inode] = port
+                    offset += (length + 3) & ~3
+    return sockets
+
+
+def _listening_sockets_proc() -> dict[int, int]:
     sockets = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -253,24 +301,29 @@ def _socket_inodes(pid: int) -> set[int]:
     return inodes
 
 
-def port_listeners(port: int) -> PortListeners:
+def port_listeners(port: int, likely: Sequence[int] = ()) -> PortListeners:
     """Whether anything listens on `port`, and which processes (when /proc lets us see
-    their file descriptors)."""
+    their file descriptors): one of the `likely` pids if it holds the port (no look at
+    every other process), else all that do."""
     inodes = {inode for inode, bound in _listening_sockets().items() if bound == port}
     owners: list[PortListener] = []
     if inodes:
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            if _socket_inodes(int(entry)) & inodes:
-                info = process_info(int(entry))
-                owners.append(
-                    {
-                        "pid": int(entry),
-                        "exe": info["exe"] if info else None,
-                        "argv": info["argv"] if info else None,
-                    }
-                )
+        holders = [pid for pid in likely if _socket_inodes(pid) & inodes]
+        if not holders:
+            holders = [
+                int(entry)
+                for entry in os.listdir("/proc")
+                if entry.isdigit() and _socket_inodes(int(entry)) & inodes
+            ]
+        for pid in holders:
+            info = process_info(pid)
+            owners.append(
+                {
+                    "pid": pid,
+                    "exe": info["exe"] if info else None,
+                    "argv": info["argv"] if info else None,
+                }
+            )
     return {"listening": bool(inodes), "owners": owners}
 
 
@@ -479,9 +532,10 @@ def inspect(request: InspectRequest) -> InspectReport:
         "lock_holder": holder,
         "store_initialised": store_initialised,
         "processes": processes,
-        "port": port_listeners(request["port"]),
+        "port": port_listeners(request["port"], candidates),
         "other_ports": {
-            str(other): port_listeners(other) for other in request.get("other_ports") or []
+            str(other): port_listeners(other, candidates)
+            for other in request.get("other_ports") or []
         },
     }
     sql = request.get("sql")
