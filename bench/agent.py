@@ -139,8 +139,7 @@ async def death_to_unavailable(deaths: int, root: Path) -> dict[str, Any]:
                 killed = time.perf_counter()
                 os.kill(pid, signal.SIGKILL)
                 async with asyncio.timeout(60):
-                    while await _status(database) != "UNAVAILABLE":
-                        await asyncio.sleep(0.005)
+                    await _until_unavailable(database)
                 samples.append(time.perf_counter() - killed)
         return {
             "deaths": deaths,
@@ -155,9 +154,13 @@ async def death_to_unavailable(deaths: int, root: Path) -> dict[str, Any]:
         await fleet.stop_all()
 
 
-async def _status(database: Database) -> str:
-    async with database.transaction() as session:
-        return str((await session.execute(select(Server.status))).scalar_one())
+async def _until_unavailable(database: Database) -> None:
+    """Reads the metadb every 5 ms, as nothing in obpilot signals this process."""
+    while True:
+        async with database.transaction() as session:
+            if (await session.execute(select(Server.status))).scalar_one() == "UNAVAILABLE":
+                return
+        await asyncio.sleep(0.005)
 
 
 async def main() -> None:
