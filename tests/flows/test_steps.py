@@ -346,7 +346,16 @@ async def test_prepare_observer_marks_the_server_and_says_if_the_task_changes_it
     await flow.execute(step)
     assert (await flow.server()).status == status
     published = {key for key in flow.strings if key.endswith(f"_server_{flow.server_id}")}
-    assert published == ({changes.format(flow.server_id)} if changes else set())
+    marks = {changes.format(flow.server_id)} if changes else set()
+    # A stop's prepare hands on the process it identified, so the stop need not look again.
+    handed_on = steps.IDENTIFIED_PROCESS in step.publishes and running
+    identified = {steps.IDENTIFIED_PROCESS.key(flow.server_id)} if handed_on else set()
+    assert published == marks | identified
+    if handed_on:
+        process = flow.process
+        assert flow.strings[steps.IDENTIFIED_PROCESS.key(flow.server_id)] == (
+            f"{process.pid}:{process.start_ticks}"
+        )
     assert flow.host.signals == []
 
 
@@ -387,6 +396,26 @@ async def test_stop_observer_process_stops_cleanly_and_passes_on_the_verificatio
 ) -> None:
     await flow.execute(step)
     assert flow.host.signals == [(flow.process.pid, "USR1")]
+    assert flow.strings[f"verified_server_{flow.server_id}"] == "STOPPED"
+
+
+async def test_the_stop_signals_the_process_its_prepare_identified_without_a_look(
+    flow: Flow,
+) -> None:
+    await flow.execute(steps.PrepareStopObserver)
+    assert flow.host.probes == ["inspect"]
+    await flow.execute(steps.StopObserverProcess)
+    assert flow.host.probes == ["inspect", "signal"]  # one look for the whole operation
+    assert flow.host.signals == [(flow.process.pid, "USR1")]
+
+
+async def test_a_process_replaced_since_its_prepare_is_looked_at_again(flow: Flow) -> None:
+    await flow.execute(steps.PrepareStopObserver)
+    stranger = flow.host.reuse_pid(flow.process, "/usr/bin/sleep")  # its pid, another program
+    await flow.execute(steps.StopObserverProcess)
+    assert flow.host.probes == ["inspect", "signal", "inspect"]
+    assert flow.host.signals == []  # the stranger was never signalled
+    assert flow.host.processes[stranger.pid] is stranger
     assert flow.strings[f"verified_server_{flow.server_id}"] == "STOPPED"
 
 

@@ -28,7 +28,7 @@ from obpilot.flows.common import (
     server_id_of,
     zone_name_of,
 )
-from obpilot.hosts.drivers.process import ProcessState
+from obpilot.hosts.drivers.process import ProcessIdentity, ProcessState
 from obpilot.inventory import service as inventory
 from obpilot.inventory.models import ClusterStatus, ServerStatus, ZoneStatus
 
@@ -59,6 +59,10 @@ STOPPED_BY_TASK = ServerOutput("stopped")
 #: "true" when this task found the server not yet running, so that rolling its start back
 #: stops the server again (published by "Prepare start observer").
 STARTED_BY_TASK = ServerOutput("started")
+#: The server's process as "Prepare stop observer" / "Prepare restart observer" identified
+#: it ("pid:start_ticks"), so that "Stop observer process" signals it without looking
+#: again (the agent re-checks it just before the signal).
+IDENTIFIED_PROCESS = ServerOutput("identified")
 #: The status a host action verified on the host: STOPPED after "Stop observer process"
 #: (pid gone, ports closed), RUNNING after "Start observer process" (it answers SQL).
 #: "Update observer status" records it instead of looking again, once.
@@ -226,6 +230,8 @@ class _PrepareObserver(FlowStep, abstract=True):
     status: ClassVar[ServerStatus]
     #: The process state the operation brings the server to first (a restart stops it).
     wanted: ClassVar[ProcessState]
+    #: Published "true" when the process is not yet as the operation wants it.
+    marks: ClassVar[ServerOutput]
     timeout = 300
     resumable = True
 
@@ -239,8 +245,10 @@ class _PrepareObserver(FlowStep, abstract=True):
         if process.state == ProcessState.CONFLICT:
             raise SubtaskError(f"{driver.label}: {process.describe()}")
         if process.state != self.wanted:
-            for output in self.publishes:
-                await output.publish(ctx, server.id, "true")
+            await self.marks.publish(ctx, server.id, "true")
+        identity = process.identity
+        if IDENTIFIED_PROCESS in self.publishes and identity is not None:
+            await IDENTIFIED_PROCESS.publish(ctx, server.id, identity.text())
         await record_server_status(ctx.database, server.id, self.status)
 
     async def rollback(self, ctx: FlowContext) -> None:
@@ -252,13 +260,15 @@ class PrepareStopObserver(_PrepareObserver):
     name = "Prepare stop observer"
     status = ServerStatus.STOPPING
     wanted = ProcessState.STOPPED
-    publishes = frozenset({STOPPED_BY_TASK})
+    marks = STOPPED_BY_TASK
+    publishes = frozenset({STOPPED_BY_TASK, IDENTIFIED_PROCESS})
 
 
 class PrepareStartObserver(_PrepareObserver):
     name = "Prepare start observer"
     status = ServerStatus.STARTING
     wanted = ProcessState.RUNNING
+    marks = STARTED_BY_TASK
     publishes = frozenset({STARTED_BY_TASK})
 
 
@@ -266,7 +276,8 @@ class PrepareRestartObserver(_PrepareObserver):
     name = "Prepare restart observer"
     status = ServerStatus.RESTARTING
     wanted = ProcessState.STOPPED
-    publishes = frozenset({STOPPED_BY_TASK})
+    marks = STOPPED_BY_TASK
+    publishes = frozenset({STOPPED_BY_TASK, IDENTIFIED_PROCESS})
 
 
 class StopObserverProcess(FlowStep):
@@ -278,13 +289,16 @@ class StopObserverProcess(FlowStep):
     timeout = 1200
     resumable = True  # the driver's stop is idempotent
     publishes = frozenset({VERIFIED_STATUS})
-    takes = frozenset({STOPPED_BY_TASK})
+    takes = frozenset({STOPPED_BY_TASK, IDENTIFIED_PROCESS})
 
     async def execute(self, ctx: FlowContext) -> None:
         driver, server = await server_driver(ctx.database, ctx.resources, server_id_of(ctx))
         try:
             await driver.stop(
-                log=ctx.log, force=flag(ctx, "force"), freeze=flag(ctx, "freeze_before_stop")
+                log=ctx.log,
+                force=flag(ctx, "force"),
+                freeze=flag(ctx, "freeze_before_stop"),
+                identified=ProcessIdentity.parse(IDENTIFIED_PROCESS.read(ctx, server.id)),
             )
         except HOST_FAILURES as error:
             await refresh_server_status(ctx, driver, server)

@@ -5,7 +5,9 @@ Each template names its hand-offs: the outputs (`steps.ServerOutput`) that a ste
 publishes for a later step of the same task. The verified status, for one:
 "Stop observer process" and "Start observer process" publish `VERIFIED_STATUS`, the status
 they verified on the host, and "Update observer status" records it instead of looking
-again. A template whose stages do not hand on what they take fails at import."""
+again; the prepare steps of a stop hand on the process they identified
+(`IDENTIFIED_PROCESS`), which the stop signals without a second look. A template whose
+stages do not hand on what they take fails at import."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from obpilot.engine import (
     single,
 )
 from obpilot.flows.steps import (
+    IDENTIFIED_PROCESS,
     STARTED_BY_TASK,
     STOPPED_BY_TASK,
     VERIFIED_STATUS,
@@ -107,7 +110,7 @@ STOP_CLUSTER = cluster_template(
         parallel(UpdateStoppedZoneStatus, over="zone_names"),
         single(UpdateStoppedClusterStatus),
     ],
-    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
+    hand_offs=[STOPPED_BY_TASK, IDENTIFIED_PROCESS, VERIFIED_STATUS],
 )
 
 START_CLUSTER = cluster_template(
@@ -138,7 +141,7 @@ RESTART_CLUSTER_AT_ONCE = cluster_template(
         parallel(UpdateRunningZoneStatus, over="zone_names"),
         single(UpdateRunningClusterStatus),
     ],
-    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
+    hand_offs=[STOPPED_BY_TASK, IDENTIFIED_PROCESS, VERIFIED_STATUS],
 )
 
 
@@ -173,7 +176,7 @@ def rolling_restart(zone_count: int) -> Template:
         f"{ROLLING_RESTART_KEY_PREFIX}{zone_count}",
         "Restart OB cluster",
         stages,
-        hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
+        hand_offs=[STOPPED_BY_TASK, IDENTIFIED_PROCESS, VERIFIED_STATUS],
     )
 
 
@@ -208,7 +211,7 @@ STOP_ZONE = _zone_template(
         parallel(UpdateStoppedObserverStatus, over="server_ids"),
     ],
     UpdateStoppedZoneStatus,
-    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
+    hand_offs=[STOPPED_BY_TASK, IDENTIFIED_PROCESS, VERIFIED_STATUS],
 )
 
 START_ZONE = _zone_template(
@@ -235,7 +238,7 @@ RESTART_ZONE = _zone_template(
         parallel(UpdateRunningObserverStatus, over="server_ids"),
     ],
     UpdateRunningZoneStatus,
-    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
+    hand_offs=[STOPPED_BY_TASK, IDENTIFIED_PROCESS, VERIFIED_STATUS],
 )
 
 
@@ -252,7 +255,7 @@ STOP_SERVER = _server_template(
     "ob.server.stop",
     "Stop OB server",
     [PrepareStopObserver, StopObserverProcess, UpdateStoppedObserverStatus],
-    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
+    hand_offs=[STOPPED_BY_TASK, IDENTIFIED_PROCESS, VERIFIED_STATUS],
 )
 START_SERVER = _server_template(
     "ob.server.start",
@@ -269,7 +272,7 @@ RESTART_SERVER = _server_template(
         RestartStartObserverProcess,
         UpdateRunningObserverStatus,
     ],
-    hand_offs=[STOPPED_BY_TASK, VERIFIED_STATUS],
+    hand_offs=[STOPPED_BY_TASK, IDENTIFIED_PROCESS, VERIFIED_STATUS],
 )
 
 TEMPLATES: tuple[Template | TemplateFamily, ...] = (

@@ -32,6 +32,7 @@ from obpilot.errors import ServerProcessError
 from obpilot.hosts.drivers.process import (
     Cause,
     PortOwner,
+    ProcessIdentity,
     ProcessSpec,
     ProcessState,
     ProcessStatus,
@@ -472,30 +473,49 @@ class PidFileServerDriver:
         force: bool = False,
         freeze: bool = False,
         grace: float | None = None,
+        identified: ProcessIdentity | None = None,
     ) -> ProcessStatus:
+        """Stops the server. `identified`: its process as an earlier look of this
+        operation found it, signalled without looking again (the agent re-checks it just
+        before the signal); if it is no longer that process, the driver looks again."""
         grace = self.timeouts.stop_grace if grace is None else grace
         log(f"{self.label}: stop{' (force)' if force else ''}")
+        if identified is not None and not freeze:
+            log(f"{self.label}: pid {identified.pid}, as identified earlier in this operation")
+            try:
+                return await self._stop_process(identified, force, grace, log)
+            except ServerProcessError as error:
+                if error.cause != Cause.NOT_OURS:
+                    raise
+                log(f"{self.label}: pid {identified.pid} is not that process any more")
         status = await self.status(log=log)
         if status.state == ProcessState.STOPPED:
             log(f"{self.label}: already stopped; nothing to do")
             return status
-        if status.state == ProcessState.CONFLICT or status.pid is None:
+        identity = status.identity
+        if status.state == ProcessState.CONFLICT or identity is None:
             raise ServerProcessError(
                 f"{self.label}: refusing to signal: {'; '.join(status.notes)}",
                 cause=Cause.NOT_OURS,
             )
-        pid = status.pid
         if freeze and not force and status.state == ProcessState.RUNNING:
             await self._freeze(log)
+        return await self._stop_process(identity, force, grace, log)
+
+    async def _stop_process(
+        self, identity: ProcessIdentity, force: bool, grace: float, log: StepLog
+    ) -> ProcessStatus:
+        """The clean stop (unless `force`), SIGKILL after `grace`, verified."""
+        pid, ticks = identity.pid, identity.start_ticks
         answer: SignalAnswer = {"sent": False, "gone": False}
         if not force:
-            answer = await self._signal(pid, status.start_ticks, "USR1", grace, log)
+            answer = await self._signal(pid, ticks, "USR1", grace, log)
             if answer["gone"]:
                 log(f"{self.label}: pid {pid} exited {answer['waited']:.1f} s after SIGUSR1")
             else:
                 log(f"{self.label}: pid {pid} still runs after {grace:g} s; sending SIGKILL")
         if not answer["gone"]:
-            answer = await self._signal(pid, status.start_ticks, "KILL", self.timeouts.kill, log)
+            answer = await self._signal(pid, ticks, "KILL", self.timeouts.kill, log)
             if not answer["gone"]:
                 limit = self.timeouts.kill
                 raise ServerProcessError(
@@ -506,7 +526,7 @@ class PidFileServerDriver:
         return self._verify_stopped(pid, answer, log)
 
     async def _signal(
-        self, pid: int, start_ticks: int | None, name: SignalName, wait: float, log: StepLog
+        self, pid: int, start_ticks: int, name: SignalName, wait: float, log: StepLog
     ) -> SignalAnswer:
         """Sends SIG`name` once the agent has identified the process again, waits up to
         `wait` seconds for it to exit and, if it did, until its lock and ports are free."""

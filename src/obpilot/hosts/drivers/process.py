@@ -82,6 +82,23 @@ class PortOwner:
 
 
 @dataclass(frozen=True)
+class ProcessIdentity:
+    """A server process as a look identified it: its pid and start time, which the agent
+    checks again (with the binary, directory and lock) before it signals that pid."""
+
+    pid: int
+    start_ticks: int
+
+    def text(self) -> str:
+        return f"{self.pid}:{self.start_ticks}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> ProcessIdentity | None:
+        pid, _, ticks = (text or "").partition(":")
+        return cls(int(pid), int(ticks)) if pid.isdigit() and ticks.isdigit() else None
+
+
+@dataclass(frozen=True)
 class ProcessStatus:
     state: ProcessState
     home: str
@@ -102,6 +119,15 @@ class ProcessStatus:
     @property
     def running(self) -> bool:
         return self.state == ProcessState.RUNNING
+
+    @property
+    def identity(self) -> ProcessIdentity | None:
+        """This server's process, when the look identified it (running or starting)."""
+        if self.state not in (ProcessState.RUNNING, ProcessState.STARTING):
+            return None
+        if self.pid is None or self.start_ticks is None:
+            return None
+        return ProcessIdentity(self.pid, self.start_ticks)
 
     def describe(self) -> str:
         if self.state == ProcessState.RUNNING:
@@ -145,4 +171,5 @@ class ProcessDriver(Protocol):
         force: bool = False,
         freeze: bool = False,
         grace: float | None = None,
+        identified: ProcessIdentity | None = None,
     ) -> ProcessStatus: ...
