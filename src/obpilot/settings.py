@@ -102,7 +102,10 @@ class Settings(BaseSettings):
     )
     engine_executor: str | None = Field(
         default=None,
-        description="This instance's name in tasks' `executor`; default: the server address.",
+        description="This instance's name in tasks' `executor`; default: the server address. "
+        "It must be unique among live instances sharing the metadb and stay the same across "
+        "restarts: at start-up an instance takes back at once the subtasks that its previous "
+        "run (same name) held, instead of waiting for their leases to expire.",
     )
     extra_modules: str = Field(
         default="",
@@ -121,7 +124,7 @@ class Settings(BaseSettings):
     host_python: str = Field(
         default="python3",
         min_length=1,
-        description="Python 3.7+ interpreter on SSH hosts that runs obpilot's probe script.",
+        description="Python 3.7+ interpreter on SSH hosts that runs obpilot's host agent.",
     )
     reconcile_interval_seconds: float = Field(
         default=30.0,

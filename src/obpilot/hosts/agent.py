@@ -137,7 +137,7 @@ def _proc_argv(pid: int) -> list[str]:
 
 def lock_holder(path: str) -> int | None:
     """The pid holding a POSIX (fcntl/lockf) lock on `path`, asked with F_GETLK so that
-    nothing is ever locked by the probe itself (a lock taken even briefly could make a
+    nothing is ever locked by the agent itself (a lock taken even briefly could make a
     starting server fail). 0 means a holder in another pid namespace."""
     import fcntl
 

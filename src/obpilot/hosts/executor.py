@@ -126,7 +126,7 @@ class HostExecutor(Protocol):
 
     @property
     def python(self) -> str:
-        """The Python 3 interpreter on the host that runs obpilot's probe scripts."""
+        """The Python 3 interpreter on the host that runs obpilot's host agent."""
         ...
 
     async def run(

@@ -93,7 +93,7 @@ class WaitReadyRequest(InspectRequest):
 
 
 class LocateRequest(TypedDict):
-    """Find the seekdb binary in the pylibseekdb package of the probe's Python."""
+    """Find the seekdb binary in the pylibseekdb package of the agent's Python."""
 
 
 class TailRequest(TypedDict):
@@ -146,7 +146,7 @@ class PortListener(TypedDict):
 
 class PortListeners(TypedDict):
     listening: bool
-    #: Empty while listening: the owner is not visible to the probe's user.
+    #: Empty while listening: the owner is not visible to the agent's user.
     owners: list[PortListener]
 
 
@@ -266,7 +266,7 @@ AnswerT = TypeVar("AnswerT")
 
 @dataclass(frozen=True)
 class Action(Generic[RequestT, AnswerT]):
-    """A probe action; its type pairs the request it takes with the answer it gives."""
+    """An agent action; its type pairs the request it takes with the answer it gives."""
 
     name: ActionName
 

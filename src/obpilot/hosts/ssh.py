@@ -25,7 +25,7 @@ from obpilot.hosts.executor import (
     check_result,
 )
 
-#: The oldest Python a host may have: obpilot's probe scripts are written for it.
+#: The oldest Python a host may have: obpilot's host agent is written for it.
 MIN_HOST_PYTHON = (3, 7)
 #: Seconds after obpilot's own timeout at which the host kills a remote command.
 REMOTE_KILL_DELAY = 1.0

@@ -159,7 +159,7 @@ class PidFileServerDriver:
             "timeout": timeout or self.timeouts.sql,
         }
 
-    async def probe(
+    async def ask_agent(
         self, action: Action[RequestT, AnswerT], request: RequestT, *, step: str, wait: float = 0.0
     ) -> AnswerT:
         """Runs one action on the host's agent and returns its answer."""
@@ -191,7 +191,7 @@ class PidFileServerDriver:
     async def status(self, *, log: StepLog = discard_log) -> ProcessStatus:
         deadline = time.monotonic() + self.timeouts.kill
         while True:
-            report = await self.probe(INSPECT, self.inspect_request(), step="status")
+            report = await self.ask_agent(INSPECT, self.inspect_request(), step="status")
             # A server whose main thread has exited while its last threads still hold the
             # pid file's lock is on its way out: wait (bounded) instead of calling it a
             # stranger, or a stop right after a clean stop would refuse to go on.
@@ -351,7 +351,7 @@ class PidFileServerDriver:
             ready_timeout=self._ready_wait(deadline),
         )
         wait = 40.0 + request["ready_timeout"]
-        answer = await self.probe(
+        answer = await self.ask_agent(
             LAUNCH, request, step="launch and wait until SQL answers", wait=wait
         )
         returncode, pid = answer["returncode"], answer["pid"]
@@ -400,7 +400,7 @@ class PidFileServerDriver:
             start_ticks=status.start_ticks,
             timeout=remaining,
         )
-        answer = await self.probe(
+        answer = await self.ask_agent(
             WAIT_READY, request, step="wait until SQL answers", wait=remaining
         )
         return await self._ready_status(status, answer, log)
@@ -459,7 +459,7 @@ class PidFileServerDriver:
         return ""
 
     async def _tail(self, relative: str) -> str:
-        answer = await self.probe(
+        answer = await self.ask_agent(
             TAIL, TailRequest(path=self.path(relative)), step=f"read {relative}"
         )
         return answer["text"]
@@ -546,7 +546,7 @@ class PidFileServerDriver:
             settle=self.inspect_request(login=False),
             settle_seconds=self.timeouts.kill,
         )
-        answer = await self.probe(
+        answer = await self.ask_agent(
             SIGNAL, request, step=f"send SIG{name}", wait=wait + self.timeouts.kill
         )
         problems = answer.get("problems")
@@ -598,7 +598,7 @@ class PidFileServerDriver:
         log(f"{self.label}: {statement}")
         request = self.inspect_request()
         request["sql"] = self.sql_request([statement], timeout=60.0)
-        answer = await self.probe(INSPECT, request, step="minor freeze", wait=60.0)
+        answer = await self.ask_agent(INSPECT, request, step="minor freeze", wait=60.0)
         sql: SqlAnswer = answer.get("sql") or {"ok": False, "error": "the SQL port is not open"}
         if not sql["ok"]:
             # As obd does: a failed freeze only costs a longer restart, so it does not

@@ -131,7 +131,7 @@ class SeekdbDriver(PidFileServerDriver):
     async def resolve_binary(self, log: StepLog) -> str:
         binary = self.spec.binary_path or self._binary or _LOCATED.get(self.executor.label)
         if not binary:
-            answer = await self.probe(LOCATE, LocateRequest(), step="locate the seekdb binary")
+            answer = await self.ask_agent(LOCATE, LocateRequest(), step="locate the seekdb binary")
             binary = answer["binary"]
             if not binary:
                 raise ServerProcessError(
