@@ -14,6 +14,7 @@ from tests.engine.helpers import ctx, running
 from tests.support.engine_tasks import (
     CRASH,
     CRASH_RESUMABLE,
+    Gate,
     Noop,
     Sleep,
     log_of,
@@ -73,6 +74,25 @@ async def test_two_engines_claim_every_subtask_exactly_once(
             await wait_task(any_database, task_id, "SUCCESSFUL", within=60)
     starts = [r["subtask"] for r in read_records(record_file) if r["event"] == "start"]
     assert len(starts) == len(set(starts)) == 3 * 41
+
+
+async def test_runs_of_one_task_that_end_at_once_settle_it(
+    any_database: Database, tmp_path: Path
+) -> None:
+    """Each of the ending runs sees the others ending too: one of them must settle the
+    task, not each leave it to another."""
+    template = Template(key="test.gates", name="Gates", stages=[parallel(Gate, over="items")])
+    gate = tmp_path / "gate"
+    async with running_engine(any_database, workers=4):
+        task_ids = [
+            await submit_task(
+                any_database, template, Context.of({"gate_file": gate}, {"items": range(4)})
+            )
+            for _ in range(3)
+        ]
+        gate.touch()
+        for task_id in task_ids:
+            await wait_task(any_database, task_id, "SUCCESSFUL")
 
 
 EXPECTED_CLAIM_MODE = {

@@ -1,7 +1,8 @@
 """Real `obpilot serve` processes sharing a metadb: a DAG runs on both; SIGKILL one
 mid-subtask and the other reaps its lease (resuming or failing with "executor lost",
-which a retry clears); SIGTERM drains; and a lone SQLite server recovers after a crash.
-Executions are recorded to a file: no subtask ever runs twice at once."""
+which a retry clears); SIGTERM drains; and a restarted server (the same instance name)
+takes back its subtasks at once, alone on SQLite or beside a live one, whose subtasks it
+leaves alone. Executions are recorded to a file: no subtask ever runs twice at once."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ import pytest
 
 from obpilot.db import migrate
 from obpilot.db.engine import Database
-from obpilot.engine import Context
+from obpilot.engine import Context, SubtaskInstance
 from tests.conftest import IN_CI
+from tests.engine.helpers import GATED
 from tests.support.databases import fresh_database_url
 from tests.support.engine_tasks import (
     CRASH,
@@ -41,6 +43,13 @@ ENGINE_ENV = {
     "OBPILOT_ENGINE_POLL_SECONDS": "0.2",
     "OBPILOT_ENGINE_CANCEL_GRACE_SECONDS": "0.5",
     "OBPILOT_ENGINE_DRAIN_SECONDS": "4",
+}
+# Leases that outlive the test: only the boot id tells a restarted instance that its
+# previous boot's subtasks are its own to take back.
+LONG_LEASES = {
+    **ENGINE_ENV,
+    "OBPILOT_EXTRA_MODULES": "tests.support.engine_tasks,tests.engine.helpers",
+    "OBPILOT_ENGINE_LEASE_SECONDS": "300",
 }
 
 
@@ -73,8 +82,8 @@ class Servers:
         self.url = url
         self.started: list[ServerProcess] = []
 
-    def start(self, name: str) -> ServerProcess:
-        server = ServerProcess(self.tmp_path / name, metadb_url=self.url, env=ENGINE_ENV)
+    def start(self, name: str, env: dict[str, str] = ENGINE_ENV) -> ServerProcess:
+        server = ServerProcess(self.tmp_path / name, metadb_url=self.url, env=env)
         self.started.append(server)
         return server.start()
 
@@ -221,8 +230,9 @@ async def test_sigterm_drains(servers: Servers, metadb: Database, tmp_path: Path
 
 
 async def test_a_lone_sqlite_server_recovers_after_a_crash(tmp_path: Path) -> None:
+    """At once: its leases run for another 300 s."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'home' / 'obpilot.db'}"
-    server = ServerProcess(tmp_path / "home", metadb_url=url, env=ENGINE_ENV)
+    server = ServerProcess(tmp_path / "home", metadb_url=url, env=LONG_LEASES)
     record_file = tmp_path / "runs.jsonl"
     slow_once = {"record_file": record_file, "first_run_sleep_seconds": 60, "sleep_seconds": 0.2}
     server.start()
@@ -241,6 +251,7 @@ async def test_a_lone_sqlite_server_recovers_after_a_crash(tmp_path: Path) -> No
         assert subtasks[1].run_time == 2
         _, subtasks = await wait_task(database, plain, "FAILED", within=30)
         assert subtasks[1].error_code == "TSK10015"
+        assert f"executor {address(server)} lost: it restarted" in (subtasks[1].error_message or "")
         retry(server, plain, subtasks[1].id)
         _, subtasks = await wait_task(database, plain, "SUCCESSFUL", within=30)
         assert subtasks[1].run_time == 2
@@ -248,3 +259,37 @@ async def test_a_lone_sqlite_server_recovers_after_a_crash(tmp_path: Path) -> No
     finally:
         server.stop(signal.SIGKILL)
         await database.dispose()
+
+
+async def test_a_restarted_instance_takes_back_its_own_subtasks_beside_a_live_one(
+    servers: Servers, metadb: Database, tmp_path: Path
+) -> None:
+    """a and b run two subtasks each under 300 s leases; a is killed and started again
+    (same address, so the same instance name): a's two run again at once, b's keep their
+    first run, and no subtask runs twice at once."""
+    first = servers.start("a", LONG_LEASES)
+    servers.start("b", LONG_LEASES)
+    record_file, gate = tmp_path / "runs.jsonl", tmp_path / "gate"
+    context = Context.of({"record_file": record_file, "gate_file": gate}, {"items": range(4)})
+    task_id = await submit_task(metadb, GATED, context)
+    _, before = await wait_for(
+        metadb, task_id, lambda _t, s: all(x.status == "RUNNING" for x in s), what="running"
+    )
+    assert {s.executor for s in before} == {address(server) for server in servers.started}
+    pid = first.process.pid  # type: ignore[union-attr]
+    first.kill()
+    killed = {pid: time.time()}
+    first.start()
+
+    def taken_back(_task: object, subtasks: list[SubtaskInstance]) -> bool:
+        mine = [s for s in subtasks if s.executor == address(first)]
+        return len(mine) == 2 and all(s.run_time == 2 for s in mine)
+
+    _, after = await wait_for(metadb, task_id, taken_back, within=30, what="taken back")
+    for old, new in zip(before, after, strict=True):
+        if old.executor != address(first):  # b's: the same run, under the same lease
+            assert (new.status, new.run_time, new.lease_token) == ("RUNNING", 1, old.lease_token)
+    gate.touch()
+    _, done = await wait_task(metadb, task_id, "SUCCESSFUL", within=30)
+    assert sorted(s.run_time for s in done) == [1, 1, 2, 2]
+    assert_never_twice_at_once(read_records(record_file), killed)

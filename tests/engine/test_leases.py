@@ -1,9 +1,13 @@
 """Leases: a dead executor's subtasks reaped (resumed or failed), a live lease left alone,
-and a worker that lost its lease stopping."""
+a worker that lost its lease stopping, and a restarted instance taking back at once what
+its previous boot held, and nothing of another instance's."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import socket
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,14 +15,16 @@ from sqlalchemy import update
 
 from obpilot.db.base import utcnow
 from obpilot.db.engine import Database
-from obpilot.engine import SubtaskInstance, retry_subtask
+from obpilot.engine import Context, SubtaskInstance, retry_subtask
 from obpilot.engine import repository as repo
-from tests.engine.helpers import ctx, running
+from obpilot.engine.transitions import Holder
+from tests.engine.helpers import GATED, crash, ctx, running
 from tests.support.engine_tasks import (
     CATALOG,
     CRASH,
     CRASH_RESUMABLE,
     Stubborn,
+    catalog_with,
     log_of,
     one,
     read_records,
@@ -30,9 +36,16 @@ from tests.support.engine_tasks import (
     wait_task,
 )
 
+GHOST = Holder("ghost:1", "ghost-machine", "1" * 32)
+# What `running_engine()` (instance "test-node", on this machine) held in a previous boot.
+PREVIOUS_BOOT = Holder("test-node", socket.gethostname(), "0" * 32)
 
-async def _claim_as_ghost(database: Database, task_id: int, *, expired: bool) -> SubtaskInstance:
-    """Marks the task's second subtask RUNNING under a dead executor's lease."""
+
+async def _claim_as_ghost(
+    database: Database, task_id: int, *, expired: bool, holder: Holder = GHOST
+) -> SubtaskInstance:
+    """Marks the task's second subtask RUNNING under a lease of `holder`, a process that is
+    gone."""
     async with database.transaction(write=True) as session:
         subtasks = await repo.list_subtasks(session, task_id)
         target = subtasks[1]
@@ -47,9 +60,11 @@ async def _claim_as_ghost(database: Database, task_id: int, *, expired: bool) ->
             .where(SubtaskInstance.id == target.id)
             .values(
                 status="RUNNING",
-                executor="ghost:1",
+                executor=holder.executor,
                 lease_token="f" * 32,
                 lease_deadline=deadline,
+                lease_host=holder.host,
+                lease_boot=holder.boot,
                 upstreams_left=0,
                 start_time=utcnow(),
             )
@@ -127,3 +142,98 @@ async def test_a_worker_that_lost_its_lease_stops(
     assert "hard-cancelled" in [r["event"] for r in read_records(record_file)]
     _, subtasks = await snapshot(any_database, task_id)
     assert (subtasks[0].status, subtasks[0].executor) == ("RUNNING", "other:1")
+
+
+async def test_a_restart_takes_back_its_previous_boots_subtasks_at_once(
+    any_database: Database, record_file: Path
+) -> None:
+    """Their leases run for another hour: only the boot id tells that their holder is gone.
+    The live leases of another instance, and of one of the same name on another machine,
+    are left alone."""
+    quick = ctx(record_file, sleep_seconds=0)
+    plain = await submit_task(any_database, CRASH, quick)
+    resumable = await submit_task(any_database, CRASH_RESUMABLE, quick)
+    for task_id in (plain, resumable):
+        await _claim_as_ghost(any_database, task_id, expired=False, holder=PREVIOUS_BOOT)
+    elsewhere = replace(PREVIOUS_BOOT, host="another-machine")
+    others = {
+        holder: await _claim_as_ghost(
+            any_database,
+            await submit_task(any_database, CRASH, quick),
+            expired=False,
+            holder=holder,
+        )
+        for holder in (GHOST, elsewhere)
+    }
+    async with running_engine(any_database) as engine:
+        assert engine.holder == replace(PREVIOUS_BOOT, boot=engine.holder.boot)
+        # Taken back by the time the engine has started.
+        _, subtasks = await snapshot(any_database, plain)
+        assert (subtasks[1].status, subtasks[1].error_code) == ("FAILED", "TSK10015")
+        assert "executor test-node lost: it restarted" in (subtasks[1].error_message or "")
+        _, subtasks = await snapshot(any_database, resumable)
+        assert subtasks[1].run_time == 2
+        assert subtasks[1].status in ("READY", "RUNNING", "SUCCESSFUL")
+        lines = await log_of(any_database, subtasks[1].id)
+        assert any(
+            "executor test-node lost: it restarted; the subtask can resume" in line
+            for line in lines
+        )
+        await wait_task(any_database, resumable, "SUCCESSFUL")
+        await wait_task(any_database, plain, "FAILED")
+        assert await engine.reap() == 0
+    for holder, held in others.items():
+        _, subtasks = await snapshot(any_database, held.task_id)
+        untouched = subtasks[1]
+        assert (untouched.status, untouched.lease_host, untouched.lease_boot) == (
+            "RUNNING",
+            holder.host,
+            holder.boot,
+        )
+        assert untouched.version == held.version
+
+
+async def test_a_restart_beside_a_live_instance_never_runs_a_subtask_twice_at_once(
+    any_database: Database, tmp_path: Path, record_file: Path
+) -> None:
+    """node-a and node-b each run two subtasks; node-a crashes and restarts: it resumes its
+    two at once, node-b keeps its own, and no subtask's runs overlap."""
+    catalog = catalog_with(GATED)
+    gate = tmp_path / "gate"
+    context = Context.of({"record_file": record_file, "gate_file": gate}, {"items": range(4)})
+    async with running_engine(any_database, "node-b", catalog=catalog, workers=2):
+        first = running_engine(any_database, "node-a", catalog=catalog, workers=2)
+        engine_a = await first.__aenter__()
+        task_id = await submit_task(any_database, GATED, context)
+        _, before = await wait_for(
+            any_database,
+            task_id,
+            lambda _t, subtasks: all(s.status == "RUNNING" for s in subtasks),
+            what="all four running",
+        )
+        await crash(engine_a)
+        async with running_engine(any_database, "node-a", catalog=catalog, workers=2):
+            _, after = await snapshot(any_database, task_id)
+            for old, new in zip(before, after, strict=True):
+                if old.executor == "node-a":  # taken back: a new run, wherever it is now
+                    assert new.run_time == 2
+                else:  # node-b's: the same run, under the same lease
+                    assert (new.status, new.executor, new.run_time, new.lease_token) == (
+                        "RUNNING",
+                        "node-b",
+                        1,
+                        old.lease_token,
+                    )
+            gate.touch()
+            _, done = await wait_task(any_database, task_id, "SUCCESSFUL")
+    assert sorted(s.run_time for s in done) == [1, 1, 2, 2]
+    records = read_records(record_file)
+    ends = {(r["subtask"], r["run"]): r["t"] for r in records if r["event"] == "end"}
+    runs: dict[object, list[tuple[float, float]]] = {}
+    for start in (r for r in records if r["event"] == "start"):
+        span = (float(str(start["t"])), float(str(ends[start["subtask"], start["run"]])))
+        runs.setdefault(start["subtask"], []).append(span)
+    assert sorted(len(spans) for spans in runs.values()) == [1, 1, 2, 2]
+    for spans in runs.values():
+        for (_, ended), (started, _) in itertools.pairwise(sorted(spans)):
+            assert ended <= started

@@ -25,7 +25,7 @@ from tests.support.engine_tasks import CATALOG, Broken, Noop, Permanent
 
 S = SubtaskStatus
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-RELEASED = {"lease_token": None, "lease_deadline": None}
+RELEASED = {"lease_token": None, "lease_deadline": None, "lease_host": None, "lease_boot": None}
 
 
 def ref(
@@ -169,20 +169,23 @@ def test_every_end_is_in_the_transition_table() -> None:
 
 def test_a_claim_takes_the_subtask_under_a_fresh_lease() -> None:
     deadline = NOW + timedelta(seconds=30)
-    taken = transitions.claim(S.READY, executor="node-a", token="t", now=NOW, deadline=deadline)
+    holder = transitions.Holder("node-a", "machine-1", "b1")
+    taken = transitions.claim(S.READY, holder=holder, token="t", now=NOW, deadline=deadline)
     assert (taken.source, taken.target) == (S.READY, S.RUNNING)
     assert taken.values == {
         "upstreams_left": 0,
         "executor": "node-a",
         "lease_token": "t",
         "lease_deadline": deadline,
+        "lease_host": "machine-1",
+        "lease_boot": "b1",
         "start_time": NOW,
         "finish_time": None,
         "error_code": None,
         "error_message": None,
     }
     assert_exists(taken)
-    assert_exists(transitions.claim(S.PENDING, executor="a", token="t", now=NOW, deadline=NOW))
+    assert_exists(transitions.claim(S.PENDING, holder=holder, token="t", now=NOW, deadline=NOW))
 
 
 def test_run_headers_name_the_operation_run_and_executor() -> None:
@@ -231,6 +234,45 @@ def test_an_expired_lease_during_a_cancel_ends_it_cancelled() -> None:
 def test_live_leases_and_rows_not_held_are_not_reaped() -> None:
     assert transitions.lease_expired(row(S.RUNNING, lease_deadline=NOW), NOW) is None
     assert transitions.lease_expired(row(S.FAILED), NOW) is None
+
+
+RESTARTED = transitions.Holder("node-a", "machine-1", "new")
+
+
+def held(status: S = S.RUNNING, **fields: Any) -> SubtaskInstance:
+    """Held by node-a on machine-1 in its boot "old", under a lease live for an hour."""
+    lease = {"lease_host": "machine-1", "lease_boot": "old"}
+    return row(status, lease_deadline=NOW + timedelta(hours=1), **{**lease, **fields})
+
+
+def test_a_previous_boot_of_this_instance_loses_its_subtasks_at_once() -> None:
+    """Its lease still runs; the rules are those of an expired lease."""
+    for resumable, target, code in ((True, S.READY, None), (False, S.FAILED, "TSK10015")):
+        taken = transitions.previous_boot(held(resumable=resumable), NOW, holder=RESTARTED)
+        assert taken is not None
+        assert (taken.source, taken.target, taken.new_run) == (S.RUNNING, target, resumable)
+        assert taken.values.get("error_code") == code
+        assert taken.log is not None
+        assert taken.log.startswith("executor node-a lost: it restarted")
+        assert {key: taken.values[key] for key in RELEASED} == RELEASED
+        expired = transitions.lease_expired(row(S.RUNNING, resumable=resumable), NOW)
+        assert expired is not None
+        assert (expired.target, expired.new_run) == (taken.target, taken.new_run)
+        assert_exists(taken)
+    cancelled = transitions.previous_boot(held(S.CANCELING), NOW, holder=RESTARTED)
+    assert cancelled is not None
+    assert (cancelled.target, cancelled.values["error_code"]) == (S.FAILED, "TSK10014")
+
+
+def test_only_a_previous_boot_of_this_instance_is_taken_back_early() -> None:
+    for not_ours in (
+        held(executor="node-b"),  # another instance
+        held(lease_host="machine-2"),  # one of the same name on another machine
+        held(lease_host=None, lease_boot=None),  # claimed before boots were recorded
+        held(lease_boot="new"),  # this boot's own
+        held(S.SUCCESSFUL),  # not held
+    ):
+        assert transitions.previous_boot(not_ours, NOW, holder=RESTARTED) is None
 
 
 def test_every_reap_is_in_the_transition_table() -> None:

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class EngineConfig:
-    executor: str  # this instance's name, shown as `executor`; unique among live instances
+    # This instance's name, shown as `executor`. Unique among live instances and the same
+    # across restarts: a restarted instance takes back its previous boot's subtasks at once,
+    # so two live processes of one name would take each other's.
+    executor: str
     workers: int = 8  # subtasks run at once by this instance; 0: no worker pool
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 10.0

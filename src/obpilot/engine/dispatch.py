@@ -8,7 +8,8 @@ READY subtasks, starts their runs (`run`), and finishes them, moving the DAG on.
   IMMEDIATE transaction; on seekdb/OceanBase SKIP LOCKED without LIMIT over a window of
   candidate ids (`repository.ClaimMode`). In all cases the claim is the conditional
   UPDATE READY -> RUNNING on (id, status, version).
-* Leases and the reaper: `leases`. Timeouts and cancels: `run`.
+* Leases and the reaper: `leases`; at start-up, what this instance's previous boot held is
+  taken back at once (`Reaper.recover`). Timeouts and cancels: `run`.
 * `stop()` drains: no new claims; runs get `drain_seconds` to finish; the rest are
   stopped and handed back (resumable -> READY) or failed (TSK10013)."""
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import uuid
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -37,7 +39,7 @@ from obpilot.engine.repository import ClaimMode
 from obpilot.engine.retrying import write_retrying
 from obpilot.engine.run import Interrupt, Run, Runner, with_outputs
 from obpilot.engine.states import SubtaskStatus
-from obpilot.engine.transitions import Outcome, OutcomeKind
+from obpilot.engine.transitions import Holder, Outcome, OutcomeKind
 from obpilot.logging import get_logger
 
 log = get_logger(__name__)
@@ -67,6 +69,8 @@ class Engine:
         self.config = config
         self.catalog = catalog
         self.clock = MetadbClock()
+        # This process's run of instance `config.executor`: a restart is a new boot.
+        self.holder = Holder(config.executor, socket.gethostname(), uuid.uuid4().hex)
         self.claim_mode = ClaimMode.IMMEDIATE
         self.runs: dict[int, Run] = {}  # subtask id -> run
         self._wake = asyncio.Event()
@@ -85,7 +89,7 @@ class Engine:
             resources=resources,
         )
         self._leases = LeaseKeeper(database, config, self.clock, self.runs)
-        self._reaper = Reaper(database, config, catalog, self.clock, self.runs)
+        self._reaper = Reaper(database, config, catalog, self.clock, self.runs, holder=self.holder)
         # Task contexts never change after submit: a small cache saves reading them per claim.
         self._task_contexts: OrderedDict[int, Context] = OrderedDict()
         self._dags: OrderedDict[int, repo.Dag] = OrderedDict()
@@ -100,6 +104,7 @@ class Engine:
     async def start(self) -> None:
         self.claim_mode = await self._detect_claim_mode()
         await self.clock.sync(self.database)
+        recovered = await self._reaper.recover()  # first: the dispatcher then resumes them
         self._listener = NOTIFIER.subscribe(self._on_signal)
         self._log_task = asyncio.create_task(self._logs.run(), name="engine-log-writer")
         self._loops = [asyncio.create_task(self._reaper.run(), name="engine-reaper")]
@@ -113,6 +118,8 @@ class Engine:
             executor=self.executor,
             workers=self.config.workers,
             claim_mode=self.claim_mode.value,
+            boot=self.holder.boot,
+            taken_back_from_previous_boot=recovered,
         )
 
     async def stop(self) -> None:
@@ -221,8 +228,7 @@ class Engine:
         """Claims up to `limit` READY subtasks in `session`; appends their log headers to
         `lines`. Notes whether more READY work may be left (`_backlog`)."""
         window = limit * 4 if self.claim_mode is ClaimMode.WINDOW else limit
-        rows = await repo.ready_candidates(session, limit=window, mode=self.claim_mode)
-        candidates = [repo.SubtaskRef.of(row) for row in rows]
+        candidates = await repo.ready_candidates(session, limit=window, mode=self.claim_mode)
         claimed = await self._take(session, candidates, limit, now, tasks)
         lines.extend(claimed.headers)
         self._backlog = len(claimed.runs) == limit
@@ -230,12 +236,12 @@ class Engine:
         return claimed.runs
 
     def _has_other_runs(self, run: Run) -> bool:
-        """Whether this instance runs another subtask of the task: then the task is not
-        done yet, and deriving its status can wait for that run to end."""
+        """Whether this instance runs another subtask of the task that is still going: then
+        the task is not done yet, and deriving its status can wait for that run's end. A
+        run that ended decides at its own finish: counting it, two runs ending at once
+        could each leave the task to the other."""
         return any(
-            other.subtask.task_id == run.subtask.task_id
-            and other is not run
-            and not other.interrupt.done()
+            other.subtask.task_id == run.subtask.task_id and other is not run and other.going
             for other in self.runs.values()
         )
 
@@ -261,7 +267,7 @@ class Engine:
                 session,
                 candidate,
                 expect=expect,
-                executor=self.executor,
+                holder=self.holder,
                 token=token,
                 now=now,
                 deadline=deadline,
@@ -327,6 +333,7 @@ class Engine:
                 await asyncio.wait({previous.task})
                 self.runs[run.subtask.id] = run
             outcome = await self._runner.supervise(run)
+            run.ended = True
             await self._finish(run, outcome)
         except Exception:
             log.exception("subtask run crashed", subtask_id=run.subtask.id)
@@ -393,7 +400,10 @@ class Engine:
                 # READY work waits for a worker (a wide fan-out): take it here, sparing
                 # the dispatcher a transaction of its own.
                 started.extend(await self._claim_in(session, room, now, {task.id: task}, batch))
-            if not runnable and not more_work and not self._has_other_runs(run):
+            # Settled once nothing of the task is running here or READY (what `runnable`
+            # held may have moved on already: it counts only if claimed or made READY).
+            taken_here = any(new_run.subtask.task_id == task.id for new_run in started)
+            if not taken_here and not more_work and not self._has_other_runs(run):
                 await progress.settle_task(session, task, self.catalog, now=now)
             await repo.insert_log_lines(session, batch)
             notify_after_commit(session, wake_workers=more_work, tasks=[task.id])

@@ -5,7 +5,12 @@ lost theirs, and reaping any instance's expired ones.
   token, is stopped (asyncio cancellation) and writes nothing more.
 * Every instance reaps: a RUNNING subtask whose lease expired goes back to READY if its
   class is resumable, else to FAILED ("executor lost", TSK10015), which a retry clears
-  (`transitions.lease_expired`)."""
+  (`transitions.lease_expired`).
+* A restarted instance (same name, `EngineConfig.executor`, on the same machine; a new
+  boot id: `transitions.Holder`) takes back what its previous boots held at start-up,
+  without waiting for those leases to expire, by the same rule
+  (`transitions.previous_boot`). Other instances' leases it leaves alone until they
+  expire: hence instance names must be unique among live instances."""
 
 from __future__ import annotations
 
@@ -13,18 +18,21 @@ import asyncio
 import random
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.db.engine import Database
-from obpilot.engine import progress
+from obpilot.engine import progress, transitions
 from obpilot.engine import repository as repo
 from obpilot.engine.catalog import Catalog
 from obpilot.engine.config import EngineConfig
 from obpilot.engine.models import SubtaskInstance
+from obpilot.engine.progress import HolderGone
 from obpilot.engine.retrying import write_retrying
 from obpilot.engine.run import Interrupt, Run
 from obpilot.engine.states import HELD_SUBTASK_STATUSES, SubtaskStatus
+from obpilot.engine.transitions import Holder
 from obpilot.logging import get_logger
 
 log = get_logger(__name__)
@@ -113,8 +121,9 @@ class LeaseKeeper:
 
 
 class Reaper:
-    """Handles other instances' expired leases (this instance's live runs are the lease
-    keeper's)."""
+    """Takes back subtasks whose executor is gone: any instance's whose lease expired
+    (this instance's live runs are the lease keeper's), and, at start-up, those that this
+    instance's previous boots held. Both by the one rule of `transitions.executor_lost`."""
 
     def __init__(
         self,
@@ -123,12 +132,15 @@ class Reaper:
         catalog: Catalog,
         clock: MetadbClock,
         runs: Mapping[int, Run],
+        *,
+        holder: Holder,
     ) -> None:
         self.database = database
         self.config = config
         self.catalog = catalog
         self.clock = clock
         self.runs = runs
+        self.holder = holder
 
     async def run(self) -> None:
         interval = max(min(self.config.poll_seconds, self.config.lease_seconds / 3), 0.2)
@@ -145,37 +157,52 @@ class Reaper:
 
     async def reap(self) -> int:
         """Handles RUNNING/CANCELING subtasks whose lease expired; returns how many."""
-        now = self.clock.now()
         async with self.database.transaction() as session:
-            expired = await repo.expired_leases(session, now=now)
+            expired = await repo.expired_leases(session, now=self.clock.now())
         mine = {run.token for run in self.runs.values()}
+        # Our own live runs are left to their lease check, which stops them if need be.
+        stale = [row for row in expired if row.lease_token not in mine]
+        return await self._take_back(stale, transitions.lease_expired)
+
+    async def recover(self) -> int:
+        """Takes back at once what this instance's previous boots held (that process is
+        gone: this instance has its name); returns how many."""
+        holder = self.holder
+        async with self.database.transaction() as session:
+            held = await repo.previous_boot_leases(
+                session, executor=holder.executor, host=holder.host, boot=holder.boot
+            )
+        return await self._take_back(held, partial(transitions.previous_boot, holder=holder))
+
+    async def _take_back(self, rows: list[SubtaskInstance], holder_gone: HolderGone) -> int:
         count = 0
-        for row in expired:
-            if row.lease_token in mine:
-                continue  # our own live run; its lease check stops it if need be
+        for row in rows:
             reaped = False
 
             async def attempt(session: AsyncSession, row: SubtaskInstance = row) -> None:
                 nonlocal reaped
-                reaped = await self._reap_one(session, row)
+                reaped = await self._take_back_one(session, row, holder_gone)
 
-            await write_retrying(self.database, attempt, what="reaping an expired lease")
+            await write_retrying(self.database, attempt, what="taking back a subtask")
             count += reaped
         return count
 
-    async def _reap_one(self, session: AsyncSession, stale: SubtaskInstance) -> bool:
+    async def _take_back_one(
+        self, session: AsyncSession, stale: SubtaskInstance, holder_gone: HolderGone
+    ) -> bool:
         task = await repo.get_task(session, stale.task_id, for_update=True)
         if task is None:
             return False
-        reaped = await progress.reap_expired(
-            session, task, stale, self.catalog, now=self.clock.now()
+        reaped = await progress.reap(
+            session, task, stale, self.catalog, holder_gone=holder_gone, now=self.clock.now()
         )
         if reaped is None:
             return False
         log.warning(
-            "reaped an expired lease",
+            "took back a subtask whose executor is gone",
             subtask_id=stale.id,
             to=reaped.target.value,
             executor=stale.executor,
+            reason=reaped.log,
         )
         return True

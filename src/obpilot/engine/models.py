@@ -57,6 +57,11 @@ class SubtaskInstance(TimestampMixin, Base):
     # The current claim: only the holder of this token may renew or finish the run.
     lease_token: Mapped[str | None] = mapped_column(String(32), index=True)
     lease_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The holder's machine and process (its boot id): after a restart, an instance (the
+    # same `executor` on the same machine, a new boot id) knows the leases of its previous
+    # boots and takes those subtasks back at once (`transitions.previous_boot`).
+    lease_host: Mapped[str | None] = mapped_column(String(255))
+    lease_boot: Mapped[str | None] = mapped_column(String(32))
     parallel_idx: Mapped[int] = mapped_column(Integer, default=-1)
     parallel_key: Mapped[str | None] = mapped_column(String(128))
     prohibit_rollback: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -40,10 +40,15 @@ class Notifier:
         self._listeners.pop(handle, None)
 
     def send(self, signal: Signal) -> None:
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
         for loop, listener in list(self._listeners.values()):
-            if loop.is_closed():
-                continue
-            loop.call_soon_threadsafe(listener, signal)
+            if loop is current:
+                loop.call_soon(listener, signal)  # no self-pipe write to wake a running loop
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(listener, signal)
 
 
 NOTIFIER = Notifier()

@@ -5,12 +5,11 @@ lock (`repository.get_task(..., for_update=True)`), so changes to one task seria
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.engine import repository as repo
@@ -30,7 +29,6 @@ from obpilot.logging import get_logger
 log = get_logger(__name__)
 
 S = SubtaskStatus
-Sub = SubtaskInstance
 
 
 class LoggedSubtask(Protocol):
@@ -60,7 +58,7 @@ async def apply(session: AsyncSession, ids: Collection[int], transition: Transit
         return 0
     return await repo.transition_subtasks(
         session,
-        Sub.id.in_(list(ids)),
+        ids=ids,
         expect=transition.source,
         to=transition.target,
         values=transition.values,
@@ -75,17 +73,21 @@ async def apply_one(
     *,
     version: int | None = None,
     lease_token: str | None = None,
-    guard: ColumnElement[bool] | None = None,
+    fence: Mapping[str, object] | None = None,
 ) -> bool:
-    """Applies `transition` to one subtask, fenced by its version, lease token or guard."""
+    """Applies `transition` to one subtask, fenced by its version, lease token or `fence`
+    (columns and the values they must still have)."""
+    fenced = dict(fence or {})
+    if version is not None:
+        fenced["version"] = version
+    if lease_token is not None:
+        fenced["lease_token"] = lease_token
     return await repo.transition_subtask(
         session,
         subtask_id,
+        fence=fenced,
         expect=transition.source,
         to=transition.target,
-        version=version,
-        lease_token=lease_token,
-        guard=guard,
         values=transition.values,
         bump_run_time=transition.new_run,
     )
@@ -99,7 +101,7 @@ async def claim(
     subtask: repo.SubtaskRef,
     *,
     expect: SubtaskStatus,
-    executor: str,
+    holder: transitions.Holder,
     token: str,
     now: datetime,
     deadline: datetime,
@@ -107,13 +109,13 @@ async def claim(
     """Takes `subtask` for a run under the lease `token`; whether this worker got it."""
     # A ref from the task's DAG (version -1) is a first run: fenced by that instead.
     known = subtask.version >= 0
-    first_run = and_(Sub.run_time == subtask.run_time, Sub.operation == subtask.operation.value)
+    first_run = {"run_time": subtask.run_time, "operation": subtask.operation.value}
     return await apply_one(
         session,
         subtask.id,
-        transitions.claim(expect, executor=executor, token=token, now=now, deadline=deadline),
+        transitions.claim(expect, holder=holder, token=token, now=now, deadline=deadline),
         version=subtask.version if known else None,
-        guard=None if known else first_run,
+        fence=None if known else first_run,
     )
 
 
@@ -142,20 +144,27 @@ async def end_run(
     return ended if await apply_one(session, subtask.id, ended, lease_token=token) else None
 
 
-async def reap_expired(
+# Whether a held subtask's executor is gone, and then what becomes of the subtask:
+# `transitions.lease_expired`, or `.previous_boot` for one holder.
+HolderGone = Callable[[SubtaskInstance, datetime], Transition | None]
+
+
+async def reap(
     session: AsyncSession,
     task: TaskInstance,
     stale: SubtaskInstance,
     catalog: Catalog,
     *,
+    holder_gone: HolderGone,
     now: datetime,
 ) -> Transition | None:
-    """A reaper found `stale` (as it read it) with an expired lease; None if the subtask
-    changed since or its lease is live after all."""
+    """A reaper found `stale` (as it read it) held by an executor that seems gone, which
+    `holder_gone` judges on the row as it is now; None if the subtask changed since or its
+    holder is there after all."""
     row = await repo.get_subtask(session, stale.id)
     if row is None or row.version != stale.version:
         return None
-    reaped = transitions.lease_expired(row, now)
+    reaped = holder_gone(row, now)
     if reaped is None or not await apply_one(session, row.id, reaped, version=row.version):
         return None
     await repo.insert_log_lines(session, logged(row, reaped, now))
@@ -188,16 +197,21 @@ async def after_success(
     last upstream it was is only a join: it completes on the spot and its own children
     follow.
 
-    With the task's `dag` (known to be running forward, not rolling back), children that
-    have this subtask as their only upstream are known to be PENDING and complete without
-    reading them; `runnable` then holds refs with version -1 (see `SubtaskRef`)."""
+    With the task's `dag` (known to be running forward, not rolling back), children are
+    known to be PENDING and are not read: one whose only upstream this is completes, one
+    with more is counted down unless this was its last; `runnable` then holds refs with
+    version -1 (see `SubtaskRef`)."""
     progress = Progress()
     frontier = [subtask_id]
     while frontier:
-        if dag is not None and all(
-            dag.upstream_count[child] == 1 for node in frontier for child in dag.children[node]
-        ):
-            complete = [dag.nodes[child] for node in frontier for child in dag.children[node]]
+        below = [child for node in frontier for child in dag.children[node]] if dag else []
+        if dag is not None and len(below) == len(set(below)):  # one parent each here
+            complete = [
+                dag.nodes[child]
+                for child in below
+                if dag.upstream_count[child] == 1
+                or not await repo.count_down_unless_last(session, child)
+            ]
             joins = [ref for ref in complete if transitions.is_join(ref.class_name)]
             progress.runnable += [
                 ref for ref in complete if not transitions.is_join(ref.class_name)
@@ -265,10 +279,9 @@ async def settle_task(
     `transitions.settle` says, and runs its template's end hook (found in `catalog`)."""
     if task.status != TaskStatus.RUNNING:
         return
-    active = [s.value for s in ACTIVE_SUBTASK_STATUSES]
-    if await repo.any_subtask(session, task.id, status_in=active):
-        return
     present = await repo.statuses(session, task.id)
+    if not present.isdisjoint(ACTIVE_SUBTASK_STATUSES):
+        return
     settlement = transitions.settle(TaskOperation(task.operation), present)
     if settlement.unblock is not None:
         if await _unblock(session, task.id, settlement.unblock):

@@ -59,12 +59,18 @@ class Run:
     handler: asyncio.Task[None] | None = None
     task: asyncio.Task[None] | None = None
     started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+    ended: bool = False  # how it ended is known: it is being (or has been) finished
 
     def stop(self, reason: Interrupt) -> None:
         """First reason wins."""
         self.cancel.set()
         if not self.interrupt.done():
             self.interrupt.set_result(reason)
+
+    @property
+    def going(self) -> bool:
+        """It has not ended, and nothing asked it to stop."""
+        return not self.ended and not self.interrupt.done()
 
     def interrupted(self) -> OutcomeKind:
         """The outcome of a handler that stopped because it was asked to."""

@@ -38,7 +38,6 @@ from obpilot.engine.transitions import OperationPlan, Transition
 from obpilot.errors import SubtaskNotFound, TaskNotFound
 
 S = SubtaskStatus
-Sub = SubtaskInstance
 NODE_TYPE = "PYTHON_TASK"
 
 
@@ -181,7 +180,7 @@ async def rollback_task(
         marked = transitions.mark_for_rollback(status)
         await repo.transition_subtasks(
             session,
-            Sub.task_id == task.id,
+            task_id=task.id,
             expect=marked.source,
             to=marked.target,
             values=marked.values,

@@ -4,10 +4,11 @@ sets, the log line that records it). Nothing here reads or writes the metadb: `p
 and `service` apply these in their transactions through `repository.transition_subtasks`,
 which also refuses any pair that `states.SUBTASK_TRANSITIONS` does not have.
 
-The events: a claim; a run's end (`Outcome`); a lease found expired by a reaper; a Wait
-node's last upstream succeeding (its join); a rollback step; OCP's operations (task retry
-and rollback, subtask retry, skip and cancel, which also say when OCP refuses them); and
-settling a task once none of its subtasks is active."""
+The events: a claim; a run's end (`Outcome`); a holder found gone (its lease expired, or
+its instance restarted: `executor_lost`); a Wait node's last upstream succeeding (its
+join); a rollback step; OCP's operations (task retry and rollback, subtask retry, skip and
+cancel, which also say when OCP refuses them); and settling a task once none of its
+subtasks is active."""
 
 from __future__ import annotations
 
@@ -83,7 +84,12 @@ def _failed(now: datetime, code: str | None, message: str) -> dict[str, Any]:
     return {"finish_time": now, "error_code": code, "error_message": message}
 
 
-_LEASE_RELEASED = {"lease_token": None, "lease_deadline": None}
+_LEASE_RELEASED = {
+    "lease_token": None,
+    "lease_deadline": None,
+    "lease_host": None,
+    "lease_boot": None,
+}
 
 
 # ---------------------------------------------------------------- claims and runs
@@ -97,19 +103,33 @@ def run_header(
     return f"{{{operation.value}}}{{{stamp(now)}}} runTime={run_time} {by}{name}"
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Who takes leases: instance `executor` (its name: unique among live instances, the
+    same across restarts) on machine `host`, in its process `boot` (fresh at each start).
+    The machine keeps instances of one name on two machines (a default name such as
+    0.0.0.0:8080) from taking each other's subtasks as their own previous boot's."""
+
+    executor: str
+    host: str
+    boot: str
+
+
 def claim(
-    source: SubtaskStatus, *, executor: str, token: str, now: datetime, deadline: datetime
+    source: SubtaskStatus, *, holder: Holder, token: str, now: datetime, deadline: datetime
 ) -> Transition:
     """A worker takes a subtask: READY (or PENDING, when the same worker just finished its
-    last upstream) -> RUNNING under a fresh lease."""
+    last upstream) -> RUNNING under a fresh lease, held by `holder`."""
     return Transition(
         source,
         S.RUNNING,
         {
             "upstreams_left": 0,
-            "executor": executor,
+            "executor": holder.executor,
             "lease_token": token,
             "lease_deadline": deadline,
+            "lease_host": holder.host,
+            "lease_boot": holder.boot,
             "start_time": now,
             "finish_time": None,
             "error_code": None,
@@ -203,15 +223,34 @@ def _as_recorded(
 
 def lease_expired(row: SubtaskInstance, now: datetime) -> Transition | None:
     """A reaper found a held subtask whose lease expired at `now` (None: it is not held,
-    or its lease is still live). Its executor is gone: a cancel in progress ends
-    cancelled, a resumable subtask is READY again (a new run), others fail with
-    "executor lost", which a retry clears."""
+    or its lease is still live): see `executor_lost`."""
     if row.status not in HELD_SUBTASK_STATUSES:
         return None
     if row.lease_deadline is not None and row.lease_deadline >= now:
         return None
     expired_at = stamp(row.lease_deadline) if row.lease_deadline else "(never set)"
-    lost = f"executor {row.executor} lost: its lease expired at {expired_at}"
+    return executor_lost(row, f"its lease expired at {expired_at}", now)
+
+
+def previous_boot(row: SubtaskInstance, now: datetime, *, holder: Holder) -> Transition | None:
+    """`holder` found a subtask held by an earlier boot of its instance (None: it is not
+    held, or not by that): that process is gone, however long its lease still runs
+    (instance names are unique among live instances), so the subtask is taken back at
+    once, as `executor_lost` says."""
+    if row.status not in HELD_SUBTASK_STATUSES:
+        return None
+    if (row.executor, row.lease_host) != (holder.executor, holder.host):
+        return None
+    if row.lease_boot == holder.boot:
+        return None
+    return executor_lost(row, "it restarted", now)
+
+
+def executor_lost(row: SubtaskInstance, why: str, now: datetime) -> Transition:
+    """A held subtask's executor is gone (`why`): a cancel in progress ends cancelled, a
+    resumable subtask is READY again (a new run), others fail with "executor lost", which
+    a retry clears."""
+    lost = f"executor {row.executor} lost: {why}"
     source = S(row.status)
     if source == S.CANCELING:
         message = f"cancelled ({FailureCode.CANCELLED}); {lost}"
@@ -322,9 +361,8 @@ def _retried(log: str) -> Transition:
             "operation": SubtaskOperation.RETRY.value,
             "error_code": None,
             "error_message": None,
-            "lease_token": None,
-            "lease_deadline": None,
             "finish_time": None,
+            **_LEASE_RELEASED,
         },
         log,
         new_run=True,

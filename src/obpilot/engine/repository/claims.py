@@ -1,9 +1,11 @@
 """Claims and leases: finding READY work, renewing and checking held leases, finding
-expired ones, and the metadb's own clock and version (which decide how to claim)."""
+expired ones and those of this instance's previous boots, and the metadb's own clock and
+version (which decide how to claim)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import fields
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
@@ -12,11 +14,13 @@ from sqlalchemy import exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.engine.models import SubtaskInstance
-from obpilot.engine.states import HELD_SUBTASK_STATUSES, SubtaskStatus
+from obpilot.engine.repository.rows import SubtaskRef, core_table
+from obpilot.engine.states import HELD_SUBTASK_STATUSES, SubtaskOperation, SubtaskStatus
 
 S = SubtaskStatus
 Sub = SubtaskInstance
 HELD = [s.value for s in HELD_SUBTASK_STATUSES]
+REF_COLUMNS = [field.name for field in fields(SubtaskRef)]  # its fields are column names
 
 
 class ClaimMode(StrEnum):
@@ -39,8 +43,8 @@ async def any_ready(session: AsyncSession) -> bool:
 
 async def ready_candidates(
     session: AsyncSession, *, limit: int, mode: ClaimMode
-) -> list[SubtaskInstance]:
-    """READY subtasks, oldest first, for a claim:
+) -> list[SubtaskRef]:
+    """READY subtasks, oldest first, for a claim (the columns a run needs, no ORM rows):
 
     * SKIP_LOCKED: `ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED`: rows other claimers hold
       are passed over.
@@ -50,26 +54,25 @@ async def ready_candidates(
     * IMMEDIATE: no row locks.
 
     The claim itself is the conditional UPDATE, so correctness never rests on the lock."""
-    statement = (
-        select(Sub)
-        .where(Sub.status == S.READY.value)
-        .order_by(Sub.id)
-        .execution_options(populate_existing=True)
-    )
+    table = core_table(Sub)
+    ready = table.c.status == S.READY.value
+    statement = select(*(table.c[name] for name in REF_COLUMNS)).where(ready).order_by(table.c.id)
     if mode is ClaimMode.WINDOW:
         ids = list(
-            await session.scalars(
-                select(Sub.id).where(Sub.status == S.READY.value).order_by(Sub.id).limit(limit)
-            )
+            await session.scalars(select(table.c.id).where(ready).order_by(table.c.id).limit(limit))
         )
         if not ids:
             return []
-        statement = statement.where(Sub.id.in_(ids)).with_for_update(skip_locked=True)
+        statement = statement.where(table.c.id.in_(ids)).with_for_update(skip_locked=True)
     elif mode is ClaimMode.SKIP_LOCKED:
         statement = statement.limit(limit).with_for_update(skip_locked=True)
     else:
         statement = statement.limit(limit)
-    return list(await session.scalars(statement))
+    result = await session.execute(statement)
+    return [
+        SubtaskRef(**{**row._asdict(), "operation": SubtaskOperation(row.operation)})
+        for row in result
+    ]
 
 
 async def renew_leases(
@@ -121,6 +124,25 @@ async def expired_leases(
         )
         .order_by(Sub.id)
         .limit(limit)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+async def previous_boot_leases(
+    session: AsyncSession, *, executor: str, host: str, boot: str
+) -> list[SubtaskInstance]:
+    """Subtasks held by instance `executor` on machine `host` in a boot other than `boot`:
+    at most its previous boots' worker pools."""
+    rows = await session.scalars(
+        select(Sub)
+        .where(
+            Sub.status.in_(HELD),
+            Sub.executor == executor,
+            Sub.lease_host == host,
+            Sub.lease_boot != boot,
+        )
+        .order_by(Sub.id)
         .execution_options(populate_existing=True)
     )
     return list(rows)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import CursorResult, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.engine.models import SubtaskDependency, SubtaskInstance
@@ -87,12 +87,28 @@ async def children_of(session: AsyncSession, parent_ids: Collection[int]) -> lis
 
 async def count_down_upstreams(session: AsyncSession, ids: Collection[int], by: int) -> None:
     """Notes that `by` more upstreams of these PENDING subtasks succeeded."""
+    table = core_table(Sub)
     await session.execute(
-        update(Sub)
-        .where(Sub.id.in_(list(ids)), Sub.status == S.PENDING.value)
-        .values(upstreams_left=Sub.upstreams_left - by)
-        .execution_options(synchronize_session=False)
+        update(table)
+        .where(table.c.id.in_(list(ids)), table.c.status == S.PENDING.value)
+        .values(upstreams_left=table.c.upstreams_left - by)
     )
+
+
+async def count_down_unless_last(session: AsyncSession, subtask_id: int) -> bool:
+    """Notes that one more upstream of a PENDING subtask succeeded, unless it was its last
+    (then the caller completes it); whether it counted down. Spares reading the row."""
+    table = core_table(Sub)
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        update(table)
+        .where(
+            table.c.id == subtask_id,
+            table.c.status == S.PENDING.value,
+            table.c.upstreams_left > 1,
+        )
+        .values(upstreams_left=table.c.upstreams_left - 1)
+    )
+    return result.rowcount == 1
 
 
 async def rollback_ready_candidates(

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.engine.models import SubtaskInstance, TaskInstance
+from obpilot.engine.repository.rows import core_table
 
 Sub = SubtaskInstance
 
@@ -36,6 +37,17 @@ class TaskFilter:
     # None: tasks of every cluster; otherwise only tasks of these clusters, and tasks that
     # belong to no cluster.
     within_clusters: frozenset[int] | None = None
+
+
+class SubtaskLine(NamedTuple):
+    """A subtask as a task's entry in the list shows it."""
+
+    task_id: int
+    id: int
+    name: str
+    description: str
+    status: str
+    operation: str
 
 
 class TaskPage(NamedTuple):
@@ -83,12 +95,15 @@ async def page_tasks(
     return TaskPage(list(rows), int(total or 0))
 
 
-async def subtasks_of_tasks(
-    session: AsyncSession, task_ids: Collection[int]
-) -> list[SubtaskInstance]:
+async def subtasks_of_tasks(session: AsyncSession, task_ids: Collection[int]) -> list[SubtaskLine]:
+    """The subtasks of a page's tasks, by task and id: those columns alone, no ORM objects
+    (a task may have thousands)."""
     if not task_ids:
         return []
-    rows = await session.scalars(
-        select(Sub).where(Sub.task_id.in_(list(task_ids))).order_by(Sub.task_id, Sub.id)
+    table = core_table(Sub)
+    result = await session.execute(
+        select(*(table.c[name] for name in SubtaskLine._fields))
+        .where(table.c.task_id.in_(list(task_ids)))
+        .order_by(table.c.task_id, table.c.id)
     )
-    return list(rows)
+    return list(map(SubtaskLine._make, result))

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Row, Table, and_, exists, select
+from sqlalchemy import Table, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.engine.models import SubtaskDependency, SubtaskInstance, TaskInstance
-from obpilot.engine.states import SubtaskOperation, SubtaskStatus
+from obpilot.engine.states import SubtaskOperation
 
-S = SubtaskStatus
 Sub = SubtaskInstance
 
 
@@ -66,6 +66,42 @@ class Neighbours(NamedTuple):
     downstreams: list[int]
 
 
+class SubtaskView(NamedTuple):
+    """A subtask's row as the task center shows it (the columns in `SubtaskView._fields`)."""
+
+    id: int
+    task_id: int
+    name: str
+    series_id: int
+    description: str
+    class_name: str
+    timeout: int
+    status: str
+    operation: str
+    executor: str | None
+    run_time: int
+    create_time: datetime
+    start_time: datetime | None
+    finish_time: datetime | None
+    node_type: str
+    parallel_idx: int
+    prohibit_rollback: bool
+    error_code: str | None
+    error_message: str | None
+
+    @classmethod
+    def of(cls, row: SubtaskInstance) -> SubtaskView:
+        return cls._make(getattr(row, name) for name in cls._fields)
+
+
+class DagView(NamedTuple):
+    """A task's subtasks and edges as the task center shows them; `insert_subtasks` gives
+    the one it wrote, so that an answer needs not read it back."""
+
+    subtasks: list[SubtaskView]  # in id order
+    edges: list[Edge]  # by subtask id
+
+
 class SubtaskState(NamedTuple):
     """What changes when a subtask moves: enough to notice that it did."""
 
@@ -89,21 +125,27 @@ async def insert_subtasks(
     task_id: int,
     rows: Sequence[dict[str, Any]],
     edges: Iterable[Edge],
-) -> dict[int, int]:
-    """Bulk-inserts a task's subtasks and its edges (given as series-id pairs); returns
-    series id -> subtask id. Ids are read back by series id because not every dialect
-    (seekdb) returns them from a multi-row INSERT."""
+) -> DagView:
+    """Bulk-inserts a task's subtasks and its edges (given as series-id pairs). Ids are
+    read back by series id because not every dialect (seekdb) returns them from a
+    multi-row INSERT. Returns the DAG as written (as reading it back would give it)."""
     if rows:
         await session.execute(core_table(Sub).insert(), list(rows))
     result = await session.execute(select(Sub.series_id, Sub.id).where(Sub.task_id == task_id))
     ids = {int(series): int(subtask_id) for series, subtask_id in result.all()}
-    edge_rows = [
-        {"parent_id": ids[edge.parent], "child_id": ids[edge.child], "task_id": task_id}
-        for edge in edges
+    written = [Edge(ids[edge.parent], ids[edge.child]) for edge in edges]
+    if written:
+        await session.execute(
+            core_table(SubtaskDependency).insert(),
+            [{"parent_id": p, "child_id": c, "task_id": task_id} for p, c in written],
+        )
+    subtasks = [
+        SubtaskView._make(
+            ids[row["series_id"]] if name == "id" else row.get(name) for name in SubtaskView._fields
+        )
+        for row in rows
     ]
-    if edge_rows:
-        await session.execute(core_table(SubtaskDependency).insert(), edge_rows)
-    return ids
+    return DagView(sorted(subtasks, key=lambda subtask: subtask.id), written)
 
 
 # ---------------------------------------------------------------- reads
@@ -139,13 +181,16 @@ async def list_subtasks(session: AsyncSession, task_id: int) -> list[SubtaskInst
     return list(rows)
 
 
-async def subtask_rows(session: AsyncSession, task_id: int) -> list[Row[Any]]:
-    """A task's subtasks as plain rows (no ORM objects: cheaper for thousands)."""
+async def subtask_views(session: AsyncSession, task_id: int) -> list[SubtaskView]:
+    """A task's subtasks in id order, as the task center shows them: one Core SELECT of
+    those columns alone, no ORM objects (a task may have thousands)."""
     table = core_table(Sub)
     result = await session.execute(
-        select(table).where(table.c.task_id == task_id).order_by(table.c.id)
+        select(*(table.c[name] for name in SubtaskView._fields))
+        .where(table.c.task_id == task_id)
+        .order_by(table.c.id)
     )
-    return list(result.all())
+    return list(map(SubtaskView._make, result))
 
 
 async def subtasks_by_ids(session: AsyncSession, ids: Collection[int]) -> list[SubtaskInstance]:
@@ -170,12 +215,11 @@ async def tasks_by_ids(session: AsyncSession, ids: Collection[int]) -> dict[int,
 
 
 async def list_edges(session: AsyncSession, task_id: int) -> list[Edge]:
+    table = core_table(SubtaskDependency)
     result = await session.execute(
-        select(SubtaskDependency.parent_id, SubtaskDependency.child_id).where(
-            SubtaskDependency.task_id == task_id
-        )
+        select(table.c.parent_id, table.c.child_id).where(table.c.task_id == task_id)
     )
-    return [Edge(int(p), int(c)) for p, c in result.all()]
+    return list(map(Edge._make, result))
 
 
 async def subtask_neighbours(session: AsyncSession, subtask_id: int) -> Neighbours:
@@ -211,18 +255,3 @@ async def statuses(session: AsyncSession, task_id: int) -> set[str]:
 async def any_subtask(session: AsyncSession, task_id: int, *, status_in: Collection[str]) -> bool:
     condition = and_(Sub.task_id == task_id, Sub.status.in_(list(status_in)))
     return bool(await session.scalar(select(exists().where(condition))))
-
-
-async def prohibits_rollback(session: AsyncSession, task_id: int) -> bool:
-    """OCP's rule: a task may not roll back once a subtask that prohibits it has run."""
-    return bool(
-        await session.scalar(
-            select(
-                exists().where(
-                    Sub.task_id == task_id,
-                    Sub.prohibit_rollback.is_(True),
-                    Sub.status.not_in([S.PENDING.value, S.READY.value]),
-                )
-            )
-        )
-    )

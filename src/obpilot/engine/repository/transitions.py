@@ -1,6 +1,6 @@
 """The one statement that changes a subtask's status (`transition_subtasks`), and its twin
-for the task row: a conditional UPDATE on id + expected status (+ version or lease token)
-whose row count says whether the change happened. Locks only make contention cheap;
+for the task row: a conditional UPDATE on id + expected status (+ a fence: version, lease
+token) whose row count says whether the change happened. Locks only make contention cheap;
 correctness rests on those conditions. Which change to make is `engine.transitions`'
 business; these only refuse a pair the tables in `states` do not have."""
 
@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, update
+from sqlalchemy import ColumnElement, CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from obpilot.db.base import utcnow
 from obpilot.engine.models import SubtaskInstance, TaskInstance
+from obpilot.engine.repository.rows import core_table
 from obpilot.engine.states import (
     SUBTASK_TRANSITIONS,
     TASK_TRANSITIONS,
@@ -29,35 +30,45 @@ class IllegalTransition(RuntimeError):
     pass
 
 
+# Core, not the ORM: these UPDATEs then skip the ORM's bulk-update bookkeeping (nothing
+# here needs it: callers hold no loaded rows they expect to change).
+SUBTASKS = core_table(Sub)
+
+
 async def transition_subtasks(
     session: AsyncSession,
-    where: ColumnElement[bool],
     *,
+    ids: Collection[int] | None = None,
+    task_id: int | None = None,
+    fence: Mapping[str, Any] | None = None,
     expect: SubtaskStatus | Collection[SubtaskStatus],
     to: SubtaskStatus,
     values: Mapping[str, Any] | None = None,
     bump_run_time: bool = False,
 ) -> int:
-    """Moves the subtasks matching `where` from one of `expect` to `to`; returns how many
-    moved. The only statement that changes a subtask's status."""
+    """Moves the subtasks `ids` (or every subtask of `task_id`) that are in one of `expect`
+    and whose columns equal `fence` to `to`; returns how many moved. The only statement
+    that changes a subtask's status."""
     expected = (expect,) if isinstance(expect, SubtaskStatus) else tuple(expect)
     for source in expected:
         if (source, to) not in SUBTASK_TRANSITIONS:
             raise IllegalTransition(f"subtask status {source} -> {to} does not exist")
+    columns = SUBTASKS.c
+    conditions: list[ColumnElement[bool]] = [columns.status.in_([s.value for s in expected])]
+    if ids is not None:
+        conditions.append(columns.id.in_(list(ids)))
+    if task_id is not None:
+        conditions.append(columns.task_id == task_id)
+    conditions += [columns[name] == value for name, value in (fence or {}).items()]
     changes: dict[str, Any] = {
         "status": to.value,
-        "version": Sub.version + 1,
+        "version": columns.version + 1,
         "update_time": utcnow(),
         **(values or {}),
     }
     if bump_run_time:
-        changes["run_time"] = Sub.run_time + 1
-    statement = (
-        update(Sub)
-        .where(where, Sub.status.in_([s.value for s in expected]))
-        .values(changes)
-        .execution_options(synchronize_session=False)
-    )
+        changes["run_time"] = columns.run_time + 1
+    statement = update(SUBTASKS).where(*conditions).values(changes)
     result: CursorResult[Any] = await session.execute(statement)  # type: ignore[assignment]
     return int(result.rowcount)
 
@@ -66,25 +77,22 @@ async def transition_subtask(
     session: AsyncSession,
     subtask_id: int,
     *,
+    fence: Mapping[str, Any],
     expect: SubtaskStatus | Collection[SubtaskStatus],
     to: SubtaskStatus,
-    version: int | None = None,
-    lease_token: str | None = None,
     values: Mapping[str, Any] | None = None,
     bump_run_time: bool = False,
-    guard: ColumnElement[bool] | None = None,
 ) -> bool:
-    """One subtask, fenced by its version (or, for its running holder, its lease token, or
-    an explicit `guard`)."""
-    condition = Sub.id == subtask_id
-    if version is not None:
-        condition = and_(condition, Sub.version == version)
-    if guard is not None:
-        condition = and_(condition, guard)
-    if lease_token is not None:
-        condition = and_(condition, Sub.lease_token == lease_token)
+    """One subtask, fenced by columns that say it is still as its caller saw it: its
+    version, or (for its running holder) its lease token, or its run."""
     moved = await transition_subtasks(
-        session, condition, expect=expect, to=to, values=values, bump_run_time=bump_run_time
+        session,
+        ids=[subtask_id],
+        fence=fence,
+        expect=expect,
+        to=to,
+        values=values,
+        bump_run_time=bump_run_time,
     )
     return moved == 1
 
