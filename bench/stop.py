@@ -41,9 +41,9 @@ from tests.support.inventory import add_cluster, add_local_host
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
 from obpilot.db.engine import Database
+from obpilot.hosts.agent import lock_holder
 from obpilot.hosts.drivers.seekdb import DEFAULT_PARAMETERS, LOG_LEVEL
 from obpilot.logging import configure_logging
-from obpilot.hosts.agent import lock_holder
 
 
 def _released(server: FleetServer) -> bool:

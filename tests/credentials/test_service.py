@@ -1,19 +1,31 @@
 """Adding an SSH host logs in once with its credential and records its host key; later
-connections accept only that key. Against a real sshd on a loopback port."""
+connections accept only that key. Against a real sshd on a loopback port, and against a
+stand-in login that watches the metadb: the login holds no transaction, and what changed
+meanwhile is checked again before the host is recorded."""
 
 from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncssh
 import httpx
 import pytest
-from sqlalchemy import select, update
+from fastapi import FastAPI
+from sqlalchemy import delete, event, select, update
 
 from obpilot.credentials import service
+from obpilot.credentials.deps import get_host_access
+from obpilot.credentials.models import Credential
 from obpilot.db.engine import Database
 from obpilot.errors import HostKeyChanged
 from obpilot.hosts.access import HostAccess, LocalTarget
-from obpilot.hosts.ssh import host_key_fingerprint
+from obpilot.hosts.ssh import SshTarget, host_key_fingerprint
+from obpilot.inventory import service as inventory
 from obpilot.inventory.models import Host
+from obpilot.inventory.schemas import HostCreate
 from obpilot.secretbox import SecretBox
 from tests.support.databases import free_port
 from tests.support.sshd import SshServer
@@ -130,3 +142,113 @@ async def test_a_local_host_needs_no_connection(
         assert host is not None
         target = await service.host_target(session, host=host, secret_box=SecretBox(SECRET_KEY))
     assert target == LocalTarget()
+
+
+STAND_IN_KEY = (
+    asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode().strip()
+)
+
+
+class HeldConnections:
+    """How many connections of a metadb's pool each asyncio task holds: a transaction holds
+    one from its start to its end. (Under httpx's ASGI transport a request runs in the
+    task of the client's call.)"""
+
+    def __init__(self, database: Database) -> None:
+        self.by_task: Counter[asyncio.Task[Any] | None] = Counter()
+        pool = database.engine.sync_engine.pool
+        event.listen(pool, "checkout", lambda *_: self._count(+1))
+        event.listen(pool, "checkin", lambda *_: self._count(-1))
+
+    def _count(self, change: int) -> None:
+        self.by_task[asyncio.current_task()] += change
+
+    def here(self) -> int:
+        return self.by_task[asyncio.current_task()]
+
+
+class StandInLogin(HostAccess):
+    """Logs in to no host: notes how many metadb connections the request holds meanwhile,
+    runs `meanwhile` (another request's work), and answers a host key."""
+
+    def __init__(self, database: Database, meanwhile: Callable[[], Awaitable[None]]) -> None:
+        super().__init__()
+        self.connections = HeldConnections(database)
+        self.meanwhile = meanwhile
+        self.held_during_logins: list[int] = []
+
+    async def record_host_key(self, target: SshTarget, *, step: str = "record host key") -> str:
+        self.held_during_logins.append(self.connections.here())
+        await self.meanwhile()
+        return STAND_IN_KEY
+
+
+async def _add_ssh_host(
+    app: FastAPI, client: httpx.AsyncClient, meanwhile: Callable[[], Awaitable[None]]
+) -> tuple[httpx.Response, StandInLogin]:
+    credential = await client.post(
+        CREDENTIALS,
+        json={
+            "name": "ops",
+            "sshCredentialProperty": {"type": "PASSWORD", "username": "u", "password": "p"},
+        },
+    )
+    assert credential.status_code == 200, credential.text
+    login = StandInLogin(app.state.database, meanwhile)
+    app.dependency_overrides[get_host_access] = lambda: login
+    response = await client.post(
+        HOSTS,
+        json={
+            "name": "db1",
+            "innerIpAddress": "10.0.0.7",
+            "sshPort": 22,
+            "credentialId": credential.json()["data"]["id"],
+        },
+    )
+    return response, login
+
+
+async def test_the_login_holds_no_metadb_transaction(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    async def write_meanwhile() -> None:
+        # On SQLite, a write transaction the request held would keep this one waiting.
+        async with app.state.database.transaction(write=True) as session:
+            await session.execute(update(Credential).values(description="used meanwhile"))
+
+    response, login = await _add_ssh_host(app, client, write_meanwhile)
+    assert login.held_during_logins == [0]
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["hostKeyFingerprint"] == host_key_fingerprint(STAND_IN_KEY)
+
+
+async def _take_the_address(database: Database) -> None:
+    async with database.transaction(write=True) as session:
+        spec = HostCreate(name="db2", inner_ip_address="10.0.0.7", ssh_port=22)
+        await inventory.create_host(session, spec=spec, host_key=STAND_IN_KEY)
+
+
+async def _delete_the_credential(database: Database) -> None:
+    async with database.transaction(write=True) as session:
+        await session.execute(delete(Credential))
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "status", "code", "hosts"),
+    [(_take_the_address, 409, "CMP07001", ["db2"]), (_delete_the_credential, 404, "COM10002", [])],
+)
+async def test_what_changed_during_the_login_is_checked_again(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database: Database,
+    meanwhile: Callable[[Database], Awaitable[None]],
+    status: int,
+    code: str,
+    hosts: list[str],
+) -> None:
+    response, login = await _add_ssh_host(app, client, lambda: meanwhile(database))
+    assert login.held_during_logins == [0]
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    async with database.transaction() as session:
+        assert list(await session.scalars(select(Host.name))) == hosts

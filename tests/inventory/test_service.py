@@ -13,6 +13,7 @@ from obpilot.errors import (
     ClusterBusy,
     ClusterNotFound,
     DuplicateName,
+    HostAlreadyExists,
     HostInUse,
     HostNotFound,
     ZoneNotFound,
@@ -137,24 +138,20 @@ class TestHosts:
             async with database.transaction() as session:
                 await service.get_zone(session, cluster_id=cluster.id, zone_name="zoneX")
 
-    async def test_access_is_proved_after_the_checks_and_its_key_recorded(
+    async def test_a_new_host_is_checked_and_recorded_with_its_key(
         self, database: Database
     ) -> None:
-        proved: list[str] = []
-
-        async def prove(name: str) -> str:
-            proved.append(name)
-            return "ssh-ed25519 AAAA"
-
         spec = HostCreate(name="db1", inner_ip_address="10.0.0.7", credential_id=None)
         async with database.transaction(write=True) as session:
-            host = await service.create_host(session, spec=spec, prove_access=prove)
+            assert await service.check_new_host(session, spec) == "db1"
+            host = await service.create_host(session, spec=spec, host_key="ssh-ed25519 AAAA")
             assert host.host_key == "ssh-ed25519 AAAA"
+            with pytest.raises(HostAlreadyExists):
+                await service.check_new_host(session, spec)
             with pytest.raises(DuplicateName):
                 await service.create_host(
-                    session, spec=spec.model_copy(update={"ssh_port": 2222}), prove_access=prove
+                    session, spec=spec.model_copy(update={"ssh_port": 2222}), host_key=None
                 )
-        assert proved == ["db1"]
 
 
 class TestOperationLock:

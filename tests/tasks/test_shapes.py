@@ -1,14 +1,24 @@
 """Task shapes: an operation's answer reproduces the seed's shape A (OCP's stop-cluster
-sample) for one zone and one server, and the full task has every documented field."""
+sample) for one zone and one server, the full task has every documented field, and the
+full task and subtask rendered straight to the wire are what their models declare."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import to_json
+from sqlalchemy import update
+
 from obpilot.db.engine import Database
+from obpilot.engine import repository as repo
+from obpilot.engine.models import SubtaskInstance
 from obpilot.iam.permissions import PermissionSet
 from obpilot.tasks import service
+from obpilot.tasks.schemas import SubtaskOut, TaskOut
 from tests.support.engine_tasks import SEED_STOP, seed_context, submit_task
+
+EVERYTHING = service.TaskAccess(PermissionSet.parse(["**"]))
 
 # The seed's answer (`POST /api/v2/ob/clusters/1/stop`), its `data` minus times.
 SEED_DATA: dict[str, Any] = {
@@ -131,11 +141,7 @@ async def test_the_full_task_has_every_documented_field(database: Database) -> N
         database, SEED_STOP, seed_context(zones=2), cluster_id=21, cluster_name="ob_upgrade"
     )
     async with database.transaction() as session:
-        data = (
-            await service.get_task(
-                session, task_id=task_id, access=service.TaskAccess(PermissionSet.parse(["**"]))
-            )
-        ).model_dump(by_alias=True)
+        data = await service.get_task(session, task_id=task_id, access=EVERYTHING)
     assert set(data) >= TASK_FIELDS
     assert data["taskDefinitionId"] == -1
     assert data["context"]["stringMap"]["cluster_name"] == "ob_upgrade"
@@ -152,3 +158,52 @@ async def test_the_full_task_has_every_documented_field(database: Database) -> N
     assert zones[0]["nodeType"] == "PYTHON_TASK"
     assert zones[0]["className"] == "tests.support.engine_tasks.PrepareStopZone"
     assert zones[0]["timeout"] == 30
+
+
+async def test_the_wire_renderings_are_the_declared_models_byte_for_byte(
+    database: Database,
+) -> None:
+    """The routes encode these dicts as they are and declare `TaskOut` / `SubtaskOut`: the
+    models must take them unchanged, with the same keys in the same order."""
+    task_id = await submit_task(
+        database, SEED_STOP, seed_context(zones=2), cluster_id=21, cluster_name="ob_upgrade"
+    )
+    started = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    async with database.transaction(write=True) as session:
+        first = (await repo.subtask_views(session, task_id))[0]
+        for key, value in (("pid", "4242"), ("ports", ["2881", "2882"])):
+            await repo.put_output(
+                session,
+                task_id=task_id,
+                subtask_id=first.id,
+                stage=0,
+                parallel_idx=-1,
+                key=key,
+                value=value,
+            )
+        await session.execute(
+            update(SubtaskInstance)
+            .where(SubtaskInstance.id == first.id)
+            .values(
+                status="FAILED",
+                executor="obpilot-1",
+                start_time=started,
+                finish_time=started,
+                error_code="TSK10012",
+                error_message="port 2881 still open",
+            )
+        )
+    async with database.transaction() as session:
+        task = await service.get_task(session, task_id=task_id, access=EVERYTHING)
+        subtask = await service.get_subtask(
+            session, task_id=task_id, subtask_id=first.id, access=EVERYTHING
+        )
+    assert to_json(TaskOut.model_validate(task), by_alias=True) == to_json(task)
+    assert to_json(SubtaskOut.model_validate(subtask), by_alias=True) == to_json(subtask)
+    assert task["subtasks"][0] == subtask
+    assert subtask["context"]["stringMap"] == {"pid": "4242"}
+    assert subtask["context"]["listMap"] == {"ports": ["2881", "2882"]}
+    assert subtask["startTime"] == "2026-01-02T03:04:05.678+00:00"
+    assert subtask["errorCode"] == "TSK10012"
+    # Only this subtask has run: the task prohibits a rollback exactly when it does.
+    assert task["prohibitRollback"] is subtask["prohibitRollback"]

@@ -34,5 +34,7 @@ async def get_write_session(
         yield session
 
 
+# For a route whose service opens its own short transactions (around host I/O, say).
+DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]

@@ -10,6 +10,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic_core import to_json
+from starlette.responses import Response
 
 from obpilot.formats import format_time
 
@@ -88,6 +90,14 @@ def meta(status: int, *, successful: bool) -> dict[str, Any]:
 
 def ok(data: T, status: int = 200) -> Envelope[T]:
     return Envelope[T](data=data, **meta(status, successful=True))
+
+
+def ok_wire(data: Any, status: int = 200) -> Response:
+    """`ok` for data already in its wire shape (camelCase keys, JSON values), encoded once
+    as it is: for answers of thousands of items, where a model per item costs more than
+    reading them. The route declares the shape (`response_model=Envelope[...]`)."""
+    body = {**meta(status, successful=True), "data": data}
+    return Response(to_json(body), status_code=status, media_type="application/json")
 
 
 def ok_no_data(status: int = 200) -> NoDataEnvelope:

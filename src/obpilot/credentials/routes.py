@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from obpilot.api.deps import SessionDep
+from obpilot.api.deps import DatabaseDep, SessionDep
 from obpilot.api.envelope import Envelope, NoDataEnvelope, Page, ok, ok_no_data
 from obpilot.api.pagination import make_page, page_params
 from obpilot.api.params import CredentialId
@@ -96,9 +96,10 @@ async def delete_credential(session: SessionDep, credentialId: CredentialId) -> 
     dependencies=[Depends(require("HOST", "CREATE"))],
 )
 async def create_host(
-    session: SessionDep, body: HostCreate, host_access: HostAccessDep, secret_box: SecretBoxDep
+    database: DatabaseDep, body: HostCreate, host_access: HostAccessDep, secret_box: SecretBoxDep
 ) -> Envelope[HostOut]:
-    host = await service.add_host(
-        session, spec=body, host_access=host_access, secret_box=secret_box
+    # No request-wide transaction: the service keeps the SSH login outside its own.
+    host = await service.add_reachable_host(
+        database, spec=body, host_access=host_access, secret_box=secret_box
     )
     return ok(HostOut.model_validate(host))

@@ -1,6 +1,7 @@
 """Credential rules, and how a host is reached with one: adding a host proves its
-credential by logging in once (and pins its SSH host key), and a stored host becomes
-something obpilot can connect to. The host itself is recorded by the inventory."""
+credential by logging in once (and pins its SSH host key), outside any metadb transaction,
+and a stored host becomes something obpilot can connect to. The host itself is recorded by
+the inventory."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from obpilot.credentials.models import Credential, CredentialType
 from obpilot.credentials.repository import CredentialRepository
 from obpilot.credentials.schemas import CredentialCreate
+from obpilot.db.engine import Database
 from obpilot.errors import BadRequest, CredentialInUse, CredentialNotFound, DuplicateName
 from obpilot.hosts.access import HostAccess, HostTarget, LocalTarget
 from obpilot.hosts.ssh import SshCredential, SshTarget
@@ -126,33 +128,41 @@ async def host_target(session: AsyncSession, *, host: Host, secret_box: SecretBo
     )
 
 
-async def add_host(
-    session: AsyncSession,
-    *,
-    spec: HostCreate,
-    host_access: HostAccess | None = None,
-    secret_box: SecretBox | None = None,
+async def add_reachable_host(
+    database: Database, *, spec: HostCreate, host_access: HostAccess, secret_box: SecretBox
 ) -> Host:
     """Adds a host. Any kind but LOCAL is reached over SSH: obpilot logs in once with the
     given credential (which proves address, port, credential and a usable python3) and
-    records the host key, which every later connection must present."""
+    records the host key, which every later connection must present.
 
-    async def prove_access(name: str) -> str | None:
-        if spec.kind == HostKind.LOCAL:
-            if spec.credential_id is not None:
-                await get_credential(session, credential_id=spec.credential_id)
-            return None
-        if host_access is None or secret_box is None:
-            raise RuntimeError("adding an SSH host needs the host access pool and secret box")
-        target = await ssh_target(
-            session,
-            address=spec.inner_ip_address,
-            ssh_port=spec.ssh_port,
-            credential_id=spec.credential_id,
-            host_key=None,
-            secret_box=secret_box,
-        )
-        # One bounded SSH login (ssh_connect_timeout); nothing has been written yet.
-        return await host_access.record_host_key(target, step=f"add host {name}")
+    The login, up to ssh_connect_timeout, holds no metadb transaction: a short read checks
+    the request and reads the credential, the login follows, and `add_host` checks again
+    and records the host in a short write."""
+    async with database.transaction() as session:
+        name = await inventory.check_new_host(session, spec)
+        target = None
+        if spec.kind != HostKind.LOCAL:
+            target = await ssh_target(
+                session,
+                address=spec.inner_ip_address,
+                ssh_port=spec.ssh_port,
+                credential_id=spec.credential_id,
+                host_key=None,
+                secret_box=secret_box,
+            )
+    host_key = None
+    if target is not None:
+        host_key = await host_access.record_host_key(target, step=f"add host {name}")
+    async with database.transaction(write=True) as session:
+        return await add_host(session, spec=spec, host_key=host_key)
 
-    return await inventory.create_host(session, spec=spec, prove_access=prove_access)
+
+async def add_host(session: AsyncSession, *, spec: HostCreate, host_key: str | None = None) -> Host:
+    """Records a host in the caller's transaction: its credential, if any, must (still)
+    exist, and any kind but LOCAL needs the host key its login pinned
+    (`add_reachable_host`)."""
+    if spec.credential_id is not None:
+        await get_credential(session, credential_id=spec.credential_id)
+    if spec.kind != HostKind.LOCAL and host_key is None:
+        raise RuntimeError("an SSH host is recorded with the host key of its first login")
+    return await inventory.create_host(session, spec=spec, host_key=host_key)

@@ -10,7 +10,7 @@ task and one 409 that names it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,10 +46,6 @@ from obpilot.inventory.schemas import ClusterSpec, HostCreate
 from obpilot.paging import PageRequest
 from obpilot.secretbox import SecretBox
 
-#: Proves a new host can be reached before it is recorded (`create_host`): given the
-#: host's name, it returns the SSH host key to pin, or None for a LOCAL host.
-HostAccessProof = Callable[[str], Awaitable[str | None]]
-
 # ------------------------------------------------------------------ hosts
 
 
@@ -74,12 +70,9 @@ async def host_names_using_credential(session: AsyncSession, credential_id: int)
     return await HostRepository(session).names_using_credential(credential_id)
 
 
-async def create_host(
-    session: AsyncSession, *, spec: HostCreate, prove_access: HostAccessProof
-) -> Host:
-    """Records a host once its address and name are free. `prove_access` runs after those
-    checks and before anything is written: the credentials domain logs in to an SSH host
-    there once and returns the host key that later connections must present."""
+async def check_new_host(session: AsyncSession, spec: HostCreate) -> str:
+    """The new host's name, once its address and name are free (and a LOCAL host's address
+    is this machine's)."""
     hosts = HostRepository(session)
     if spec.kind == HostKind.LOCAL and spec.inner_ip_address not in ("127.0.0.1", "::1"):
         raise BadRequest("A LOCAL host is this machine: its innerIpAddress must be 127.0.0.1")
@@ -88,8 +81,16 @@ async def create_host(
     name = spec.name or f"{spec.inner_ip_address}:{spec.ssh_port}"
     if await hosts.get_by_name(name) is not None:
         raise DuplicateName(f"A host named {name!r} already exists")
-    host_key = await prove_access(name)
-    return await hosts.add(
+    return name
+
+
+async def create_host(session: AsyncSession, *, spec: HostCreate, host_key: str | None) -> Host:
+    """Records a host, with the SSH host key that later connections must present (None for
+    a LOCAL host). Checks again what `check_new_host` checked: the credentials domain logs
+    in to a new SSH host between the two, outside any transaction, and another request may
+    have taken the address or the name meanwhile."""
+    name = await check_new_host(session, spec)
+    return await HostRepository(session).add(
         Host(
             name=name,
             alias=spec.alias,

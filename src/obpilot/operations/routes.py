@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.api.deps import WriteSessionDep
-from obpilot.api.envelope import Envelope, ok
+from obpilot.api.envelope import Envelope, ok, ok_wire
 from obpilot.api.params import ClusterId, ServerId, ZoneName
 from obpilot.iam.deps import require
 from obpilot.iam.permissions import Principal
@@ -75,7 +76,7 @@ async def _zone_operation(
     zone_name: str,
     user: Caller,
     options: StopOptions | None = None,
-) -> Envelope[TaskOut]:
+) -> Response:
     task = await service.zone_operation(
         session,
         operation=operation,
@@ -84,39 +85,51 @@ async def _zone_operation(
         options=options,
         caller=user,
     )
-    return ok(await full_task(session, task))
+    return ok_wire(await full_task(session, task))
 
 
-@router.post("/api/v2/ob/clusters/{id}/zones/{zoneName}/stop", summary="Stop a zone")
+@router.post(
+    "/api/v2/ob/clusters/{id}/zones/{zoneName}/stop",
+    summary="Stop a zone",
+    response_model=Envelope[TaskOut],
+)
 async def stop_zone(
     session: WriteSessionDep,
     id: ClusterId,
     zoneName: ZoneName,
     user: Updater,
     body: StopOptions | None = None,
-) -> Envelope[TaskOut]:
+) -> Response:
     return await _zone_operation(session, Operation.STOP, id, zoneName, user, body)
 
 
-@router.post("/api/v2/ob/clusters/{id}/zones/{zoneName}/start", summary="Start a zone")
+@router.post(
+    "/api/v2/ob/clusters/{id}/zones/{zoneName}/start",
+    summary="Start a zone",
+    response_model=Envelope[TaskOut],
+)
 async def start_zone(
     session: WriteSessionDep,
     id: ClusterId,
     zoneName: ZoneName,
     user: Updater,
     body: StartOptions | None = None,
-) -> Envelope[TaskOut]:
+) -> Response:
     return await _zone_operation(session, Operation.START, id, zoneName, user)
 
 
-@router.post("/api/v2/ob/clusters/{id}/zones/{zoneName}/restart", summary="Restart a zone")
+@router.post(
+    "/api/v2/ob/clusters/{id}/zones/{zoneName}/restart",
+    summary="Restart a zone",
+    response_model=Envelope[TaskOut],
+)
 async def restart_zone(
     session: WriteSessionDep,
     id: ClusterId,
     zoneName: ZoneName,
     user: Updater,
     body: RestartOptions | None = None,
-) -> Envelope[TaskOut]:
+) -> Response:
     return await _zone_operation(session, Operation.RESTART, id, zoneName, user, body)
 
 
@@ -130,7 +143,7 @@ async def _server_operation(
     server_id: int,
     user: Caller,
     options: StopOptions | None = None,
-) -> Envelope[TaskOut]:
+) -> Response:
     task = await service.server_operation(
         session,
         operation=operation,
@@ -139,37 +152,49 @@ async def _server_operation(
         options=options,
         caller=user,
     )
-    return ok(await full_task(session, task))
+    return ok_wire(await full_task(session, task))
 
 
-@router.post("/api/v2/ob/clusters/{id}/servers/{serverId}/stop", summary="Stop an OB server")
+@router.post(
+    "/api/v2/ob/clusters/{id}/servers/{serverId}/stop",
+    summary="Stop an OB server",
+    response_model=Envelope[TaskOut],
+)
 async def stop_server(
     session: WriteSessionDep,
     id: ClusterId,
     serverId: ServerId,
     user: Updater,
     body: StopOptions | None = None,
-) -> Envelope[TaskOut]:
+) -> Response:
     return await _server_operation(session, Operation.STOP, id, serverId, user, body)
 
 
-@router.post("/api/v2/ob/clusters/{id}/servers/{serverId}/start", summary="Start an OB server")
+@router.post(
+    "/api/v2/ob/clusters/{id}/servers/{serverId}/start",
+    summary="Start an OB server",
+    response_model=Envelope[TaskOut],
+)
 async def start_server(
     session: WriteSessionDep,
     id: ClusterId,
     serverId: ServerId,
     user: Updater,
     body: StartOptions | None = None,
-) -> Envelope[TaskOut]:
+) -> Response:
     return await _server_operation(session, Operation.START, id, serverId, user)
 
 
-@router.post("/api/v2/ob/clusters/{id}/servers/{serverId}/restart", summary="Restart an OB server")
+@router.post(
+    "/api/v2/ob/clusters/{id}/servers/{serverId}/restart",
+    summary="Restart an OB server",
+    response_model=Envelope[TaskOut],
+)
 async def restart_server(
     session: WriteSessionDep,
     id: ClusterId,
     serverId: ServerId,
     user: Updater,
     body: RestartOptions | None = None,
-) -> Envelope[TaskOut]:
+) -> Response:
     return await _server_operation(session, Operation.RESTART, id, serverId, user, body)

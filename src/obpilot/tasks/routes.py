@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from obpilot.api.deps import SessionDep, WriteSessionDep
-from obpilot.api.envelope import Envelope, NoDataEnvelope, Page, ok, ok_no_data
+from obpilot.api.envelope import Envelope, NoDataEnvelope, Page, ok, ok_no_data, ok_wire
 from obpilot.api.pagination import make_page, page_params
 from obpilot.api.params import MAX_ID, SubtaskId, TaskId
 from obpilot.engine.catalog import Catalog
@@ -76,16 +76,24 @@ async def list_tasks(
     return ok(make_page(items, total, page))
 
 
-@router.get("/api/v2/tasks/instances/{taskInstanceId}", summary="Get a task")
-async def get_task(session: SessionDep, user: Reader, taskInstanceId: TaskId) -> Envelope[TaskOut]:
-    return ok(await service.get_task(session, task_id=taskInstanceId, access=_access(user)))
+@router.get(
+    "/api/v2/tasks/instances/{taskInstanceId}",
+    summary="Get a task",
+    response_model=Envelope[TaskOut],
+)
+async def get_task(session: SessionDep, user: Reader, taskInstanceId: TaskId) -> Response:
+    return ok_wire(await service.get_task(session, task_id=taskInstanceId, access=_access(user)))
 
 
-@router.post("/api/v2/tasks/instances/{taskInstanceId}/retry", summary="Retry a failed task")
+@router.post(
+    "/api/v2/tasks/instances/{taskInstanceId}/retry",
+    summary="Retry a failed task",
+    response_model=Envelope[TaskOut],
+)
 async def retry_task(
     session: WriteSessionDep, user: Manager, taskInstanceId: TaskId, catalog: CatalogDep
-) -> Envelope[TaskOut]:
-    return ok(
+) -> Response:
+    return ok_wire(
         await service.retry_task(
             session,
             task_id=taskInstanceId,
@@ -96,11 +104,15 @@ async def retry_task(
     )
 
 
-@router.post("/api/v2/tasks/instances/{taskInstanceId}/rollback", summary="Roll back a failed task")
+@router.post(
+    "/api/v2/tasks/instances/{taskInstanceId}/rollback",
+    summary="Roll back a failed task",
+    response_model=Envelope[TaskOut],
+)
 async def rollback_task(
     session: WriteSessionDep, user: Manager, taskInstanceId: TaskId, catalog: CatalogDep
-) -> Envelope[TaskOut]:
-    return ok(
+) -> Response:
+    return ok_wire(
         await service.rollback_task(
             session,
             task_id=taskInstanceId,
@@ -114,11 +126,12 @@ async def rollback_task(
 @router.get(
     "/api/v2/tasks/instances/{taskInstanceId}/subtasks/{subtaskInstanceId}",
     summary="Get a subtask",
+    response_model=Envelope[SubtaskOut],
 )
 async def get_subtask(
     session: SessionDep, user: Reader, taskInstanceId: TaskId, subtaskInstanceId: SubtaskId
-) -> Envelope[SubtaskOut]:
-    return ok(
+) -> Response:
+    return ok_wire(
         await service.get_subtask(
             session, task_id=taskInstanceId, subtask_id=subtaskInstanceId, access=_access(user)
         )
@@ -142,6 +155,7 @@ async def get_subtask_log(
 @router.post(
     "/api/v2/tasks/instances/{taskInstanceId}/subtasks/{subtaskInstanceId}/retry",
     summary="Retry a failed subtask",
+    response_model=Envelope[SubtaskOut],
 )
 async def retry_subtask(
     session: WriteSessionDep,
@@ -149,8 +163,8 @@ async def retry_subtask(
     taskInstanceId: TaskId,
     subtaskInstanceId: SubtaskId,
     catalog: CatalogDep,
-) -> Envelope[SubtaskOut]:
-    return ok(
+) -> Response:
+    return ok_wire(
         await service.retry_subtask(
             session,
             task_id=taskInstanceId,

@@ -8,12 +8,12 @@ not name its cluster."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.engine import repository as repo
@@ -21,7 +21,7 @@ from obpilot.engine import service as engine
 from obpilot.engine.catalog import Catalog
 from obpilot.engine.context import Context
 from obpilot.engine.models import SubtaskInstance, TaskInstance
-from obpilot.engine.states import TaskStatus, TaskType
+from obpilot.engine.states import SubtaskStatus, TaskStatus, TaskType
 from obpilot.errors import ClusterUpdateForbidden, Forbidden, SubtaskNotFound, TaskNotFound
 from obpilot.formats import format_time
 from obpilot.iam.permissions import Permission, PermissionSet
@@ -33,16 +33,20 @@ from obpilot.tasks.schemas import (
     CreatorRef,
     SubmittedTaskOut,
     SubtaskLogOut,
-    SubtaskOut,
     TaskListItem,
-    TaskOut,
 )
 
 TASK_SORT = repo.TASK_SORT
+NOT_RUN = frozenset({SubtaskStatus.PENDING.value, SubtaskStatus.READY.value})
+
+
+# Each instant formatted once: a large task's thousands of subtasks share few of them (most
+# were created at one instant).
+_format_time = lru_cache(maxsize=4096)(format_time)
 
 
 def _time(value: datetime | None) -> str | None:
-    return format_time(value) if value is not None else None
+    return _format_time(value) if value is not None else None
 
 
 def _cluster(task: TaskInstance) -> ClusterRef | None:
@@ -105,9 +109,14 @@ async def _task(
 
 async def brief_task(session: AsyncSession, task: TaskInstance) -> SubmittedTaskOut:
     """Shape A, what an operation endpoint answers (the seed's stop-cluster sample)."""
-    subtasks = await repo.list_subtasks(session, task.id)
-    upstreams, downstreams = _links(await repo.list_edges(session, task.id))
-    return SubmittedTaskOut(
+    subtasks = await repo.subtask_views(session, task.id)
+    return brief_of(task, repo.DagView(subtasks, await repo.list_edges(session, task.id)))
+
+
+def brief_of(task: TaskInstance, dag: repo.DagView) -> SubmittedTaskOut:
+    """Shape A of `task` from its DAG in hand, such as the one just written."""
+    upstreams, downstreams = _links(dag.edges)
+    return SubmittedTaskOut.model_construct(
         cluster=_cluster(task),
         context=Context.load(task.context).java_string(),
         creator=_creator(task),
@@ -116,7 +125,7 @@ async def brief_task(session: AsyncSession, task: TaskInstance) -> SubmittedTask
         start_time=_time(task.start_time),
         status=task.status,
         tasks=[
-            BriefSubtaskOut(
+            BriefSubtaskOut.model_construct(
                 description=s.description,
                 downstreams=downstreams[s.id],
                 id=s.id,
@@ -125,86 +134,99 @@ async def brief_task(session: AsyncSession, task: TaskInstance) -> SubmittedTask
                 status=s.status,
                 upstreams=upstreams[s.id],
             )
-            for s in subtasks
+            for s in dag.subtasks
         ],
     )
 
 
-def _subtask_out(
-    subtask: SubtaskInstance | Row[Any],
+# The full task and its subtasks are rendered straight to `TaskOut`'s and `SubtaskOut`'s
+# wire shape (camelCase keys in the models' field order, JSON values), and the routes encode
+# them as they are: a model per subtask costs more than the SELECT of thousands of them.
+# tests/tasks/test_shapes.py checks that the models take these dicts unchanged.
+
+
+def _subtask_json(
+    subtask: repo.SubtaskView,
     upstreams: list[int],
     downstreams: list[int],
     outputs: Sequence[repo.Output],
-) -> SubtaskOut:
+) -> dict[str, Any]:
+    """`SubtaskOut` of one subtask."""
+    idx = subtask.parallel_idx
     if outputs:
         context = Context(
             {o.key: o.value for o in outputs if isinstance(o.value, str)},
             {o.key: o.value for o in outputs if isinstance(o.value, list)},
-            subtask.parallel_idx,
+            idx,
         ).as_json()
     else:  # most subtasks publish nothing: skip building a Context
-        idx = subtask.parallel_idx
         context = {"listMap": {}, "parallel": idx != -1, "parallelIdx": idx, "stringMap": {}}
-    return SubtaskOut.model_construct(
-        id=subtask.id,
-        task_id=subtask.task_id,
-        name=subtask.name,
-        series_id=subtask.series_id,
-        description=subtask.description,
-        class_name=subtask.class_name,
-        timeout=subtask.timeout,
-        status=subtask.status,
-        operation=subtask.operation,
-        executor=subtask.executor,
-        run_time=subtask.run_time,
-        context=context,
-        create_time=format_time(subtask.create_time),
-        start_time=_time(subtask.start_time),
-        finish_time=_time(subtask.finish_time),
-        node_type=subtask.node_type,
-        parallel_idx=subtask.parallel_idx,
-        upstreams=upstreams,
-        downstreams=downstreams,
-        prohibit_rollback=subtask.prohibit_rollback,
-        error_code=subtask.error_code,
-        error_message=subtask.error_message,
-    )
+    return {
+        "id": subtask.id,
+        "taskId": subtask.task_id,
+        "name": subtask.name,
+        "seriesId": subtask.series_id,
+        "description": subtask.description,
+        "className": subtask.class_name,
+        "timeout": subtask.timeout,
+        "status": subtask.status,
+        "operation": subtask.operation,
+        "executor": subtask.executor,
+        "runTime": subtask.run_time,
+        "context": context,
+        "createTime": _format_time(subtask.create_time),
+        "startTime": _time(subtask.start_time),
+        "finishTime": _time(subtask.finish_time),
+        "nodeType": subtask.node_type,
+        "parallelIdx": idx,
+        "upstreams": upstreams,
+        "downstreams": downstreams,
+        "prohibitRollback": subtask.prohibit_rollback,
+        "errorCode": subtask.error_code,
+        "errorMessage": subtask.error_message,
+    }
 
 
-async def full_task(session: AsyncSession, task: TaskInstance) -> TaskOut:
-    """The full task with every subtask (GET /api/v2/tasks/instances/{id})."""
-    subtasks = await repo.subtask_rows(session, task.id)
+def _prohibits_rollback(subtasks: Iterable[repo.SubtaskView]) -> bool:
+    """OCP's rule: a task may not roll back once a subtask that prohibits it has run."""
+    return any(s.prohibit_rollback and s.status not in NOT_RUN for s in subtasks)
+
+
+async def full_task(session: AsyncSession, task: TaskInstance) -> dict[str, Any]:
+    """`TaskOut`: the full task with every subtask (GET /api/v2/tasks/instances/{id})."""
+    subtasks = await repo.subtask_views(session, task.id)
     upstreams, downstreams = _links(await repo.list_edges(session, task.id))
     outputs: dict[int, list[repo.Output]] = defaultdict(list)
-    for output in await repo.task_outputs(session, task.id):
-        outputs[output.subtask_id].append(output)
+    if task.has_outputs:
+        for output in await repo.task_outputs(session, task.id):
+            outputs[output.subtask_id].append(output)
     context = Context.load(task.context)
-    prohibit = await repo.prohibits_rollback(session, task.id) or (
+    prohibit = _prohibits_rollback(subtasks) or (
         context.string_map.get("prohibit_rollback", "").lower() == "true"
     )
-    return TaskOut.model_construct(
-        id=task.id,
-        name=task.name,
-        task_definition_id=-1,
-        type=task.type,
-        status=task.status,
-        operation=task.operation,
-        cluster_id=task.cluster_id,
-        tenant_id=task.tenant_id,
-        host_id=task.host_id,
-        cluster=_cluster(task),
-        tenant=None,
-        creator=_creator(task),
-        executor=task.executor,
-        context=context.as_json(),
-        create_time=format_time(task.create_time),
-        start_time=_time(task.start_time),
-        finish_time=_time(task.finish_time),
-        prohibit_rollback=prohibit,
-        subtasks=[
-            _subtask_out(s, upstreams[s.id], downstreams[s.id], outputs[s.id]) for s in subtasks
+    return {
+        "id": task.id,
+        "name": task.name,
+        "taskDefinitionId": -1,
+        "type": task.type,
+        "status": task.status,
+        "operation": task.operation,
+        "clusterId": task.cluster_id,
+        "tenantId": task.tenant_id,
+        "hostId": task.host_id,
+        "cluster": cluster.model_dump(by_alias=True) if (cluster := _cluster(task)) else None,
+        "tenant": None,
+        "creator": _creator(task).model_dump(by_alias=True),
+        "executor": task.executor,
+        "context": context.as_json(),
+        "createTime": _format_time(task.create_time),
+        "startTime": _time(task.start_time),
+        "finishTime": _time(task.finish_time),
+        "prohibitRollback": prohibit,
+        "subtasks": [
+            _subtask_json(s, upstreams[s.id], downstreams[s.id], outputs[s.id]) for s in subtasks
         ],
-    )
+    }
 
 
 # ---------------------------------------------------------------- reads
@@ -241,7 +263,7 @@ async def list_tasks(
         limit=page.size,
         sort=[(s.field, s.descending) for s in page.sort],
     )
-    by_task: dict[int, list[SubtaskInstance]] = defaultdict(list)
+    by_task: dict[int, list[repo.SubtaskLine]] = defaultdict(list)
     for subtask in await repo.subtasks_of_tasks(session, [t.id for t in tasks]):
         by_task[subtask.task_id].append(subtask)
     items = [
@@ -255,11 +277,11 @@ async def list_tasks(
             cluster=_cluster(task),
             creator=_creator(task),
             executor=task.executor,
-            create_time=format_time(task.create_time),
+            create_time=_format_time(task.create_time),
             start_time=_time(task.start_time),
             finish_time=_time(task.finish_time),
             subtasks=[
-                BasicSubtaskOut(
+                BasicSubtaskOut.model_construct(
                     id=s.id,
                     name=s.name,
                     description=s.description,
@@ -274,7 +296,8 @@ async def list_tasks(
     return items, total
 
 
-async def get_task(session: AsyncSession, *, task_id: int, access: TaskAccess) -> TaskOut:
+async def get_task(session: AsyncSession, *, task_id: int, access: TaskAccess) -> dict[str, Any]:
+    """`TaskOut`, as `full_task`."""
     return await full_task(session, await _task(session, task_id, access))
 
 
@@ -285,7 +308,8 @@ async def check_readable(session: AsyncSession, *, task_id: int, access: TaskAcc
 
 async def get_subtask(
     session: AsyncSession, *, task_id: int, subtask_id: int, access: TaskAccess
-) -> SubtaskOut:
+) -> dict[str, Any]:
+    """`SubtaskOut`, as `_subtask_json`."""
     await _task(session, task_id, access)
     subtask = await repo.get_subtask(session, subtask_id, task_id=task_id)
     if subtask is None:
@@ -293,12 +317,12 @@ async def get_subtask(
     return await _render_subtask(session, subtask)
 
 
-async def _render_subtask(session: AsyncSession, subtask: SubtaskInstance) -> SubtaskOut:
+async def _render_subtask(session: AsyncSession, subtask: SubtaskInstance) -> dict[str, Any]:
     upstreams, downstreams = await repo.subtask_neighbours(session, subtask.id)
     outputs = [
         o for o in await repo.task_outputs(session, subtask.task_id) if o.subtask_id == subtask.id
     ]
-    return _subtask_out(subtask, upstreams, downstreams, outputs)
+    return _subtask_json(repo.SubtaskView.of(subtask), upstreams, downstreams, outputs)
 
 
 async def get_subtask_log(
@@ -315,7 +339,7 @@ async def get_subtask_log(
 
 async def retry_task(
     session: AsyncSession, *, task_id: int, actor: str, access: TaskAccess, catalog: Catalog
-) -> TaskOut:
+) -> dict[str, Any]:
     await _task(session, task_id, access, acting=True)
     task = await engine.retry_task(session, task_id=task_id, actor=actor, catalog=catalog)
     return await full_task(session, task)
@@ -323,7 +347,7 @@ async def retry_task(
 
 async def rollback_task(
     session: AsyncSession, *, task_id: int, actor: str, access: TaskAccess, catalog: Catalog
-) -> TaskOut:
+) -> dict[str, Any]:
     await _task(session, task_id, access, acting=True)
     task = await engine.rollback_task(session, task_id=task_id, actor=actor, catalog=catalog)
     return await full_task(session, task)
@@ -337,7 +361,7 @@ async def retry_subtask(
     actor: str,
     access: TaskAccess,
     catalog: Catalog,
-) -> SubtaskOut:
+) -> dict[str, Any]:
     await _task(session, task_id, access, acting=True)
     subtask = await engine.retry_subtask(
         session, task_id=task_id, subtask_id=subtask_id, actor=actor, catalog=catalog
