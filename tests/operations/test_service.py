@@ -67,12 +67,14 @@ def server_ids(cluster: Cluster) -> list[int]:
 async def test_a_stop_becomes_a_task_holding_the_cluster(database: Database) -> None:
     cluster = await a_cluster(database)
     async with database.transaction(write=True) as session:
-        task = await service.stop_cluster(
-            session,
-            cluster_id=cluster.id,
-            options=StopOptions(force=True, freeze_before_stop=True),
-            caller=CALLER,
-        )
+        task = (
+            await service.stop_cluster(
+                session,
+                cluster_id=cluster.id,
+                options=StopOptions(force=True, freeze_before_stop=True),
+                caller=CALLER,
+            )
+        ).task
     assert (task.name, task.template, task.cluster_id, task.executor) == (
         "Stop OB cluster",
         "ob.cluster.stop",
@@ -102,14 +104,18 @@ async def operate_cluster(
 ) -> TaskInstance:
     async with database.transaction(write=True) as session:
         if operation == Operation.START:
-            return await service.start_cluster(session, cluster_id=cluster_id, caller=CALLER)
+            return (await service.start_cluster(session, cluster_id=cluster_id, caller=CALLER)).task
         if operation == Operation.STOP:
-            return await service.stop_cluster(
+            return (
+                await service.stop_cluster(
+                    session, cluster_id=cluster_id, options=None, caller=CALLER
+                )
+            ).task
+        return (
+            await service.restart_cluster(
                 session, cluster_id=cluster_id, options=None, caller=CALLER
             )
-        return await service.restart_cluster(
-            session, cluster_id=cluster_id, options=None, caller=CALLER
-        )
+        ).task
 
 
 @pytest.mark.parametrize(
@@ -137,9 +143,11 @@ async def test_a_restart_goes_zone_by_zone_from_three_zones(
 ) -> None:
     cluster = await a_cluster(database, zones=zones)
     async with database.transaction(write=True) as session:
-        task = await service.restart_cluster(
-            session, cluster_id=cluster.id, options=RestartOptions(force=True), caller=CALLER
-        )
+        task = (
+            await service.restart_cluster(
+                session, cluster_id=cluster.id, options=RestartOptions(force=True), caller=CALLER
+            )
+        ).task
     context = context_of(task)
     assert task.template == (
         f"ob.cluster.restart.rolling.{zones}" if rolling else "ob.cluster.restart"
@@ -154,14 +162,16 @@ async def test_a_restart_goes_zone_by_zone_from_three_zones(
 async def test_a_zone_operation_is_about_that_zone(database: Database) -> None:
     cluster = await a_cluster(database, servers_per_zone=2)
     async with database.transaction(write=True) as session:
-        task = await service.zone_operation(
-            session,
-            operation=Operation.STOP,
-            cluster_id=cluster.id,
-            zone_name="zone2",
-            options=StopOptions(force=True),
-            caller=CALLER,
-        )
+        task = (
+            await service.zone_operation(
+                session,
+                operation=Operation.STOP,
+                cluster_id=cluster.id,
+                zone_name="zone2",
+                options=StopOptions(force=True),
+                caller=CALLER,
+            )
+        ).task
     context = context_of(task)
     assert (task.name, context.string_map["zone_name"]) == ("Stop OB zone", "zone2")
     assert context.string_map["force"] == "true"
@@ -176,14 +186,16 @@ async def test_zone_operations_refused_by_the_states(database: Database) -> None
 
     async def zone(operation: Operation, name: str) -> TaskInstance:
         async with database.transaction(write=True) as session:
-            return await service.zone_operation(
-                session,
-                operation=operation,
-                cluster_id=cluster.id,
-                zone_name=name,
-                options=None,
-                caller=CALLER,
-            )
+            return (
+                await service.zone_operation(
+                    session,
+                    operation=operation,
+                    cluster_id=cluster.id,
+                    zone_name=name,
+                    options=None,
+                    caller=CALLER,
+                )
+            ).task
 
     with pytest.raises(ZoneNotFound):
         await zone(Operation.STOP, "zone9")
@@ -207,14 +219,16 @@ async def test_server_operations_refused_by_the_states(database: Database) -> No
 
     async def server(operation: Operation, server_id: int) -> TaskInstance:
         async with database.transaction(write=True) as session:
-            return await service.server_operation(
-                session,
-                operation=operation,
-                cluster_id=cluster.id,
-                server_id=server_id,
-                options=None,
-                caller=CALLER,
-            )
+            return (
+                await service.server_operation(
+                    session,
+                    operation=operation,
+                    cluster_id=cluster.id,
+                    server_id=server_id,
+                    options=None,
+                    caller=CALLER,
+                )
+            ).task
 
     with pytest.raises(ServerNotFound):
         await server(Operation.STOP, 999)

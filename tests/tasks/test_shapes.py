@@ -10,6 +10,7 @@ from typing import Any
 from pydantic_core import to_json
 from sqlalchemy import update
 
+from obpilot import engine
 from obpilot.db.engine import Database
 from obpilot.engine import repository as repo
 from obpilot.engine.models import SubtaskInstance
@@ -65,19 +66,27 @@ def chain(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def test_the_answer_of_an_operation_reproduces_the_seed(database: Database) -> None:
-    task_id = await submit_task(
-        database,
-        SEED_STOP,
-        seed_context(),
-        creator_id=100,
-        cluster_id=21,
-        cluster_name="ob_upgrade",
-        ob_cluster_id=22,
-    )
+    """Built from the DAG as it was written, as the operation's call answers."""
+    async with database.transaction(write=True) as session:
+        submitted = await engine.submit_task(
+            session,
+            SEED_STOP,
+            seed_context(),
+            creator_id=100,
+            creator_name="admin",
+            cluster_id=21,
+            cluster_name="ob_upgrade",
+            ob_cluster_id=22,
+        )
+    task_id = submitted.task.id
+    data = service.brief_of(submitted.task, submitted.dag).model_dump(by_alias=True)
     async with database.transaction() as session:
-        task = await service.repo.get_task(session, task_id)
+        task = await repo.get_task(session, task_id)
         assert task is not None
-        data = (await service.brief_task(session, task)).model_dump(by_alias=True)
+        read_back = repo.DagView(
+            await repo.subtask_views(session, task_id), await repo.list_edges(session, task_id)
+        )
+    assert service.brief_of(task, read_back).model_dump(by_alias=True) == data
     assert set(data) == SEED_KEYS
     assert {key: data[key] for key in SEED_DATA} == SEED_DATA
     assert data["id"] == task_id

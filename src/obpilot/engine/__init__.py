@@ -54,7 +54,7 @@ own.
 Operations (OCP's rules, in the caller's transaction): `retry_task`, `rollback_task`,
 `retry_subtask`, `skip_subtask` (given the catalog: a subtask class's flags, the end hook
 of a task they settle), `cancel_subtask`. Reading: `obpilot.tasks.service`
-renders tasks in OCP's shapes (`brief_task` for an operation's answer, shape A).
+renders tasks in OCP's shapes (`brief_of` for an operation's answer, shape A).
 
 Inside: `transitions` decides every status change (pure); `service` (operations) and
 `progress` (claims, ends of runs, successors, lost leases, settling) apply those decisions
@@ -68,12 +68,14 @@ from obpilot.engine.dispatch import Engine
 from obpilot.engine.models import SubtaskInstance, TaskInstance
 from obpilot.engine.notifier import notify_after_commit
 from obpilot.engine.service import (
+    Submitted,
     cancel_subtask,
     retry_subtask,
     retry_task,
     rollback_task,
     skip_subtask,
     submit,
+    submit_task,
 )
 from obpilot.engine.states import (
     FailureCode,
@@ -99,6 +101,7 @@ __all__ = [
     "EngineConfig",
     "FailureCode",
     "Stage",
+    "Submitted",
     "Subtask",
     "SubtaskCancelled",
     "SubtaskContext",
@@ -122,4 +125,5 @@ __all__ = [
     "single",
     "skip_subtask",
     "submit",
+    "submit_task",
 ]

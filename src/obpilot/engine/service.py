@@ -5,8 +5,10 @@ and the changes are conditional UPDATEs (`repository.transition_subtasks`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import ParamSpec
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,13 +40,23 @@ from obpilot.engine.transitions import OperationPlan, Transition
 from obpilot.errors import SubtaskNotFound, TaskNotFound
 
 S = SubtaskStatus
+P = ParamSpec("P")
 NODE_TYPE = "PYTHON_TASK"
 
 
 # ---------------------------------------------------------------- submit
 
 
-async def submit(
+@dataclass(frozen=True)
+class Submitted:
+    """A task just written, with its DAG as written: what the call that submitted it
+    answers, without reading any of it back."""
+
+    task: TaskInstance
+    dag: repo.DagView
+
+
+async def submit_task(
     session: AsyncSession,
     template_: Template,
     context: Context,
@@ -60,11 +72,11 @@ async def submit(
     task_type: TaskType | None = None,
     secret_box: Cipher | None = None,
     executor: str | None = None,
-) -> TaskInstance:
+) -> Submitted:
     """Creates the task and all its subtasks in the caller's transaction and returns the
-    task (status RUNNING; the first subtasks READY). `executor` names the instance that
-    accepted it (`Engine.executor`). The local worker pool is woken when that transaction
-    commits; other instances find the work by polling."""
+    task (status RUNNING; the first subtasks READY) with its DAG as written. `executor`
+    names the instance that accepted it (`Engine.executor`). The local worker pool is woken
+    when that transaction commits; other instances find the work by polling."""
     planned = template_.plan(context)
     if not planned:
         raise ValueError(f"template {template_.key!r} gives no subtasks for {context!r}")
@@ -117,9 +129,22 @@ async def submit(
         for node in planned
     ]
     edges = [repo.Edge(parent, node.series_id) for node in planned for parent in node.upstreams]
-    await repo.insert_subtasks(session, task.id, rows, edges)
+    dag = await repo.insert_subtasks(session, task.id, rows, edges)
     notify_after_commit(session, wake_workers=True, tasks=[task.id])
-    return task
+    return Submitted(task, dag)
+
+
+def _task_alone(
+    submit_: Callable[P, Awaitable[Submitted]],
+) -> Callable[P, Awaitable[TaskInstance]]:
+    async def task_alone(*args: P.args, **kwargs: P.kwargs) -> TaskInstance:
+        return (await submit_(*args, **kwargs)).task
+
+    return task_alone
+
+
+#: `submit_task` for callers that need the task alone.
+submit = _task_alone(submit_task)
 
 
 # ---------------------------------------------------------------- operations

@@ -21,7 +21,7 @@ from obpilot.operations import service
 from obpilot.operations.schemas import RestartOptions, StartOptions, StopOptions
 from obpilot.operations.service import Caller
 from obpilot.tasks.schemas import SubmittedTaskOut, TaskOut
-from obpilot.tasks.service import brief_task, full_task
+from obpilot.tasks.service import brief_of, full_task
 
 router = APIRouter(tags=["cluster operations"])
 
@@ -43,16 +43,16 @@ Updater = Annotated[Caller, Depends(_updater)]
 async def stop_cluster(
     session: WriteSessionDep, id: ClusterId, user: Updater, body: StopOptions | None = None
 ) -> Envelope[SubmittedTaskOut]:
-    task = await service.stop_cluster(session, cluster_id=id, options=body, caller=user)
-    return ok(await brief_task(session, task))
+    submitted = await service.stop_cluster(session, cluster_id=id, options=body, caller=user)
+    return ok(brief_of(submitted.task, submitted.dag))
 
 
 @router.post("/api/v2/ob/clusters/{id}/start", summary="Start an OceanBase cluster")
 async def start_cluster(
     session: WriteSessionDep, id: ClusterId, user: Updater, body: StartOptions | None = None
 ) -> Envelope[SubmittedTaskOut]:
-    task = await service.start_cluster(session, cluster_id=id, caller=user)
-    return ok(await brief_task(session, task))
+    submitted = await service.start_cluster(session, cluster_id=id, caller=user)
+    return ok(brief_of(submitted.task, submitted.dag))
 
 
 @router.post(
@@ -62,8 +62,8 @@ async def start_cluster(
 async def restart_cluster(
     session: WriteSessionDep, id: ClusterId, user: Updater, body: RestartOptions | None = None
 ) -> Envelope[SubmittedTaskOut]:
-    task = await service.restart_cluster(session, cluster_id=id, options=body, caller=user)
-    return ok(await brief_task(session, task))
+    submitted = await service.restart_cluster(session, cluster_id=id, options=body, caller=user)
+    return ok(brief_of(submitted.task, submitted.dag))
 
 
 # ------------------------------------------------------------------ zone
@@ -77,7 +77,7 @@ async def _zone_operation(
     user: Caller,
     options: StopOptions | None = None,
 ) -> Response:
-    task = await service.zone_operation(
+    submitted = await service.zone_operation(
         session,
         operation=operation,
         cluster_id=cluster_id,
@@ -85,7 +85,7 @@ async def _zone_operation(
         options=options,
         caller=user,
     )
-    return ok_wire(await full_task(session, task))
+    return ok_wire(await full_task(session, submitted.task))
 
 
 @router.post(
@@ -144,7 +144,7 @@ async def _server_operation(
     user: Caller,
     options: StopOptions | None = None,
 ) -> Response:
-    task = await service.server_operation(
+    submitted = await service.server_operation(
         session,
         operation=operation,
         cluster_id=cluster_id,
@@ -152,7 +152,7 @@ async def _server_operation(
         options=options,
         caller=user,
     )
-    return ok_wire(await full_task(session, task))
+    return ok_wire(await full_task(session, submitted.task))
 
 
 @router.post(

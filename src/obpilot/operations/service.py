@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obpilot.engine import Context, TaskInstance, Template, submit
+from obpilot.engine import Context, Submitted, Template, submit_task
 from obpilot.errors import (
     ClusterStateConflict,
     LastServerStop,
@@ -66,13 +66,13 @@ async def submit_for_cluster(
     strings: dict[str, str],
     lists: dict[str, list[str]],
     caller: Caller,
-) -> TaskInstance:
+) -> Submitted:
     """Submits `template` for `cluster` and gives the task the cluster's operation lock, in
     the caller's transaction (the cluster came from `inventory.service.idle_cluster`)."""
     context = Context.of(
         {"cluster_name": cluster.name, "cluster_id": str(cluster.id), **strings}, lists
     )
-    task = await submit(
+    submitted = await submit_task(
         session,
         template,
         context,
@@ -83,8 +83,8 @@ async def submit_for_cluster(
         cluster_name=cluster.name,
         ob_cluster_id=cluster.ob_cluster_id,
     )
-    await inventory.take_operation_lock(session, cluster, task.id)
-    return task
+    await inventory.take_operation_lock(session, cluster, submitted.task.id)
+    return submitted
 
 
 def _check_cluster(cluster: Cluster, allowed: frozenset[str], operation: str) -> None:
@@ -113,7 +113,7 @@ def _all(cluster: Cluster) -> dict[str, list[str]]:
 
 async def stop_cluster(
     session: AsyncSession, *, cluster_id: int, options: StopOptions | None, caller: Caller
-) -> TaskInstance:
+) -> Submitted:
     cluster = await inventory.idle_cluster(session, cluster_id)
     _check_cluster(cluster, CLUSTER_OPERATION_FROM[Operation.STOP], Operation.STOP)
     strings = {"former_cluster_status": cluster.status, **_options(options)}
@@ -122,7 +122,7 @@ async def stop_cluster(
     )
 
 
-async def start_cluster(session: AsyncSession, *, cluster_id: int, caller: Caller) -> TaskInstance:
+async def start_cluster(session: AsyncSession, *, cluster_id: int, caller: Caller) -> Submitted:
     cluster = await inventory.idle_cluster(session, cluster_id)
     _check_cluster(cluster, CLUSTER_OPERATION_FROM[Operation.START], Operation.START)
     strings = {"former_cluster_status": cluster.status}
@@ -133,7 +133,7 @@ async def start_cluster(session: AsyncSession, *, cluster_id: int, caller: Calle
 
 async def restart_cluster(
     session: AsyncSession, *, cluster_id: int, options: RestartOptions | None, caller: Caller
-) -> TaskInstance:
+) -> Submitted:
     cluster = await inventory.idle_cluster(session, cluster_id)
     _check_cluster(cluster, CLUSTER_OPERATION_FROM[Operation.RESTART], Operation.RESTART)
     strings = {"former_cluster_status": cluster.status, **_options(options)}
@@ -167,7 +167,7 @@ async def zone_operation(
     zone_name: str,
     options: StopOptions | None,
     caller: Caller,
-) -> TaskInstance:
+) -> Submitted:
     cluster = await inventory.idle_cluster(session, cluster_id)
     zone = _zone(cluster, zone_name)
     if zone.status not in ZONE_OPERATION_FROM[operation]:
@@ -201,7 +201,7 @@ async def server_operation(
     server_id: int,
     options: StopOptions | None,
     caller: Caller,
-) -> TaskInstance:
+) -> Submitted:
     cluster = await inventory.idle_cluster(session, cluster_id)
     zone, server = _server(cluster, server_id)
     label = f"{server.ip}:{server.sql_port}"

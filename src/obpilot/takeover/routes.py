@@ -16,7 +16,7 @@ from obpilot.operations.service import Caller
 from obpilot.takeover import service
 from obpilot.takeover.schemas import TakeOverRequest
 from obpilot.tasks.schemas import SubmittedTaskOut
-from obpilot.tasks.service import brief_task
+from obpilot.tasks.service import brief_of
 
 router = APIRouter(tags=["clusters"])
 
@@ -39,13 +39,13 @@ async def take_over_cluster(
     user: Creator,
     secret_box: SecretBoxDep,
 ) -> Envelope[SubmittedTaskOut]:
-    task = await service.take_over(
+    submitted = await service.take_over(
         session,
         request=body,
         caller=Caller.of(user, instance=request.app.state.settings.executor_name),
         secret_box=secret_box,
     )
-    return ok(await brief_task(session, task))
+    return ok(brief_of(submitted.task, submitted.dag))
 
 
 @router.delete(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obpilot.engine import TaskInstance
+from obpilot.engine import Submitted
 from obpilot.errors import (
     BadRequest,
     DuplicateServer,
@@ -92,7 +92,7 @@ async def take_over(
     request: TakeOverRequest,
     caller: Caller,
     secret_box: SecretBox,
-) -> TaskInstance:
+) -> Submitted:
     await _validate(session, request)
     password = request.root_password.get_secret_value() if request.root_password else ""
     spec = ClusterSpec(

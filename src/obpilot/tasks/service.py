@@ -107,14 +107,9 @@ async def _task(
 # ---------------------------------------------------------------- shapes
 
 
-async def brief_task(session: AsyncSession, task: TaskInstance) -> SubmittedTaskOut:
-    """Shape A, what an operation endpoint answers (the seed's stop-cluster sample)."""
-    subtasks = await repo.subtask_views(session, task.id)
-    return brief_of(task, repo.DagView(subtasks, await repo.list_edges(session, task.id)))
-
-
 def brief_of(task: TaskInstance, dag: repo.DagView) -> SubmittedTaskOut:
-    """Shape A of `task` from its DAG in hand, such as the one just written."""
+    """Shape A, what an operation endpoint answers (the seed's stop-cluster sample), from
+    the task's DAG in hand: the one just written, never read back."""
     upstreams, downstreams = _links(dag.edges)
     return SubmittedTaskOut.model_construct(
         cluster=_cluster(task),
