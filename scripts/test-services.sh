@@ -170,6 +170,7 @@ pg_start() {
 SELECT format('CREATE ROLE %I', '$TEST_USER')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$TEST_USER') \\gexec
 ALTER ROLE "$TEST_USER" WITH LOGIN CREATEDB PASSWORD '$TEST_PASSWORD';
+GRANT pg_signal_backend TO "$TEST_USER";
 SQL
 
     # Check the test login really works over TCP.

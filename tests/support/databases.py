@@ -99,7 +99,16 @@ def fresh_database_url(admin_url: str) -> tuple[str, Callable[[], None]]:
         nonlocal dropped
         if dropped:
             return
-        _run_admin(admin_sync, drop_sql)
+        # PostgreSQL's FORCE cannot end a session it may not signal (an autovacuum worker
+        # that just entered the new database): such a session ends on its own in moments.
+        for attempt in range(1, 21):
+            try:
+                _run_admin(admin_sync, drop_sql)
+                break
+            except sa.exc.ProgrammingError:
+                if attempt == 20:
+                    raise
+                time.sleep(0.5)
         dropped = True
 
     return url.set(database=name).render_as_string(hide_password=False), drop
