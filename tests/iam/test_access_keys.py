@@ -136,6 +136,20 @@ class TestAccepted:
         assert response.status_code == 200, response.json()
         assert listed.json()["data"]["contents"][0]["name"] == "h1"
 
+    async def test_post_without_a_body(
+        self, live_url: str, key: tuple[str, str], database: Database
+    ) -> None:
+        """The gate reads the (empty) body to check the signature and hands it on: the
+        route gets it instead of waiting for a body that never comes."""
+        async with database.transaction(write=True) as session:
+            cluster = await add_cluster(session, await add_local_host(session), name="bodiless")
+        async with signed(live_url, OcpAccessKeyAuth(*key)) as client:
+            response = await asyncio.wait_for(
+                client.post(f"/api/v2/ob/clusters/{cluster.id}/stop"), 10
+            )
+        assert response.status_code == 200, response.json()
+        assert response.json()["data"]["name"] == "Stop OB cluster"
+
     async def test_content_type_with_charset_and_a_path_id(
         self, live_url: str, key: tuple[str, str], database: Database
     ) -> None:

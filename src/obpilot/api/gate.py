@@ -101,7 +101,7 @@ class RequestGate:
             _refuse_declared_length(scope, limit)
         body: bytes | None = None
         if on_api and route not in PUBLIC_ROUTES:
-            if has_body and _signed(scope):
+            if _signed(scope):  # even an empty body: the app must still receive it
                 body = await _read_body(scope, receive, limit)
                 if body is None:
                     return None
