@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: demo test install system-deps lint typecheck pytest openapi services-start services-stop clean
+.PHONY: demo test install system-deps console console-check lint typecheck pytest openapi services-start services-stop clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,19 +15,36 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+## make console: the web console (console/, Node.js 20.19+ and npm), built into the Python
+## package (src/obpilot/web/static, served at /); `npm ci` installs the locked dependencies.
+CONSOLE_BUILD := src/obpilot/web/static/index.html
+CONSOLE_SOURCES := $(shell find console/src -type f 2>/dev/null) console/index.html console/vite.config.ts console/tsconfig.json
+
+console/node_modules/.package-lock.json: console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+
+$(CONSOLE_BUILD): console/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	cd console && npm run build
+
+console: $(CONSOLE_BUILD)
+
+## The console's own checks: eslint, tsc (strict) and its unit tests (vitest).
+console-check: console
+	cd console && npm run lint && npm run typecheck && npm test
+
 system-deps:
 	@if [ "$$(id -u)" = 0 ]; then bash scripts/install-system-deps.sh; \
-	else echo "not root: skipping Debian packages (postgresql, mariadb-server, openssh-server)"; fi
+	else echo "not root: skipping Debian packages (postgresql, mariadb-server, openssh-server, chromium, nodejs)"; fi
 
 ## make demo: a 3-zone cluster of real seekdb servers under var/demo, taken over and served
 ## on $(HOST):$(PORT) (embedded SQLite metadb); `$(VENV)/bin/obpilot demo --down` removes it.
-demo: install
+demo: install console
 	$(VENV)/bin/obpilot demo --host $(HOST) --port $(PORT)
 
 ## make test: install everything, start the metadb services, run lint, types and the suite.
-test: system-deps install
+test: system-deps install console
 	bash scripts/test-services.sh start
-	eval "$$(bash scripts/test-services.sh env)" && $(MAKE) --no-print-directory lint typecheck pytest
+	eval "$$(bash scripts/test-services.sh env)" && $(MAKE) --no-print-directory lint typecheck console-check pytest
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
@@ -37,7 +54,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-pytest: install
+pytest: install console
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## make openapi: refresh the committed docs/openapi.json after an API change.
@@ -51,4 +68,4 @@ services-stop:
 	bash scripts/test-services.sh stop
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache src/obpilot/web/static console/node_modules

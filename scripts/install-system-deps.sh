@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs (PostgreSQL, MariaDB,
-# OpenSSH, libaio).
+# OpenSSH, libaio; Chromium for the console's browser tests; Node.js and npm to
+# build the console when they are missing).
 #
 # Idempotent and fast on repeat runs: every package is checked with `dpkg -s`
 # first, and `apt-get update` / `apt-get install` only run when something is
@@ -21,6 +22,7 @@ required=(
     mariadb-client
     openssh-server
     openssh-client
+    chromium
 )
 # Optional: seekdb (pylibseekdb) ships its own libaio.so.1, so a missing
 # system libaio is not an error.  Debian 13+ renamed the package.
@@ -44,6 +46,10 @@ missing=()
 for pkg in "${required[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
 done
+# The console's build: any Node.js already on the PATH will do (NodeSource's bundles npm;
+# it must be 20.19+ for Vite), otherwise Debian's nodejs and npm.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 optional_needed=1
 for pkg in "${optional_candidates[@]}"; do

@@ -135,7 +135,8 @@ class TestBadInput:
 
     async def test_unknown_route(self, client: httpx.AsyncClient) -> None:
         assert_error(await client.get("/api/v2/no/such/thing"), 404, "COM10002")
-        assert_error(await client.get("/"), 404, "COM10002")
+        # GET / is the web console now (obpilot.web); a write there is still an unknown route.
+        assert_error(await client.post("/"), 404, "COM10002")
 
     async def test_wrong_method(self, client: httpx.AsyncClient) -> None:
         assert_error(await client.put("/api/v2/ob/clusters", json={}), 405, "COM10008")

@@ -3,6 +3,7 @@ servers, the printed commands, a rerun that reuses everything, and `--down`."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ class Banner:
     url: str
     password: str
     commands: dict[str, str]  # "list", "stop", "follow" -> shell command
+    cli: dict[str, str]  # "login", "list", "stop", "follow" -> the obpilot CLI's command
 
 
 class Demo:
@@ -101,9 +103,9 @@ def parse_banner(text: str) -> Banner:
     assert password, text
     lines = text.splitlines()
 
-    def command_after(title: str) -> str:
+    def command_after(title: str, offset: int = 1) -> str:
         index = next(i for i, line in enumerate(lines) if line.startswith(title))
-        return lines[index + 1].strip()
+        return lines[index + offset].strip()
 
     return Banner(
         url=url.group(1),
@@ -112,6 +114,12 @@ def parse_banner(text: str) -> Banner:
             "list": command_after("List clusters"),
             "stop": command_after("Stop the cluster"),
             "follow": command_after("Follow the task"),
+        },
+        cli={
+            "login": command_after("The CLI logs in once"),
+            "list": command_after("List clusters", 2),
+            "stop": command_after("Stop the cluster", 2),
+            "follow": command_after("Follow the task", 2),
         },
     )
 
@@ -169,6 +177,28 @@ def test_demo_up_rerun_stop_and_down(demo: Demo) -> None:
     assert [(c["name"], c["status"], len(c["zones"])) for c in clusters] == [("demo", "RUNNING", 2)]
     servers = [s for zone in clusters[0]["zones"] for s in zone["servers"]]
     assert {s["status"] for s in servers} == {"RUNNING"}
+
+    # The printed CLI commands: log in, then list the clusters.
+    assert banner.cli["list"] == "obpilot cluster list"
+    assert banner.cli["stop"].startswith("obpilot cluster stop demo -y")
+    assert banner.cli["follow"] == "obpilot task watch $TASK"
+    cli_env = {
+        **demo.environment,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "OBPILOT_CLI_CONFIG": str(demo.home / "cli.toml"),
+    }
+    script = f"set -e\n{banner.cli['login']}\n{banner.cli['list']} -o json\n"
+    cli = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=60,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr + cli.stdout
+    assert [c["name"] for c in json.loads(cli.stdout)["contents"]] == ["demo"]
+    assert banner.password not in (demo.home / "cli.toml").read_text()
     pids = seekdb_pids(root)
     assert sorted(pids) == ["zone1-1", "zone2-1"]
     assert all(process_alive(pid) for pid in pids.values())

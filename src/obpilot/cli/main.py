@@ -1,83 +1,45 @@
-"""The `obpilot` command."""
+"""The `obpilot` command: the server's own commands and a client of the API."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Annotated
+import sys
 
 import typer
-import uvicorn
 
-from obpilot.api.gate import closing_slow_heads
-from obpilot.app import create_app
-from obpilot.cli.demo import demo
-from obpilot.cli.user import app as user_app
-from obpilot.db import migrate
-from obpilot.logging import configure_logging
-from obpilot.settings import Settings
+from obpilot.cli.commands.auth import context, login, logout
+from obpilot.cli.commands.clusters import cluster_app, server_app, zone_app
+from obpilot.cli.commands.tasks import task_app
+from obpilot.cli.errors import EXIT_CODES_HELP
 
-app = typer.Typer(
-    help="obpilot: an OCP-compatible control plane for OceanBase.", no_args_is_help=True
-)
-db_app = typer.Typer(help="Metadb schema.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(user_app, name="user")
-app.command()(demo)
+CLIENT_COMMANDS = frozenset({"login", "logout", "context", "cluster", "zone", "server", "task"})
 
 
-def _settings(**overrides: object) -> Settings:
-    given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)  # type: ignore[arg-type]
-
-
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address [default: 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="Bind port [default: 8080]")] = None,
-) -> None:
-    """Serve the API (migrating the metadb first)."""
-    settings = _settings(host=host, port=port)
-    configure_logging(fmt=settings.log_format, level=settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        http=closing_slow_heads(settings.header_read_timeout_seconds),
+def build_app(*, with_server: bool = True) -> typer.Typer:
+    """The command tree; without the server's commands, which take a second to import, for
+    the API client's commands."""
+    app = typer.Typer(
+        help="obpilot: an OCP-compatible control plane for OceanBase, and a client of its "
+        "API (login, cluster, zone, server, task).",
+        epilog=EXIT_CODES_HELP,
+        no_args_is_help=True,
+        # A traceback's local variables could hold a password or an access key secret.
+        pretty_exceptions_show_locals=False,
     )
+    if with_server:
+        # Imported here: the whole server, which only its own commands need.
+        from obpilot.cli.server import add_server_commands
 
-
-@db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply the metadb migrations."""
-    settings = _settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings.resolved_metadb_url, revision)
-    typer.echo(f"metadb at revision {migrate.current_revision(settings.resolved_metadb_url)}")
-
-
-@db_app.command("current")
-def db_current() -> None:
-    """Show the metadb's revision."""
-    typer.echo(migrate.current_revision(_settings().resolved_metadb_url) or "(empty)")
-
-
-@app.command()
-def openapi(
-    output: Annotated[
-        Path | None, typer.Option(help="Write to this file instead of stdout")
-    ] = None,
-) -> None:
-    """Print the OpenAPI document."""
-    text = json.dumps(create_app(Settings()).openapi(), indent=2, sort_keys=True) + "\n"
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        output.write_text(text)
+        add_server_commands(app)
+    app.command()(login)
+    app.command()(logout)
+    app.command()(context)
+    app.add_typer(cluster_app, name="cluster")
+    app.add_typer(zone_app, name="zone")
+    app.add_typer(server_app, name="server")
+    app.add_typer(task_app, name="task")
+    return app
 
 
 def main() -> None:
-    app()
+    arguments = sys.argv[1:]
+    build_app(with_server=not (arguments and arguments[0] in CLIENT_COMMANDS))()

@@ -230,23 +230,29 @@ async def _start_if_stopped(api: ApiClient, cluster: Json, say: Say) -> Json:
     return dict(await api.data("GET", f"/api/v2/ob/clusters/{cluster['id']}"))
 
 
-def commands(base_url: str, password: str, cluster_id: int) -> list[tuple[str, str]]:
-    """The three things to try, as (what, shell command)."""
+def commands(base_url: str, password: str, cluster_id: int) -> list[tuple[str, str, str]]:
+    """The three things to try, as (what, curl command, the same with the obpilot CLI)."""
     user = shlex.quote(f"{ADMIN}:{password}")
     task_id = (
         "python3 -c 'import json,sys; a=json.load(sys.stdin); "
         'print(a["data"]["id"]) if a["successful"] else sys.exit(a["error"]["message"])\''
     )
     return [
-        ("List clusters", f"curl -sS -u {user} {base_url}/api/v2/ob/clusters"),
+        (
+            "List clusters",
+            f"curl -sS -u {user} {base_url}/api/v2/ob/clusters",
+            "obpilot cluster list",
+        ),
         (
             "Stop the cluster (the answer is its task; TASK keeps the task's id)",
             f"TASK=$(curl -sS -u {user} -X POST {base_url}/api/v2/ob/clusters/{cluster_id}/stop"
             f" | {task_id})",
+            f"obpilot cluster stop {CLUSTER_NAME} -y     # follows the task live to its end",
         ),
         (
             "Follow the task (Server-Sent Events until it ends)",
             f"curl -sSN -u {user} {base_url}/api/v2/tasks/instances/$TASK/stream",
+            "obpilot task watch $TASK",
         ),
     ]
 
@@ -259,6 +265,7 @@ def banner(base_url: str, password: str, password_source: str, cluster: Json) ->
         "",
         "obpilot demo is ready.",
         "",
+        f"  console   {base_url}/   (open it in a browser; log in as {ADMIN})",
         f"  URL       {base_url}",
         f"  user      {ADMIN}",
         f"  password  {password}   ({password_source})",
@@ -267,11 +274,21 @@ def banner(base_url: str, password: str, password_source: str, cluster: Json) ->
     ]
     if first_port is not None:
         lines.append(f"            (SQL: mysql -h127.0.0.1 -P{first_port} -uroot)")
-    lines.append("")
-    for what, command in commands(base_url, password, cluster["id"]):
-        lines += [f"{what}:", f"  {command}", ""]
+    login = (
+        f"printf '%s\\n' {shlex.quote(password)} | obpilot login --url {base_url} "
+        f"--user {ADMIN} --password-stdin"
+    )
     lines += [
-        "Start it again with POST .../clusters/{id}/start the same way.",
+        "",
+        "The CLI logs in once (it keeps an access key, not the password):",
+        f"  {login}",
+        "",
+    ]
+    for what, curl, cli in commands(base_url, password, cluster["id"]):
+        lines += [f"{what}:", f"  {curl}", f"  {cli}", ""]
+    lines += [
+        "Start it again with POST .../clusters/{id}/start the same way, or "
+        f"`obpilot cluster start {CLUSTER_NAME} -y`.",
         "Ctrl-C stops serving (the seekdb servers keep running); "
         "`obpilot demo --down` stops and removes them.",
     ]
