@@ -35,7 +35,7 @@ from obpilot.system.routes import router as system_router
 from obpilot.takeover.routes import router as takeover_router
 from obpilot.tasks.routes import router as tasks_router
 from obpilot.tasks.stream import StreamHub
-from obpilot.web import ConsoleRoute, NoChallengeOnConsoleLogin
+from obpilot.web import ConsoleRoute
 
 ROUTERS = (
     system_router,
@@ -141,7 +141,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(
         AuditMiddleware, routes=[route for router in ROUTERS for route in router.routes]
     )
-    app.add_middleware(NoChallengeOnConsoleLogin)  # a page's refused login: no browser prompt
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.metrics,

@@ -303,3 +303,26 @@ class TestSessions:
             await self._login(console, "quinn")
             await client.put(f"/api/v2/iam/users/{user.id}", json={"enabled": False})
             error(await console.get(ME), 401, "IAM10000")
+
+
+WRONG_LOGIN = {"username": "admin", "password": "not-the-password"}
+
+
+async def test_a_page_s_refused_login_gets_no_challenge(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v2/iam/login",
+        json=WRONG_LOGIN,
+        auth=None,
+        headers={"Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "IAM10004"
+    assert "www-authenticate" not in response.headers
+
+
+async def test_other_callers_keep_the_challenge_on_a_refused_login(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/api/v2/iam/login", json=WRONG_LOGIN, auth=None)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Basic")

@@ -95,7 +95,7 @@ async def _identify(request: Request, authenticator: Authenticator) -> Principal
     )
 
 
-def _from_browser(request: Request) -> bool:
+def from_browser(request: Request) -> bool:
     """The console, or any browser: modern browsers send Sec-Fetch-* on every request."""
     return (
         SESSION_COOKIE in request.cookies
@@ -115,7 +115,7 @@ async def authenticate(request: Request) -> Principal:
         if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
             # Credentials were presented and refused: the audit log keeps that.
             request.state.authentication_failed = True
-        if isinstance(error, NotAuthenticated) and _from_browser(request):
+        if isinstance(error, NotAuthenticated) and from_browser(request):
             # No Basic challenge: a browser would ask for a password, then remember it and
             # send it with every later request to this server, other sites' forms included.
             error.headers = {}

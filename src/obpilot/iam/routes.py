@@ -21,10 +21,16 @@ from obpilot.api.handlers import describe_validation_errors
 from obpilot.api.pagination import make_page, page_params
 from obpilot.api.params import AccessKeyIdParam, RoleId, UserId
 from obpilot.db.base import utcnow
-from obpilot.errors import BadRequest
+from obpilot.errors import BadRequest, NotAuthenticated
 from obpilot.iam import service
 from obpilot.iam.authentication import CSRF_COOKIE, SESSION_COOKIE
-from obpilot.iam.deps import CurrentUser, client_address, get_authenticator, require
+from obpilot.iam.deps import (
+    CurrentUser,
+    client_address,
+    from_browser,
+    get_authenticator,
+    require,
+)
 from obpilot.iam.permissions import Principal
 from obpilot.iam.repository import AUDIT_SORT, ROLE_SORT, USER_SORT
 from obpilot.iam.schemas import (
@@ -111,9 +117,16 @@ async def login(request: Request, response: Response, session: SessionDep) -> En
     credentials = await _login_request(request)
     request.state.attempted_username = credentials.username
     authenticator = get_authenticator(request)
-    principal, new = await authenticator.login(
-        credentials.username, credentials.password, source_address=client_address(request)
-    )
+    try:
+        principal, new = await authenticator.login(
+            credentials.username, credentials.password, source_address=client_address(request)
+        )
+    except NotAuthenticated as refused:
+        if from_browser(request):
+            # A page's refused login: a Basic challenge would open the browser's own
+            # password prompt instead of letting the page say why.
+            refused.headers = {}
+        raise
     request.state.principal = principal
     secure = _behind_tls(request)
     max_age = int(authenticator.session_lifetime.total_seconds())

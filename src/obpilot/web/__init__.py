@@ -1,6 +1,5 @@
 """The web console: the built front end (console/, built into `static/`) served at `/`."""
 
-from obpilot.web.challenge import NoChallengeOnConsoleLogin
 from obpilot.web.console import ConsoleRoute, static_dir
 
-__all__ = ["ConsoleRoute", "NoChallengeOnConsoleLogin", "static_dir"]
+__all__ = ["ConsoleRoute", "static_dir"]
