@@ -370,6 +370,16 @@ class Engine:
             )
             if ended is None:
                 return
+            for key, value in run.outputs.items():
+                await repo.put_output(
+                    session,
+                    task_id=subtask.task_id,
+                    subtask_id=subtask.id,
+                    stage=subtask.stage,
+                    parallel_idx=subtask.parallel_idx,
+                    key=key,
+                    value=value,
+                )
             batch = [*lines, *progress.logged(subtask, ended, now)]
             runnable: list[repo.SubtaskRef] = []
             more_work = ended.target == S.READY

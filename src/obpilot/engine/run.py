@@ -60,6 +60,8 @@ class Run:
     task: asyncio.Task[None] | None = None
     started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
     ended: bool = False  # how it ended is known: it is being (or has been) finished
+    #: What the handler published (key -> value as stored), written with the run's end.
+    outputs: dict[str, str | list[str]] = field(default_factory=dict)
 
     def stop(self, reason: Interrupt) -> None:
         """First reason wins."""
@@ -174,8 +176,8 @@ class Runner:
 
     def context_for(self, run: Run) -> SubtaskContext[object]:
         """What the handler sees: the context with secrets decrypted; `log` writes to the
-        run's log with secrets masked; `publish` stores an output while the run holds
-        its lease."""
+        run's log with secrets masked; `publish` keeps an output, stored with the run's end
+        (whatever the outcome) while the run still holds its lease."""
         subtask = run.subtask
         context = run.context.decrypted(self.secret_box)
         secrets = context.secret_values()
@@ -206,20 +208,11 @@ class Runner:
                     if isinstance(value, list)
                     else box.encrypt(value)
                 )
-            async with self.database.transaction(write=True) as session:
-                # The task row first, as every transaction that changes a task's rows does.
-                await repo.get_task(session, subtask.task_id, for_update=True)
-                if not await repo.holds_lease(session, subtask.id, run.token):
-                    raise SubtaskCancelled(f"subtask {subtask.id} no longer holds its lease")
-                await repo.put_output(
-                    session,
-                    task_id=subtask.task_id,
-                    subtask_id=subtask.id,
-                    stage=subtask.stage,
-                    parallel_idx=subtask.parallel_idx,
-                    key=key,
-                    value=stored,
-                )
+            if not run.going:
+                raise SubtaskCancelled(f"subtask {subtask.id} is stopping: nothing more is kept")
+            # Stored in the transaction that records the run's end (one write, not one per
+            # output): later steps read it only after this one has ended anyway.
+            run.outputs[key] = stored
             update = (
                 Context(list_map={key: value}) if isinstance(value, list) else Context({key: value})
             )

@@ -108,8 +108,9 @@ class SubtaskContext(Generic[Resources]):
     * `get`, `get_list`, `strings`, `lists`: the task's context plus what earlier stages
       published (and what this subtask published in an earlier run), secrets decrypted;
     * `parallel_idx` and `item`: this branch of a fan-out;
-    * `publish` / `publish_list`: outputs for later subtasks (stored at once, so a resumed
-      run sees them too);
+    * `publish` / `publish_list`: outputs for later subtasks, stored in the transaction
+      that records the run's end, whatever the outcome (a run whose lease was lost stores
+      none; a resumed run sees those of earlier runs that ended);
     * `log(line)`: a line in this run's subtask log (written while the subtask runs);
     * `check_cancelled()` / `cancelled`: cooperative cancellation checkpoints;
     * `database`: the metadb, for handlers that record state (open short transactions;

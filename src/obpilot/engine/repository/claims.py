@@ -102,17 +102,6 @@ async def held_rows(session: AsyncSession, tokens: Collection[str]) -> dict[str,
     return {str(t): HeldLease(int(i), str(s), int(v)) for t, i, s, v in result.all()}
 
 
-async def holds_lease(session: AsyncSession, subtask_id: int, lease_token: str) -> bool:
-    """True while the run holding `lease_token` owns the subtask; the row stays locked to
-    the end of the transaction, so the answer holds until then."""
-    found = await session.scalar(
-        select(Sub.id)
-        .where(Sub.id == subtask_id, Sub.lease_token == lease_token, Sub.status.in_(HELD))
-        .with_for_update()
-    )
-    return found is not None
-
-
 async def expired_leases(
     session: AsyncSession, *, now: datetime, limit: int = 500
 ) -> list[SubtaskInstance]:
