@@ -19,7 +19,14 @@ from obpilot.errors import HostError, HostUnreachable
 from obpilot.hosts.agent import agent_version
 from obpilot.hosts.agent_link import AgentLink, agent_source
 from obpilot.hosts.executor import HostExecutor, ProcessExit
-from obpilot.hosts.protocol import INSPECT, SIGNAL, TAIL, WAIT_READY, InspectRequest
+from obpilot.hosts.protocol import (
+    INSPECT,
+    SIGNAL,
+    TAIL,
+    WAIT_READY,
+    InspectRequest,
+    WaitReadyRequest,
+)
 from tests.hosts.processes import alive
 from tests.support.databases import free_port
 
@@ -59,6 +66,20 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], InspectReq
         process.wait()
 
 
+def never_ready(tmp_path: Path, *, timeout: float) -> WaitReadyRequest:
+    """A wait for SQL from this test process, which never answers: it lasts `timeout`."""
+    return {
+        "pid_file": str(tmp_path / "none.pid"),
+        "home": str(tmp_path),
+        "binaries": [],
+        "port": free_port(),
+        "other_ports": [],
+        "pid": os.getpid(),
+        "start_ticks": None,
+        "timeout": timeout,
+    }
+
+
 def link_of(executor: HostExecutor) -> AgentLink:
     assert isinstance(executor.agent, AgentLink)
     return executor.agent
@@ -74,19 +95,7 @@ async def test_many_requests_in_flight_share_one_agent(
         files.append(path)
     slow = asyncio.create_task(  # a wait in flight does not hold the others up
         executor.agent.call(
-            WAIT_READY,
-            {
-                "pid_file": str(tmp_path / "none.pid"),
-                "home": str(tmp_path),
-                "binaries": [],
-                "port": free_port(),
-                "other_ports": [],
-                "pid": os.getpid(),
-                "start_ticks": None,
-                "timeout": 1.0,
-            },
-            step="wait",
-            time_limit=30,
+            WAIT_READY, never_ready(tmp_path, timeout=1.0), step="wait", time_limit=30
         )
     )
     answers = await asyncio.gather(
@@ -112,19 +121,7 @@ async def test_an_agent_killed_mid_request_fails_it_clearly_and_the_next_call_wo
     assert first is not None
     waiting = asyncio.create_task(
         executor.agent.call(
-            WAIT_READY,
-            {
-                "pid_file": str(tmp_path / "none.pid"),
-                "home": str(tmp_path),
-                "binaries": [],
-                "port": free_port(),
-                "other_ports": [],
-                "pid": os.getpid(),
-                "start_ticks": None,
-                "timeout": 60.0,
-            },
-            step="wait for SQL",
-            time_limit=90,
+            WAIT_READY, never_ready(tmp_path, timeout=60.0), step="wait for SQL", time_limit=90
         )
     )
     await asyncio.sleep(0.3)
