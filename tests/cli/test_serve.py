@@ -1,7 +1,11 @@
-"""`obpilot serve` as a real process answers on each of the four metadbs."""
+"""`obpilot serve` as a real process answers on each of the four metadbs; `obpilot db`
+says clearly when it cannot reach one."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,3 +39,24 @@ def test_default_metadb_is_sqlite_in_home(tmp_path: Path) -> None:
         info = httpx.get(server.base_url + "/api/v2/info", timeout=10).json()
     assert info["data"]["metadbDialect"] == "sqlite"
     assert (home / "obpilot.db").exists()
+
+
+def test_db_current_names_a_metadb_it_cannot_open(tmp_path: Path) -> None:
+    """A clear line and exit 1, not a traceback; the URL's password is never shown."""
+    environment = {
+        **os.environ,
+        "OBPILOT_HOME": str(tmp_path / "missing" / "home"),
+        "OBPILOT_METADB_URL": "postgresql+psycopg://obpilot:s3cret@127.0.0.1:1/none",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "obpilot", "db", "current"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("cannot read the metadb postgresql+psycopg://obpilot:***@")
+    assert "s3cret" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr

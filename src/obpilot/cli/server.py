@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy import make_url
+from sqlalchemy.exc import OperationalError
 
 from obpilot.api.gate import closing_slow_heads
 from obpilot.app import create_app
@@ -57,7 +59,14 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the metadb's revision."""
-    typer.echo(migrate.current_revision(_settings().resolved_metadb_url) or "(empty)")
+    url = _settings().resolved_metadb_url
+    try:
+        revision = migrate.current_revision(url)
+    except OperationalError as error:
+        shown = make_url(url).render_as_string(hide_password=True)
+        typer.echo(f"cannot read the metadb {shown}: {error.orig}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(revision or "(empty)")
 
 
 def openapi(
