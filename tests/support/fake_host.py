@@ -32,7 +32,7 @@ from typing import Any
 
 from obpilot.errors import HostError
 from obpilot.hosts.access import HostAccess, HostTarget
-from obpilot.hosts.agent import reports_in
+from obpilot.hosts.agent import released, reports_in
 from obpilot.hosts.executor import (
     CommandResult,
     ExitListener,
@@ -496,12 +496,7 @@ class FakeHost:
     def _settled(self, request: InspectRequest) -> InspectReport:
         for _ in range(self.SETTLE_LOOKS):
             report = self._inspect(request)
-            released = (
-                report["lock_holder"] is None
-                and not report["port"]["listening"]
-                and not any(other["listening"] for other in report["other_ports"].values())
-            )
-            if released:
+            if released(report):
                 break
         return report
 

@@ -696,14 +696,18 @@ def settled(request: InspectRequest, deadline: float) -> InspectReport:
     thread has gone), or until `deadline`; returns the last inspection."""
     while True:
         report = inspect(request)
-        released = (
-            report["lock_holder"] is None
-            and not report["port"]["listening"]
-            and not any(listeners["listening"] for listeners in report["other_ports"].values())
-        )
-        if released or time.monotonic() >= deadline:
+        if released(report) or time.monotonic() >= deadline:
             return report
         time.sleep(0.02)
+
+
+def released(report: InspectReport) -> bool:
+    """Nothing holds the server's pid-file lock or listens on its ports."""
+    return (
+        report["lock_holder"] is None
+        and not report["port"]["listening"]
+        and not any(listeners["listening"] for listeners in report["other_ports"].values())
+    )
 
 
 def _gone(pid: int, start_ticks: int | None) -> bool:

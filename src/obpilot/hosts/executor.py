@@ -12,6 +12,8 @@ command failed with its exit status and stderr."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -94,6 +96,34 @@ class HostPipe(Protocol):
     async def close(self) -> None:
         """Closes its stdin (the agent exits) and makes sure it has ended."""
         ...
+
+
+class ErrorTail:
+    """The end of what a pipe command writes on stderr, read as it comes (so that the
+    command never blocks on a full pipe), to say why it ended."""
+
+    KEPT = 2000
+
+    def __init__(self, stream: SupportsRead) -> None:
+        self._text = b""
+        self._reader = asyncio.create_task(self._keep(stream))
+
+    async def _keep(self, stream: SupportsRead) -> None:
+        with contextlib.suppress(Exception):  # a dropped connection ends the reading too
+            while chunk := await stream.read(4096):
+                self._text = (self._text + chunk)[-self.KEPT :]
+
+    def text(self) -> str:
+        return self._text.decode(errors="replace").strip()
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+
+class SupportsRead(Protocol):
+    async def read(self, n: int = -1) -> bytes: ...
 
 
 class HostAgent(Protocol):

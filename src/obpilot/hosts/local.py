@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from obpilot.hosts.agent_link import AgentLink
 from obpilot.hosts.executor import (
     CommandResult,
+    ErrorTail,
     HostCommandTimeout,
     HostUnreachable,
     check_result,
@@ -19,8 +20,6 @@ from obpilot.hosts.executor import (
 
 #: The longest line read from a pipe (an agent's answer with a log's tail fits easily).
 PIPE_LINE_LIMIT = 16 * 1024 * 1024
-#: The end of a pipe command's stderr kept to say why it ended.
-STDERR_KEPT = 2000
 
 
 class LocalExecutor:
@@ -122,13 +121,8 @@ class LocalPipe:
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self._process = process
-        self._stderr = b""
-        self._stderr_reader = asyncio.create_task(self._keep_stderr())
-
-    async def _keep_stderr(self) -> None:
-        assert self._process.stderr is not None
-        while chunk := await self._process.stderr.read(4096):
-            self._stderr = (self._stderr + chunk)[-STDERR_KEPT:]
+        assert process.stderr is not None
+        self._stderr = ErrorTail(process.stderr)
 
     async def send(self, data: bytes) -> None:
         assert self._process.stdin is not None
@@ -140,7 +134,7 @@ class LocalPipe:
         return await self._process.stdout.readline()
 
     def error_output(self) -> str:
-        return self._stderr.decode(errors="replace").strip()
+        return self._stderr.text()
 
     async def close(self) -> None:
         if self._process.stdin is not None:
@@ -150,7 +144,7 @@ class LocalPipe:
         except TimeoutError:
             _kill_group(self._process.pid)
             await self._process.wait()
-        await self._stderr_reader
+        await self._stderr.close()
 
 
 def _kill_group(pid: int) -> None:

@@ -17,6 +17,7 @@ import asyncssh
 from obpilot.hosts.agent_link import AgentLink
 from obpilot.hosts.executor import (
     CommandResult,
+    ErrorTail,
     HostAuthenticationFailed,
     HostCommandTimeout,
     HostError,
@@ -305,13 +306,7 @@ class SshPipe:
 
     def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
         self._process = process
-        self._stderr = b""
-        self._stderr_reader = asyncio.create_task(self._keep_stderr())
-
-    async def _keep_stderr(self) -> None:
-        with contextlib.suppress(Exception):
-            while chunk := await self._process.stderr.read(4096):
-                self._stderr = (self._stderr + chunk)[-2000:]
+        self._stderr = ErrorTail(process.stderr)
 
     async def send(self, data: bytes) -> None:
         self._process.stdin.write(data)
@@ -321,15 +316,13 @@ class SshPipe:
         return await self._process.stdout.readline()
 
     def error_output(self) -> str:
-        return self._stderr.decode(errors="replace").strip()
+        return self._stderr.text()
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             self._process.stdin.write_eof()
         await _abandon(self._process)
-        self._stderr_reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._stderr_reader
+        await self._stderr.close()
 
 
 async def _abandon(process: asyncssh.SSHClientProcess[Any]) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, and_, exists, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.engine.models import SubtaskDependency, SubtaskInstance, TaskInstance
@@ -250,8 +250,3 @@ async def statuses(session: AsyncSession, task_id: int) -> set[str]:
     """The distinct statuses of a task's subtasks."""
     rows = await session.scalars(select(Sub.status).where(Sub.task_id == task_id).distinct())
     return {str(status) for status in rows}
-
-
-async def any_subtask(session: AsyncSession, task_id: int, *, status_in: Collection[str]) -> bool:
-    condition = and_(Sub.task_id == task_id, Sub.status.in_(list(status_in)))
-    return bool(await session.scalar(select(exists().where(condition))))
