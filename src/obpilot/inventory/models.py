@@ -92,6 +92,13 @@ class ServerStatus(StrEnum):
     DELETED = "DELETED"
 
 
+class ClusterOrigin(StrEnum):
+    """Whether obpilot built the cluster (and may remove its files) or took it over."""
+
+    CREATED = "CREATED"
+    TAKEN_OVER = "TAKEN_OVER"
+
+
 class ServerKind(StrEnum):
     SEEKDB = "seekdb"
     OBSERVER = "observer"
@@ -113,6 +120,11 @@ class Host(TimestampMixin, Base):
     #: The SSH host key (OpenSSH public key line) recorded when the host was added;
     #: connections offering another key are refused. NULL for LOCAL hosts.
     host_key: Mapped[str | None] = mapped_column(Text)
+    idc_id: Mapped[int | None] = mapped_column(ForeignKey("compute_idc.id"), index=True)
+    type_id: Mapped[int | None] = mapped_column(ForeignKey("compute_host_type.id"), index=True)
+    #: What the host reported when it was prepared (`Linux 6.1.0-...`, `x86_64`).
+    operating_system: Mapped[str | None] = mapped_column(String(128))
+    architecture: Mapped[str | None] = mapped_column(String(32))
 
     @property
     def host_key_fingerprint(self) -> str | None:
@@ -139,6 +151,17 @@ class Cluster(TimestampMixin, Base):
     #: The task holding the cluster's operation lock: set in the transaction that creates
     #: the task, cleared when it succeeds. One operation per cluster at a time.
     operation_task_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("task_instance.id", ondelete="SET NULL")
+    )
+    origin: Mapped[str] = mapped_column(String(16), default=ClusterOrigin.TAKEN_OVER)
+    #: The server software's full version (`1.0.0.0-100000012025112711`), as OCP names it.
+    full_version: Mapped[str | None] = mapped_column(String(128))
+    #: A create request's idempotency token and the digest of its body: the same token
+    #: with the same body answers the same task.
+    client_token: Mapped[str | None] = mapped_column(String(128), unique=True)
+    request_digest: Mapped[str | None] = mapped_column(String(64))
+    #: The task that created the cluster (what a repeated clientToken answers).
+    create_task_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("task_instance.id", ondelete="SET NULL")
     )
 
@@ -186,6 +209,13 @@ class Server(TimestampMixin, Base):
     parameters: Mapped[dict[str, Any] | None] = mapped_column(JsonObject())
     version: Mapped[str | None] = mapped_column(String(64))
     with_rootserver: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Installed from this package (NULL: taken over, its software is not obpilot's).
+    package_id: Mapped[int | None] = mapped_column(ForeignKey("software_package.id"), index=True)
+    #: Where an observer keeps its data and redo logs (NULL: under its home).
+    data_path: Mapped[str | None] = mapped_column(String(512))
+    log_path: Mapped[str | None] = mapped_column(String(512))
+    #: The task that created this server: only that task's rollback removes it.
+    created_by_task_id: Mapped[int | None] = mapped_column(BigId)
     status: Mapped[str] = mapped_column(String(32))
     start_time: Mapped[datetime | None] = mapped_column(UtcDateTime())
     stop_time: Mapped[datetime | None] = mapped_column(UtcDateTime())

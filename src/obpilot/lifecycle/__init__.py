@@ -1,0 +1,1 @@
+"""Creating and deleting clusters, adding and removing zones and servers."""
