@@ -13,7 +13,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+## The pylibseekdb wheel of the installed version, as PyPI serves it (pip keeps no copy):
+## the tests and the demo upload it as a real software package.
+WHEELS := .cache/wheels
+
+$(WHEELS)/.pylibseekdb: $(VENV)/.installed
+	$(VENV)/bin/pip download --quiet --no-deps --only-binary :all: -d $(WHEELS) \
+		"pylibseekdb==$$($(VENV)/bin/pip show pylibseekdb | sed -n 's/^Version: //p')"
+	touch $@
+
+install: $(VENV)/.installed $(WHEELS)/.pylibseekdb
 
 ## make console: the web console (console/, Node.js 20.19+ and npm), built into the Python
 ## package (src/obpilot/web/static, served at /); `npm ci` installs the locked dependencies.

@@ -1,11 +1,15 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, ApiError, setUnauthorizedHandler } from "./lib/api";
+import { can } from "./lib/permissions";
 import { match, navigate, useLocation } from "./lib/router";
 import type { Me } from "./lib/types";
 import { Link } from "./components/Link";
 import { Login } from "./pages/Login";
 import { Clusters } from "./pages/Clusters";
 import { ClusterPage } from "./pages/ClusterPage";
+import { CreateCluster } from "./pages/CreateCluster";
+import { Hosts } from "./pages/Hosts";
+import { Packages } from "./pages/Packages";
 import { Tasks } from "./pages/Tasks";
 import { TaskPage } from "./pages/TaskPage";
 
@@ -84,10 +88,13 @@ export function App() {
 
   let page;
   let params: Record<string, string> | undefined;
-  if (location.path === "/" || location.path === "/clusters") page = <Clusters />;
+  if (location.path === "/" || location.path === "/clusters") page = <Clusters me={me} />;
+  else if (location.path === "/clusters/new") page = <CreateCluster me={me} />;
   else if ((params = match("/clusters/:id", location.path))) page = <ClusterPage key={params.id} id={Number(params.id)} me={me} />;
   else if (location.path === "/tasks") page = <Tasks />;
   else if ((params = match("/tasks/:id", location.path))) page = <TaskPage key={params.id} id={Number(params.id)} me={me} />;
+  else if (location.path === "/hosts") page = <Hosts me={me} />;
+  else if (location.path === "/packages") page = <Packages me={me} />;
   else
     page = (
       <section>
@@ -98,7 +105,7 @@ export function App() {
       </section>
     );
 
-  const section = location.path.startsWith("/tasks") ? "tasks" : "clusters";
+  const section = ["tasks", "hosts", "packages"].find((s) => location.path.startsWith(`/${s}`)) ?? "clusters";
   return (
     <>
       <a className="skip" href="#main">
@@ -115,6 +122,16 @@ export function App() {
           <Link to="/tasks" aria-current={section === "tasks" ? "page" : undefined}>
             Tasks
           </Link>
+          {can(me.permissions, "HOST", "*", "READ") && (
+            <Link to="/hosts" aria-current={section === "hosts" ? "page" : undefined}>
+              Hosts
+            </Link>
+          )}
+          {can(me.permissions, "PACKAGE", "*", "READ") && (
+            <Link to="/packages" aria-current={section === "packages" ? "page" : undefined}>
+              Packages
+            </Link>
+          )}
         </nav>
         <div className="topbar-end">
           <button

@@ -15,6 +15,7 @@ from obpilot.api.envelope import ErrorEnvelope
 from obpilot.api.gate import RequestGate
 from obpilot.api.handlers import install_error_handlers
 from obpilot.api.middleware import Metrics, RequestContextMiddleware
+from obpilot.compute.routes import router as compute_router
 from obpilot.credentials.routes import router as credentials_router
 from obpilot.db import migrate
 from obpilot.db.engine import Database
@@ -29,7 +30,10 @@ from obpilot.iam.bootstrap import start_iam
 from obpilot.iam.deps import authenticate_api
 from obpilot.iam.routes import router as iam_router
 from obpilot.inventory.routes import router as inventory_router
+from obpilot.lifecycle.routes import router as lifecycle_router
 from obpilot.operations.routes import router as operations_router
+from obpilot.packages.routes import router as packages_router
+from obpilot.provision.routes import router as provision_router
 from obpilot.settings import Settings
 from obpilot.system.routes import router as system_router
 from obpilot.takeover.routes import router as takeover_router
@@ -45,6 +49,10 @@ ROUTERS = (
     tasks_router,
     credentials_router,
     takeover_router,
+    compute_router,
+    provision_router,
+    packages_router,
+    lifecycle_router,
 )
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -3,14 +3,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One finding about one field of a request (OCP's `subErrors` entry), so that a form
+    can show it next to the field: `field` is its path in the body
+    (`zones[0].servers[1].sqlPort`)."""
+
+    field: str
+    message: str
+    rejected_value: object = None
+
 
 class ObpilotError(Exception):
     status_code: int = 500
     code: str = "COM10999"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        problems: Sequence[FieldProblem] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.problems = tuple(problems)
         if code is not None:
             self.code = code
 
@@ -201,6 +222,10 @@ class HostCommandTimeout(HostError):
     reason = "timed out"
 
 
+class HostFileCopyFailed(HostError):
+    reason = "copying a file failed"
+
+
 class HostCommandFailed(HostError):
     reason = "command failed"
 
@@ -312,3 +337,30 @@ class LastServerStop(Conflict):
             f"Cannot stop {server}: it is the last running server of OB cluster {cluster}; "
             "stop the cluster instead"
         )
+
+
+class PackageNotFound(NotFound):
+    """No software package by that id, or none that can install what was asked."""
+
+
+class PackageRejected(BadRequest):
+    """A file that is not a software package obpilot can install; the message names why."""
+
+
+class DuplicatePackage(Conflict):
+    """The same file (by sha1) or the same file name is already registered."""
+
+
+class PackageInUse(Conflict):
+    """Servers are installed from the package."""
+
+
+class CatalogEntryNotFound(NotFound):
+    """No region, IDC or host type by that id."""
+
+    def __init__(self, kind: str, entry_id: int) -> None:
+        super().__init__(f"{kind} <{entry_id}> does not exist")
+
+
+class CatalogEntryInUse(Conflict):
+    """A region that still has IDCs, an IDC or a host type that hosts still name."""

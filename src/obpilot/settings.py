@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted by the API, refused before it is read.",
     )
+    max_package_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=1024,
+        description="Largest software package upload (POST /api/v2/software-packages), "
+        "streamed to disk, refused past this size.",
+    )
     max_login_body_bytes: int = Field(
         default=4096, ge=256, description="Largest body accepted by POST /api/v2/iam/login."
     )
@@ -125,6 +131,16 @@ class Settings(BaseSettings):
         default="python3",
         min_length=1,
         description="Python 3.7+ interpreter on SSH hosts that runs obpilot's host agent.",
+    )
+    host_min_memory_available: int = Field(
+        default=1024**3,
+        ge=0,
+        description="Bytes of MemAvailable a host needs to pass a new host's pre-check.",
+    )
+    host_min_free_disk: int = Field(
+        default=2 * 1024**3,
+        ge=0,
+        description="Free bytes on / or the login's home a host needs to pass the pre-check.",
     )
     reconcile_interval_seconds: float = Field(
         default=30.0,

@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 from obpilot.cli.main import build_app
 from obpilot.cli.profiles import ProfileStore
 from obpilot.hosts.local import LocalExecutor
+from tests.cli.fake_api import FakeApi, serve
 from tests.support.fleet import Fleet
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
@@ -146,3 +147,12 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     yield runner
     for name in ProfileStore.load(runner.config).profiles:
         runner("logout", "--profile", name)
+
+
+@pytest.fixture
+def fake(cli: Cli) -> Iterator[FakeApi]:
+    """A scripted API (tests/cli/fake_api.py) that `cli`'s current profile talks to, for the
+    commands whose server routes are not written yet."""
+    for api in serve():
+        api.profile(cli.config)
+        yield api

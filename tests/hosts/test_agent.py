@@ -32,6 +32,9 @@ from obpilot.hosts.protocol import (
     PortListener,
     PortListeners,
     SqlFailure,
+    SurveyAnswer,
+    SurveyedPath,
+    SurveyedPort,
 )
 from tests.support.databases import SeekdbServer, free_port
 
@@ -102,6 +105,54 @@ def test_port_listeners_and_their_owner() -> None:
         likely = agent.port_listeners(port, likely=[os.getpid()])
         assert [owner["pid"] for owner in likely["owners"]] == [os.getpid()]
     assert agent.port_listeners(port)["listening"] is False
+
+
+def test_survey_tells_the_host_and_what_it_offers_at_paths_and_ports(tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    for index in range(7):
+        (tmp_path / "full" / f"entry{index}").write_text("")
+    (tmp_path / "file").write_text("")
+    missing = tmp_path / "missing" / "deeper"
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        answer = agent.survey(
+            {
+                "paths": [str(tmp_path / "full"), str(tmp_path / "file"), str(missing)],
+                "ports": [port, free_port()],
+            }
+        )
+    assert set(answer) == SurveyAnswer.__required_keys__
+    assert answer["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert answer["proc"] is True
+    assert answer["timeout"] == shutil.which("timeout")
+    assert answer["operating_system"].startswith(f"{os.uname().sysname} {os.uname().release}")
+    assert answer["architecture"] == os.uname().machine
+    assert 0 < answer["memory_available"] <= answer["memory_total"]
+    paths = (tmp_path / "full", tmp_path / "file", missing)
+    full, file, absent = (answer["paths"][str(path)] for path in paths)
+    for surveyed in (full, file, absent):
+        assert set(surveyed) == SurveyedPath.__required_keys__
+        assert surveyed["device"] == os.stat(tmp_path).st_dev
+        assert surveyed["free_bytes"] > 0
+    assert (full["exists"], full["is_dir"], len(full["entries"])) == (True, True, 5)
+    assert (file["exists"], file["is_dir"], file["entries"]) == (True, False, [])
+    assert (absent["exists"], absent["writable"]) == (False, True)  # it could be created
+    listened, free = answer["ports"].values()
+    assert set(listened) == SurveyedPort.__required_keys__
+    assert listened["listening"] is True
+    assert listened["pid"] == os.getpid()
+    assert listened["command"] is not None
+    assert free == {"listening": False, "pid": None, "command": None}
+
+
+def test_survey_sees_that_a_path_under_a_file_cannot_be_made(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    surveyed = agent.survey_path(str(tmp_path / "file" / "below"))
+    assert (surveyed["exists"], surveyed["writable"]) == (False, False)
+    with pytest.raises(ValueError, match="not an absolute path"):
+        agent.survey_path("relative/path")
 
 
 def test_the_kernel_s_socket_list_matches_the_proc_tables() -> None:
@@ -179,7 +230,7 @@ def test_mysql_errors_are_reported_not_raised(seekdb_server: SeekdbServer) -> No
     assert "ConnectionRefusedError" in refused["error"]
 
 
-@pytest.mark.parametrize("action", ["locate", "tail"])
+@pytest.mark.parametrize("action", ["locate", "tail", "survey"])
 def test_unknown_fields_do_not_break_actions(action: ActionName, tmp_path: Path) -> None:
     request = {"action": action, "path": str(tmp_path / "none"), "extra": 1}
     assert isinstance(agent.ACTIONS[action](request), dict)

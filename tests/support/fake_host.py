@@ -63,6 +63,10 @@ from obpilot.hosts.protocol import (
     SqlAnswer,
     SqlFailure,
     SqlRequest,
+    SurveyAnswer,
+    SurveyedPath,
+    SurveyedPort,
+    SurveyRequest,
     TailAnswer,
     TailRequest,
     WaitReadyAnswer,
@@ -144,6 +148,25 @@ class Launch:
     clean_stop: CleanStop = CleanStop.EXITS
 
 
+GIB = 1024**3
+
+
+@dataclass
+class FakeSystem:
+    """What `survey` tells of the host; a test changes a field to make a check fail."""
+
+    python: str = "3.11.2"
+    proc: bool = True
+    timeout: str | None = "/usr/bin/timeout"
+    operating_system: str = "Linux 6.1.0-18-amd64 (Debian GNU/Linux 12 (bookworm))"
+    architecture: str = "x86_64"
+    cpu_count: int = 8
+    memory_total: int = 16 * GIB
+    memory_available: int = 12 * GIB
+    #: Of every path (one file system).
+    free_bytes: int = 100 * GIB
+
+
 @dataclass(frozen=True)
 class Binary:
     """An installed binary, as its version check sees it."""
@@ -176,6 +199,7 @@ class FakeHost:
         #: Symbolic links: path -> target (seekdb links HOME/run/seekdb to its binary).
         self.links: dict[str, str] = {}
         self.initialised_homes: set[str] = set()
+        self.system = FakeSystem()
         self.binaries: dict[str, Binary] = {}
         self.probes: list[ActionName] = []
         self.commands: list[list[str]] = []
@@ -509,6 +533,47 @@ class FakeHost:
             return {"exists": False, "size": 0, "text": ""}
         return {"exists": True, "size": len(text), "text": text[-request.get("bytes", 8000) :]}
 
+    def _survey(self, request: SurveyRequest) -> SurveyAnswer:
+        system = self.system
+        return {
+            "python": system.python,
+            "proc": system.proc,
+            "timeout": system.timeout,
+            "operating_system": system.operating_system,
+            "architecture": system.architecture,
+            "cpu_count": system.cpu_count,
+            "memory_total": system.memory_total,
+            "memory_available": system.memory_available,
+            "paths": {path: self._survey_path(path) for path in request["paths"]},
+            "ports": {str(port): self._survey_port(port) for port in request["ports"]},
+        }
+
+    def _survey_path(self, path: str) -> SurveyedPath:
+        inside = path.rstrip("/") + "/"
+        entries = sorted(
+            {name[len(inside) :].split("/")[0] for name in self.files if name.startswith(inside)}
+        )
+        is_dir = self._home_exists(path)
+        return {
+            "exists": is_dir or path in self.files,
+            "is_dir": is_dir,
+            "entries": entries[:5],
+            "writable": True,
+            "free_bytes": self.system.free_bytes,
+            "device": 2049,
+        }
+
+    def _survey_port(self, port: int) -> SurveyedPort:
+        listeners = self._listeners(port)
+        if not listeners["owners"]:
+            return {"listening": listeners["listening"], "pid": None, "command": None}
+        owner = listeners["owners"][0]
+        return {
+            "listening": True,
+            "pid": owner["pid"],
+            "command": " ".join(owner["argv"] or []) or owner["exe"],
+        }
+
     _actions: dict[ActionName, Callable[[FakeHost, Any], object]] = {
         "inspect": _inspect,
         "launch": _launch,
@@ -516,6 +581,7 @@ class FakeHost:
         "wait_ready": _wait_ready,
         "locate": _locate,
         "tail": _tail,
+        "survey": _survey,
     }
 
     # -- the table ----------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import { describe } from "../lib/api";
+import { nameConfirmed } from "../lib/lifecycle";
 
 export interface DialogOption {
   key: string;
@@ -39,7 +40,7 @@ export function ConfirmDialog({ request, onClose }: { request: ConfirmRequest; o
     return () => element?.close();
   }, []);
 
-  const blocked = request.typeToConfirm !== undefined && typed !== request.typeToConfirm;
+  const blocked = request.typeToConfirm !== undefined && !nameConfirmed(typed, request.typeToConfirm);
 
   async function confirm(): Promise<void> {
     setBusy(true);

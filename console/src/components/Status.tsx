@@ -13,15 +13,22 @@ const ICONS: Record<string, string> = {
   RESTARTING: "⟳",
   UNAVAILABLE: "⚠",
   TAKING_OVER: "⟳",
+  ONLINE: "●",
+  AVAILABLE: "●",
+  OFFLINE: "⚠",
+  NEW: "○",
 };
 
 export function tone(status: string): string {
   switch (status) {
     case "SUCCESSFUL":
     case "RUNNING": // a cluster, zone or server that runs; a running step is "busy" (nodeTone)
+    case "ONLINE": // a host
+    case "AVAILABLE":
       return "ok";
     case "FAILED":
     case "UNAVAILABLE":
+    case "OFFLINE":
       return "bad";
     case "CANCELING":
       return "warn";

@@ -70,6 +70,10 @@ export interface Cluster {
   name: string;
   obClusterId: number;
   obVersion: string | null;
+  /** The package's full version (`4.3.5.1-101000012025...`), when obpilot knows it. */
+  fullVersion?: string | null;
+  /** CREATED: obpilot created it (it may destroy it); TAKEN_OVER: it may only forget it. */
+  origin?: "CREATED" | "TAKEN_OVER" | string;
   status: string;
   serverCount: number;
   zones: Zone[];
@@ -85,4 +89,67 @@ export interface Me {
   username: string;
   roles: string[];
   permissions: string[];
+}
+
+/** The task a create or delete answers: the task, and the cluster it acts on. */
+export interface ClusterTask extends Task {
+  clusterId?: number | null;
+}
+
+export interface Host {
+  id: number;
+  name: string;
+  innerIpAddress: string;
+  status: string;
+  operatingSystem?: string | null;
+  architecture?: string | null;
+  idcName?: string | null;
+  typeName?: string | null;
+  kind?: string | null;
+}
+
+export interface SoftwarePackage {
+  id: number;
+  name: string;
+  fileName: string;
+  version: string;
+  architecture: string;
+  type: string;
+  kind?: string | null;
+  size?: number;
+  sha1?: string;
+  buildNumber?: string | null;
+  operatingSystem?: string | null;
+  deletable?: boolean;
+}
+
+export interface Credential {
+  id: number;
+  name: string;
+}
+
+export interface Idc {
+  id: number;
+  name: string;
+  regionName?: string | null;
+}
+
+export interface HostType {
+  id: number;
+  name: string;
+}
+
+/** What batchCreate answers: the task (`id`) and the new hosts' ids. */
+export interface HostBatch {
+  id: number;
+  hostIds?: number[];
+  contents?: Task[];
+}
+
+/** One finding about one field of a request (OCP's `subErrors`). */
+export interface SubError {
+  object?: string;
+  field: string;
+  rejectedValue?: unknown;
+  message: string;
 }

@@ -1,10 +1,13 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { ConfirmDialog, type ConfirmRequest, type DialogOption } from "../components/ConfirmDialog";
+import { AddServerDialog, AddZoneDialog } from "../components/LifecycleDialogs";
 import { Link } from "../components/Link";
 import { StatusBadge } from "../components/Status";
 import { api } from "../lib/api";
+import { deleteClusterPath, versionText } from "../lib/lifecycle";
 import { busyReason, firstReason, stateReason, type Operation } from "../lib/operations";
 import { can } from "../lib/permissions";
+import { navigate } from "../lib/router";
 import { useFetch } from "../lib/useFetch";
 import { useTitle } from "../lib/useTitle";
 import { useTaskStream } from "../lib/useTaskStream";
@@ -27,6 +30,7 @@ export function ClusterPage({ id, me }: { id: number; me: Me }) {
   const running = latest?.status === "RUNNING" ? latest.id : undefined;
   const stream = useTaskStream(running);
   const [dialog, setDialog] = useState<ConfirmRequest>();
+  const [adding, setAdding] = useState<{ kind: "zone" } | { kind: "server"; zoneName: string }>();
   const reloadCluster = cluster.reload;
   const reloadTasks = tasks.reload;
 
@@ -51,6 +55,7 @@ export function ClusterPage({ id, me }: { id: number; me: Me }) {
   }, [ended, reloadCluster, reloadTasks]);
 
   const canUpdate = can(me.permissions, "CLUSTER", id, "UPDATE");
+  const canDelete = can(me.permissions, "CLUSTER", id, "DELETE");
   const busy = busyReason(stream.view && !stream.view.ended ? stream.view.task : latest);
   const c = cluster.data;
   const observer = useMemo(() => c?.zones.some((z) => z.servers.some((s) => s.kind === "observer")) ?? false, [c]);
@@ -127,6 +132,105 @@ export function ClusterPage({ id, me }: { id: number; me: Me }) {
     );
   }
 
+  /** A lifecycle action's button: disabled (and saying why) while a task holds the cluster. */
+  function lifecycleButton(action: string, label: string, onClick: () => void, danger = false) {
+    return (
+      <button
+        type="button"
+        className={`button small ${danger ? "danger-outline" : ""}`}
+        aria-disabled={busy !== undefined}
+        title={busy}
+        onClick={() => busy === undefined && onClick()}
+        data-action={action}
+      >
+        {label}
+        {busy && <span className="sr-only"> (unavailable: {busy})</span>}
+      </button>
+    );
+  }
+
+  function goToTask(task: Task): void {
+    navigate(`/tasks/${task.id}`);
+  }
+
+  function askDeleteZone(zone: Zone): void {
+    if (!c) return;
+    setDialog({
+      title: `Delete zone ${zone.name}?`,
+      action: "Delete zone",
+      danger: true,
+      body: (
+        <p>
+          This stops and removes the {zone.servers.length === 1 ? "server" : `${zone.servers.length} servers`} of zone {zone.name} from cluster {c.name}, then
+          the zone itself.
+        </p>
+      ),
+      run: async () => {
+        goToTask(await api<Task>(`/api/v2/ob/clusters/${c.id}/zones/${encodeURIComponent(zone.name)}`, { method: "DELETE" }));
+        return undefined;
+      },
+    });
+  }
+
+  function askDeleteServer(server: Server): void {
+    if (!c) return;
+    setDialog({
+      title: `Delete server ${server.ip}:${server.sqlPort}?`,
+      action: "Delete server",
+      danger: true,
+      body: (
+        <p>
+          This stops server {server.ip}:{server.sqlPort} of zone {server.zoneName} and removes it from cluster {c.name}.
+        </p>
+      ),
+      run: async () => {
+        goToTask(await api<Task>(`/api/v2/ob/clusters/${c.id}/servers/batchDelete`, { method: "POST", body: { servers: [server.id] } }));
+        return undefined;
+      },
+    });
+  }
+
+  function askDeleteCluster(): void {
+    if (!c) return;
+    if (c.origin === "TAKEN_OVER") {
+      setDialog({
+        title: `Forget cluster ${c.name}?`,
+        action: "Forget cluster",
+        danger: true,
+        typeToConfirm: c.name,
+        body: (
+          <p>
+            obpilot took this cluster over: forgetting it removes it from obpilot only. Its processes keep running and every file stays; it can be taken over
+            again.
+          </p>
+        ),
+        run: async () => {
+          await api(deleteClusterPath(c.id, { forget: true }), { method: "DELETE" });
+          navigate("/clusters");
+          return undefined;
+        },
+      });
+      return;
+    }
+    setDialog({
+      title: `Delete cluster ${c.name}?`,
+      action: "Delete cluster",
+      danger: true,
+      typeToConfirm: c.name,
+      body: (
+        <p>
+          This stops every server of cluster {c.name}, removes the cluster from obpilot and deletes its servers&apos; directories. With <em>Keep data</em>{" "}
+          the processes are stopped and the cluster forgotten, but every file is kept.
+        </p>
+      ),
+      options: [{ key: "keepData", label: "Keep data (stop and forget, keep every file)", initial: false }],
+      run: async (chosen) => {
+        goToTask(await api<Task>(deleteClusterPath(c.id, { keepData: chosen.keepData ?? false }), { method: "DELETE" }));
+        return undefined;
+      },
+    });
+  }
+
   const progress = stream.view && !stream.view.ended ? stream.view.task : undefined;
   const done = progress?.subtasks.filter((s) => s.status === "SUCCESSFUL").length ?? 0;
   const total = progress?.subtasks.length ?? 0;
@@ -144,6 +248,7 @@ export function ClusterPage({ id, me }: { id: number; me: Me }) {
         </h1>
         <div className="actions">
           {actions(clusterTarget)}
+          {canUpdate && lifecycleButton("cluster-add-zone", "Add zone", () => setAdding({ kind: "zone" }))}
           <button
             type="button"
             className="button small"
@@ -154,6 +259,10 @@ export function ClusterPage({ id, me }: { id: number; me: Me }) {
           >
             Refresh
           </button>
+          {canDelete &&
+            (c.origin === "TAKEN_OVER"
+              ? lifecycleButton("cluster-forget", "Forget cluster", askDeleteCluster, true)
+              : lifecycleButton("cluster-delete", "Delete cluster", askDeleteCluster, true))}
         </div>
       </div>
       {busy && canUpdate && (
@@ -184,8 +293,14 @@ export function ClusterPage({ id, me }: { id: number; me: Me }) {
         </div>
         <div>
           <dt>Version</dt>
-          <dd>{c.obVersion ?? "—"}</dd>
+          <dd>{versionText(c)}</dd>
         </div>
+        {c.origin && (
+          <div>
+            <dt>Origin</dt>
+            <dd>{c.origin === "TAKEN_OVER" ? "Taken over" : c.origin === "CREATED" ? "Created by obpilot" : c.origin}</dd>
+          </div>
+        )}
         <div>
           <dt>Zones</dt>
           <dd>{c.zones.length}</dd>
@@ -201,7 +316,15 @@ export function ClusterPage({ id, me }: { id: number; me: Me }) {
             <h2>
               {zone.name} <StatusBadge status={zone.status} kind="resource" />
             </h2>
-            {actions({ kind: "zone", label: `zone ${zone.name}`, path: `/api/v2/ob/clusters/${c.id}/zones/${encodeURIComponent(zone.name)}`, status: zone.status }, zoneExtra)}
+            <div className="actions">
+              {actions({ kind: "zone", label: `zone ${zone.name}`, path: `/api/v2/ob/clusters/${c.id}/zones/${encodeURIComponent(zone.name)}`, status: zone.status }, zoneExtra)}
+              {canUpdate && (
+                <div className="actions" role="group" aria-label={`Change zone ${zone.name}`}>
+                  {lifecycleButton("zone-add-server", "Add server", () => setAdding({ kind: "server", zoneName: zone.name }))}
+                  {lifecycleButton("zone-delete", "Delete zone", () => askDeleteZone(zone), true)}
+                </div>
+              )}
+            </div>
           </div>
           <div className="table-wrap">
             <table className="table stack">
@@ -231,10 +354,13 @@ export function ClusterPage({ id, me }: { id: number; me: Me }) {
                     </td>
                     <td data-label="Started">{server.startTime ? new Date(server.startTime).toLocaleString() : "—"}</td>
                     <td data-label="Actions">
-                      {actions(
-                        { kind: "server", label: `server ${server.ip}:${server.sqlPort}`, path: `/api/v2/ob/clusters/${c.id}/servers/${server.id}`, status: server.status },
-                        zoneExtra,
-                      )}
+                      <div className="actions">
+                        {actions(
+                          { kind: "server", label: `server ${server.ip}:${server.sqlPort}`, path: `/api/v2/ob/clusters/${c.id}/servers/${server.id}`, status: server.status },
+                          zoneExtra,
+                        )}
+                        {canUpdate && lifecycleButton("server-delete", "Delete server", () => askDeleteServer(server), true)}
+                      </div>
                     </td>
                   </tr>
                 ))}
@@ -260,6 +386,19 @@ export function ClusterPage({ id, me }: { id: number; me: Me }) {
         </div>
       )}
       {dialog && <ConfirmDialog request={dialog} onClose={() => setDialog(undefined)} />}
+      {adding?.kind === "zone" && (
+        <AddZoneDialog
+          clusterId={c.id}
+          clusterName={c.name}
+          observer={observer}
+          nextName={`zone${c.zones.length + 1}`}
+          onClose={() => setAdding(undefined)}
+          onTask={goToTask}
+        />
+      )}
+      {adding?.kind === "server" && (
+        <AddServerDialog clusterId={c.id} zoneName={adding.zoneName} observer={observer} onClose={() => setAdding(undefined)} onTask={goToTask} />
+      )}
     </section>
   );
 }

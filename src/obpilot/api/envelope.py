@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from pydantic.alias_generators import to_camel
 from pydantic_core import to_json
 from starlette.responses import Response
 
+from obpilot.errors import FieldProblem
 from obpilot.formats import format_time
 
 T = TypeVar("T")
@@ -34,6 +36,17 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
 
 
+class TimesOut(CamelModel):
+    """A resource's createTime and updateTime, rendered as OCP renders times."""
+
+    create_time: datetime
+    update_time: datetime
+
+    @field_serializer("create_time", "update_time")
+    def _render_time(self, value: datetime) -> str:
+        return format_time(value)
+
+
 class Meta(BaseModel):
     successful: bool
     timestamp: str = Field(description="When the server completed the request (ISO-8601).")
@@ -51,9 +64,19 @@ class NoDataEnvelope(Meta):
     pass
 
 
+class SubError(BaseModel):
+    object: str = Field(description="What the field belongs to: body, query or path.")
+    field: str = Field(description="The field's path, such as zones[0].servers[1].sqlPort.")
+    rejectedValue: Any = None
+    message: str
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="OCP 4.x error code, such as OBE11001.")
     message: str
+    subErrors: list[SubError] | None = Field(
+        default=None, description="Each finding about one field, when there are such."
+    )
 
 
 class ErrorEnvelope(Meta):
@@ -104,5 +127,18 @@ def ok_no_data(status: int = 200) -> NoDataEnvelope:
     return NoDataEnvelope(**meta(status, successful=True))
 
 
-def error_body(status: int, code: str, message: str) -> dict[str, Any]:
-    return {**meta(status, successful=False), "error": {"code": code, "message": message}}
+def error_body(
+    status: int, code: str, message: str, problems: Sequence[FieldProblem] = ()
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if problems:
+        error["subErrors"] = [
+            {
+                "object": "body",
+                "field": problem.field,
+                "rejectedValue": problem.rejected_value,
+                "message": problem.message,
+            }
+            for problem in problems
+        ]
+    return {**meta(status, successful=False), "error": error}

@@ -12,6 +12,11 @@ time. Then, in this order, each refusal in the OCP envelope:
    anonymous body is never read. An AK/SK signature covers the body: that is read first;
 4. a write whose body is not JSON (a form, on the login route only): 415;
 5. a body that grows over the limit while it streams in: 413, cut off there.
+
+A package upload (`PACKAGE_UPLOAD_ROUTE`, multipart/form-data) has its own, larger limit and
+is not read here: it streams on to its route, counted, and is cut off past the limit. A
+signed upload is the exception: its signature covers the body, which is read first, within
+the ordinary limit.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from obpilot.settings import Settings
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOGIN_ROUTE = ("POST", "/api/v2/iam/login")
+PACKAGE_UPLOAD_ROUTE = ("POST", "/api/v2/software-packages")
+MULTIPART_TYPE = "multipart/form-data"
 JSON_TYPE = "application/json"
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -71,6 +78,7 @@ class RequestGate:
         self.advertised_address = settings.server_address
         self.max_body_bytes = settings.max_body_bytes
         self.max_login_body_bytes = settings.max_login_body_bytes
+        self.max_package_bytes = settings.max_package_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,7 +104,11 @@ class RequestGate:
         if on_api and scope["method"] in WRITE_METHODS:
             self._refuse_cross_site(scope)
         has_body = _has_body(scope)
-        limit = self.max_login_body_bytes if route == LOGIN_ROUTE else self.max_body_bytes
+        streamed = route == PACKAGE_UPLOAD_ROUTE and not _signed(scope)
+        if route == LOGIN_ROUTE:
+            limit = self.max_login_body_bytes
+        else:
+            limit = self.max_package_bytes if streamed else self.max_body_bytes
         if has_body:
             _refuse_declared_length(scope, limit)
         body: bytes | None = None
@@ -109,7 +121,9 @@ class RequestGate:
             else:
                 await authenticate(Request(scope, receive))
         if has_body and scope["method"] in WRITE_METHODS:
-            _refuse_media_type(scope, forms_accepted=route == LOGIN_ROUTE)
+            _refuse_media_type(scope, route)
+        if streamed:
+            return _counted(scope, receive, limit)
         if has_body and body is None:
             body = await _read_body(scope, receive, limit)
             if body is None:
@@ -147,21 +161,34 @@ def _refuse_declared_length(scope: Scope, limit: int) -> None:
         raise _too_large(scope, limit)
 
 
-def _refuse_media_type(scope: Scope, *, forms_accepted: bool) -> None:
+def _refuse_media_type(scope: Scope, route: tuple[str, str]) -> None:
     content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-    if content_type == JSON_TYPE or (forms_accepted and content_type in FORM_TYPES):
+    if route == PACKAGE_UPLOAD_ROUTE:
+        if content_type != MULTIPART_TYPE:
+            shown = content_type or "none"
+            raise UnsupportedMediaType(
+                f"Unsupported media type {shown}; upload a package as {MULTIPART_TYPE}"
+            )
+        return
+    if content_type == JSON_TYPE or (route == LOGIN_ROUTE and content_type in FORM_TYPES):
         return
     shown = content_type or "none"
     raise UnsupportedMediaType(f"Unsupported media type {shown}; send application/json")
 
 
 def _too_large(scope: Scope, limit: int) -> PayloadTooLarge:
-    setting = (
-        "OBPILOT_MAX_LOGIN_BODY_BYTES"
-        if (scope["method"], scope["path"]) == LOGIN_ROUTE
-        else "OBPILOT_MAX_BODY_BYTES"
-    )
-    return PayloadTooLarge(f"The request body is larger than {limit} bytes ({setting})")
+    route = (scope["method"], scope["path"])
+    setting, hint = "OBPILOT_MAX_BODY_BYTES", ""
+    if route == LOGIN_ROUTE:
+        setting = "OBPILOT_MAX_LOGIN_BODY_BYTES"
+    elif route == PACKAGE_UPLOAD_ROUTE and not _signed(scope):
+        setting = "OBPILOT_MAX_PACKAGE_BYTES"
+    elif route == PACKAGE_UPLOAD_ROUTE:
+        hint = (
+            "; a signed (AK/SK) upload is read whole to check its signature: upload "
+            "large packages with HTTP Basic or a console session"
+        )
+    return PayloadTooLarge(f"The request body is larger than {limit} bytes ({setting}){hint}")
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
@@ -180,6 +207,22 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _counted(scope: Scope, receive: Receive, limit: int) -> Receive:
+    """The client's `receive`, refusing the body once more than `limit` bytes came in (the
+    route sees the refusal as an error, and renders it)."""
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        size += len(message.get("body", b""))
+        if size > limit:
+            raise _too_large(scope, limit)
+        return message
+
+    return counted
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -26,7 +26,7 @@ log = get_logger(__name__)
 
 def error_response(error: ObpilotError, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
-        error_body(error.status_code, error.code, error.message),
+        error_body(error.status_code, error.code, error.message, error.problems),
         status_code=error.status_code,
         headers=headers,
     )

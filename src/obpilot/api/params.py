@@ -80,3 +80,12 @@ ZoneName = Annotated[
 AccessKeyIdParam = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="AccessKeyId.")
 ]
+RegionId = Annotated[
+    int, _id_validator("regionId"), Path(description="Region id.", json_schema_extra=_RANGE)
+]
+IdcId = Annotated[
+    int, _id_validator("idcId"), Path(description="IDC id.", json_schema_extra=_RANGE)
+]
+HostTypeId = Annotated[
+    int, _id_validator("hostTypeId"), Path(description="Host type id.", json_schema_extra=_RANGE)
+]

@@ -6,12 +6,19 @@ import sys
 
 import typer
 
+# lifecycle adds `cluster create|delete|forget`, `zone add|delete`, `server add|delete` to
+# the apps of commands/clusters.py when imported.
+from obpilot.cli.commands import lifecycle  # noqa: F401
 from obpilot.cli.commands.auth import context, login, logout
 from obpilot.cli.commands.clusters import cluster_app, server_app, zone_app
+from obpilot.cli.commands.hosts import host_app
+from obpilot.cli.commands.packages import package_app
 from obpilot.cli.commands.tasks import task_app
 from obpilot.cli.errors import EXIT_CODES_HELP
 
-CLIENT_COMMANDS = frozenset({"login", "logout", "context", "cluster", "zone", "server", "task"})
+CLIENT_COMMANDS = frozenset(
+    {"login", "logout", "context", "cluster", "zone", "server", "task", "host", "package"}
+)
 
 
 def build_app(*, with_server: bool = True) -> typer.Typer:
@@ -19,7 +26,7 @@ def build_app(*, with_server: bool = True) -> typer.Typer:
     the API client's commands."""
     app = typer.Typer(
         help="obpilot: an OCP-compatible control plane for OceanBase, and a client of its "
-        "API (login, cluster, zone, server, task).",
+        "API (login, cluster, zone, server, host, package, task).",
         epilog=EXIT_CODES_HELP,
         no_args_is_help=True,
         # A traceback's local variables could hold a password or an access key secret.
@@ -36,6 +43,8 @@ def build_app(*, with_server: bool = True) -> typer.Typer:
     app.add_typer(cluster_app, name="cluster")
     app.add_typer(zone_app, name="zone")
     app.add_typer(server_app, name="server")
+    app.add_typer(host_app, name="host")
+    app.add_typer(package_app, name="package")
     app.add_typer(task_app, name="task")
     return app
 

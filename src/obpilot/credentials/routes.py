@@ -17,7 +17,7 @@ from obpilot.credentials.models import Credential
 from obpilot.credentials.repository import CREDENTIAL_SORT
 from obpilot.credentials.schemas import CredentialCreate, CredentialOut, SshCredentialOut
 from obpilot.iam.deps import require
-from obpilot.inventory.schemas import HostCreate, HostOut
+from obpilot.inventory.schemas import HostCreate, HostOut, host_out
 from obpilot.paging import PageRequest
 
 router = APIRouter()
@@ -99,7 +99,7 @@ async def create_host(
     database: DatabaseDep, body: HostCreate, host_access: HostAccessDep, secret_box: SecretBoxDep
 ) -> Envelope[HostOut]:
     # No request-wide transaction: the service keeps the SSH login outside its own.
-    host = await service.add_reachable_host(
+    host, catalog = await service.add_reachable_host(
         database, spec=body, host_access=host_access, secret_box=secret_box
     )
-    return ok(HostOut.model_validate(host))
+    return ok(host_out(host, catalog))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
-from obpilot.api.envelope import CamelModel
+from obpilot.api.envelope import CamelModel, TimesOut
 from obpilot.credentials.models import CredentialType, TargetType
-from obpilot.inventory.schemas import TimesOut
 
 
 class SshCredentialIn(CamelModel):

@@ -5,9 +5,12 @@ the inventory."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import asyncssh
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obpilot.compute.service import HostCatalog
 from obpilot.credentials.models import Credential, CredentialType
 from obpilot.credentials.repository import CredentialRepository
 from obpilot.credentials.schemas import CredentialCreate
@@ -130,14 +133,15 @@ async def host_target(session: AsyncSession, *, host: Host, secret_box: SecretBo
 
 async def add_reachable_host(
     database: Database, *, spec: HostCreate, host_access: HostAccess, secret_box: SecretBox
-) -> Host:
+) -> tuple[Host, HostCatalog]:
     """Adds a host. Any kind but LOCAL is reached over SSH: obpilot logs in once with the
     given credential (which proves address, port, credential and a usable python3) and
     records the host key, which every later connection must present.
 
     The login, up to ssh_connect_timeout, holds no metadb transaction: a short read checks
     the request and reads the credential, the login follows, and `add_host` checks again
-    and records the host in a short write."""
+    and records the host in a short write. Returns the host with what its IDC and type
+    name."""
     async with database.transaction() as session:
         name = await inventory.check_new_host(session, spec)
         target = None
@@ -152,9 +156,35 @@ async def add_reachable_host(
             )
     host_key = None
     if target is not None:
-        host_key = await host_access.record_host_key(target, step=f"add host {name}")
+        host_key = await first_login(host_access, target, host_name=name)
     async with database.transaction(write=True) as session:
-        return await add_host(session, spec=spec, host_key=host_key)
+        host = await add_host(session, spec=spec, host_key=host_key)
+        return host, await inventory.host_catalog(session, [host])
+
+
+async def first_login(host_access: HostAccess, target: SshTarget, *, host_name: str) -> str:
+    """Logs in to a new SSH host (which proves address, port, credential and a usable
+    python3) and returns the host key it offered, to be recorded: every later connection
+    must present it."""
+    return await host_access.record_host_key(target, step=f"add host {host_name}")
+
+
+async def pinned_host_target(
+    database: Database, *, host_id: int, host_access: HostAccess, secret_box: SecretBox
+) -> tuple[Host, HostTarget]:
+    """A stored host and how to reach it. A host recorded without a host key (a batch's:
+    nobody logged in to it before its task) gets one first, as `add_reachable_host` does:
+    the key its first login offers is recorded (the first recorded stays). Short
+    transactions around the login."""
+    async with database.transaction() as session:
+        host = await inventory.get_host(session, host_id=host_id)
+        target = await host_target(session, host=host, secret_box=secret_box)
+    if isinstance(target, SshTarget) and target.host_key is None:
+        offered = await first_login(host_access, target, host_name=host.name)
+        async with database.transaction(write=True) as session:
+            pinned = await inventory.pin_host_key(session, host_id, offered)
+        target = replace(target, host_key=pinned)
+    return host, target
 
 
 async def add_host(session: AsyncSession, *, spec: HostCreate, host_key: str | None = None) -> Host:

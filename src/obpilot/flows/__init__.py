@@ -4,11 +4,13 @@ layer. `TEMPLATES` is every one of them, for the engine's catalog (the app regis
 start-up); their subtasks see `common.FlowResources` as `ctx.resources`."""
 
 from obpilot.engine import Template, TemplateFamily
-from obpilot.flows import steps, takeover, templates
+from obpilot.flows import lifecycle, prepare_host, steps, takeover, templates
 
 TEMPLATES: tuple[Template | TemplateFamily, ...] = (
     *templates.TEMPLATES,
     takeover.TAKE_OVER_CLUSTER,
+    prepare_host.PREPARE_HOST,
+    *lifecycle.TEMPLATES,
 )
 
-__all__ = ["TEMPLATES", "steps", "takeover", "templates"]
+__all__ = ["TEMPLATES", "lifecycle", "prepare_host", "steps", "takeover", "templates"]

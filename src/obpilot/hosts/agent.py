@@ -30,6 +30,15 @@ Actions:
   wait_ready   wait until the server holds its pid-file lock and answers SQL, or exits.
   locate       find the seekdb binary inside the pylibseekdb package of this Python.
   tail         the end of a (log) file.
+  survey       the host itself (Python, /proc, `timeout`, system, memory) and what it
+               offers at some paths (free space, whether writable) and ports (listeners).
+  claim_dirs   create a server's directories, each with an ownership marker
+               (`.obpilot-owner`: cluster, server, task), or refuse and create none.
+  owners       read the markers of some directories.
+  remove_claimed  remove the directories a given task claimed (a rolled-back create).
+  move_aside   rename a cluster's marked directories to `<dir><suffix>` (and optionally
+               remove them); move_back renames them back.
+  file_sha1    the SHA-1 of some files (an installed package's files, verified).
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import hashlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -56,6 +66,10 @@ if TYPE_CHECKING:
         AgentEvent,
         AgentHello,
         AgentReply,
+        ClaimDirsAnswer,
+        ClaimDirsRequest,
+        DirsChangedAnswer,
+        FileSha1Answer,
         InspectedProcess,
         InspectReport,
         InspectRequest,
@@ -63,16 +77,26 @@ if TYPE_CHECKING:
         LaunchRequest,
         LocateAnswer,
         LocateRequest,
+        MoveAsideRequest,
+        MoveBackRequest,
+        OwnerMarker,
+        OwnersAnswer,
+        PathsRequest,
         PidFile,
         PortListener,
         PortListeners,
         ProcessInfo,
+        RemoveClaimedRequest,
         SignalAnswer,
         SignalRequest,
         SqlAnswer,
         SqlFailure,
         SqlRequest,
         SqlSuccess,
+        SurveyAnswer,
+        SurveyedPath,
+        SurveyedPort,
+        SurveyRequest,
         TailAnswer,
         TailRequest,
         WaitReadyAnswer,
@@ -762,6 +786,241 @@ def tail(request: TailRequest) -> TailAnswer:
         return {"exists": False, "size": 0, "text": ""}
 
 
+def survey(request: SurveyRequest) -> SurveyAnswer:
+    """The host and what it offers at the requested paths and ports. Bounded: a few small
+    files of /proc and /etc, one stat per path, at most 5 directory entries read."""
+    system = os.uname()
+    memory = _meminfo()
+    return {
+        "python": ".".join(str(part) for part in sys.version_info[:3]),
+        "proc": os.path.isdir("/proc/self"),
+        "timeout": shutil.which("timeout"),
+        "operating_system": _operating_system(system.sysname, system.release),
+        "architecture": system.machine,
+        "cpu_count": os.cpu_count() or 0,
+        "memory_total": memory.get("MemTotal", 0),
+        "memory_available": memory.get("MemAvailable", 0),
+        "paths": {path: survey_path(path) for path in request.get("paths") or []},
+        "ports": {str(port): _survey_port(port) for port in request.get("ports") or []},
+    }
+
+
+def _meminfo() -> dict[str, int]:
+    """/proc/meminfo in bytes, by field."""
+    fields: dict[str, int] = {}
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                name, _, value = line.partition(":")
+                amount = value.split()
+                if amount and amount[0].isdigit():
+                    unit = 1024 if amount[1:] == ["kB"] else 1
+                    fields[name] = int(amount[0]) * unit
+    except OSError:
+        pass
+    return fields
+
+
+def _operating_system(kernel: str, release: str) -> str:
+    """The kernel, and the distribution's name from os-release when there is one."""
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            with open(path) as handle:
+                for line in handle:
+                    if line.startswith("PRETTY_NAME="):
+                        name = line.split("=", 1)[1].strip().strip("\"'")
+                        return f"{kernel} {release} ({name})"
+        except OSError:
+            continue
+    return f"{kernel} {release}"
+
+
+def survey_path(path: str) -> SurveyedPath:
+    if not os.path.isabs(path):
+        raise ValueError(f"not an absolute path: {path}")
+    exists = os.path.exists(path)
+    anchor = path
+    while not os.path.exists(anchor):
+        anchor = os.path.dirname(anchor)
+    is_dir = os.path.isdir(anchor)
+    if exists and not is_dir:
+        writable = os.access(path, os.W_OK)
+    else:  # a file can be made in it, or it can be made in its ancestor
+        writable = is_dir and os.access(anchor, os.W_OK | os.X_OK)
+    space = os.statvfs(anchor)
+    return {
+        "exists": exists,
+        "is_dir": exists and is_dir,
+        "entries": _first_entries(path, 5) if exists and is_dir else [],
+        "writable": writable,
+        "free_bytes": space.f_bavail * space.f_frsize,
+        "device": os.stat(anchor).st_dev,
+    }
+
+
+def _first_entries(path: str, count: int) -> list[str]:
+    """Up to `count` names in a directory, read without listing a big one whole."""
+    names: list[str] = []
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                names.append(entry.name)
+                if len(names) == count:
+                    break
+    except OSError:
+        pass
+    return names
+
+
+#: How much of a listener's command line a survey reports.
+COMMAND_SHOWN = 200
+
+
+def _survey_port(port: int) -> SurveyedPort:
+    listeners = port_listeners(port)
+    owner = listeners["owners"][0] if listeners["owners"] else None
+    if owner is None:
+        return {"listening": listeners["listening"], "pid": None, "command": None}
+    command = " ".join(owner["argv"] or []) or owner["exe"]
+    return {
+        "listening": True,
+        "pid": owner["pid"],
+        "command": command[:COMMAND_SHOWN] if command else None,
+    }
+
+
+# --------------------------------------------------------------------------- directories
+
+OWNER_MARKER = ".obpilot-owner"
+
+
+def read_marker(path: str) -> OwnerMarker | None:
+    try:
+        with open(os.path.join(path, OWNER_MARKER), encoding="utf-8") as handle:
+            marker = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    keys = ("cluster_id", "cluster", "server_id", "task_id")
+    if not isinstance(marker, dict) or any(key not in marker for key in keys):
+        return None
+    return {
+        "cluster_id": int(marker["cluster_id"]),
+        "cluster": str(marker["cluster"]),
+        "server_id": int(marker["server_id"]),
+        "task_id": int(marker["task_id"]),
+    }
+
+
+def _claim_refusal(path: str, marker: OwnerMarker) -> str | None:
+    """Why `path` cannot become this server's directory; None: it can."""
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isdir(path)):
+        return "exists and is not a directory"
+    if not os.path.exists(path):
+        parent = path
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"cannot be created: {parent} is not writable"
+        return None
+    entries = sorted(os.listdir(path))
+    if not entries:
+        return None if os.access(path, os.W_OK | os.X_OK) else "is not writable"
+    own = read_marker(path)
+    same_server = (
+        own is not None
+        and own["cluster_id"] == marker["cluster_id"]
+        and own["server_id"] == marker["server_id"]
+    )
+    if same_server:
+        return None  # claimed by an earlier run of the same step: idempotent
+    return f"exists and is not empty ({', '.join(entries[:5])})"
+
+
+def claim_dirs(request: ClaimDirsRequest) -> ClaimDirsAnswer:
+    marker = request["marker"]
+    paths = [os.path.normpath(path) for path in request["paths"]]
+    refusals = {path: _claim_refusal(path, marker) for path in paths}
+    refused = {path: why for path, why in refusals.items() if why is not None}
+    if refused:
+        return {"claimed": [], "refused": refused}
+    for path in paths:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        if read_marker(path) is None:
+            temporary = os.path.join(path, OWNER_MARKER + ".tmp")
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(marker, handle)
+            os.replace(temporary, os.path.join(path, OWNER_MARKER))
+    return {"claimed": paths, "refused": {}}
+
+
+def owners(request: PathsRequest) -> OwnersAnswer:
+    return {
+        "markers": {path: read_marker(path) for path in request["paths"]},
+        "exists": {path: os.path.lexists(path) for path in request["paths"]},
+    }
+
+
+def remove_claimed(request: RemoveClaimedRequest) -> DirsChangedAnswer:
+    changed, skipped = [], {}
+    for path in request["paths"]:
+        marker = read_marker(path)
+        if not os.path.lexists(path):
+            skipped[path] = "missing"
+        elif marker is None or marker["task_id"] != request["task_id"]:
+            skipped[path] = "not made by this task"
+        else:
+            shutil.rmtree(path)
+            changed.append(path)
+    return {"changed": changed, "skipped": skipped}
+
+
+def move_aside(request: MoveAsideRequest) -> DirsChangedAnswer:
+    changed, skipped = [], {}
+    for path in request["paths"]:
+        aside = path + request["suffix"]
+        marker = read_marker(path)
+        if not os.path.lexists(path):
+            skipped[path] = "already moved" if os.path.lexists(aside) else "missing"
+        elif marker is None or marker["cluster_id"] != request["cluster_id"]:
+            skipped[path] = "its marker names another owner"
+        elif os.path.lexists(aside):
+            skipped[path] = f"{aside} exists"
+        else:
+            os.rename(path, aside)
+            changed.append(path)
+        if request["purge"] and os.path.isdir(aside) and not os.path.islink(aside):
+            shutil.rmtree(aside)
+    return {"changed": changed, "skipped": skipped}
+
+
+def move_back(request: MoveBackRequest) -> DirsChangedAnswer:
+    changed, skipped = [], {}
+    for path in request["paths"]:
+        aside = path + request["suffix"]
+        if not os.path.lexists(aside):
+            skipped[path] = f"{aside} is missing"
+        elif os.path.lexists(path):
+            skipped[path] = "the path is taken again"
+        else:
+            os.rename(aside, path)
+            changed.append(path)
+    return {"changed": changed, "skipped": skipped}
+
+
+def file_sha1(request: PathsRequest) -> FileSha1Answer:
+    digests: dict[str, str | None] = {}
+    for path in request["paths"]:
+        try:
+            digest = hashlib.sha1()  # noqa: S324 - an integrity check, not security
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+            digests[path] = digest.hexdigest()
+        except OSError:
+            digests[path] = None
+    return {"sha1": digests}
+
+
 # --------------------------------------------------------------------------- serving
 
 # Requests arrive as parsed JSON: each action reads its own request's keys.
@@ -772,6 +1031,13 @@ ACTIONS: dict[ActionName, Callable[[Any], object]] = {
     "wait_ready": wait_ready,
     "locate": locate,
     "tail": tail,
+    "survey": survey,
+    "claim_dirs": claim_dirs,
+    "owners": owners,
+    "remove_claimed": remove_claimed,
+    "move_aside": move_aside,
+    "move_back": move_back,
+    "file_sha1": file_sha1,
 }
 
 #: What obpilot runs on a host to start the agent: it reads this text's size, then the

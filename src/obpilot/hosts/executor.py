@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from obpilot.errors import (
@@ -23,6 +24,7 @@ from obpilot.errors import (
     HostCommandFailed,
     HostCommandTimeout,
     HostError,
+    HostFileCopyFailed,
     HostKeyChanged,
     HostUnreachable,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "HostCommandTimeout",
     "HostError",
     "HostExecutor",
+    "HostFileCopyFailed",
     "HostKeyChanged",
     "HostPipe",
     "HostUnreachable",
@@ -176,6 +179,13 @@ class HostExecutor(Protocol):
 
     async def open_pipe(self, argv: Sequence[str], *, step: str) -> HostPipe:
         """Starts `argv` to talk to it over its stdin and stdout until `HostPipe.close`."""
+        ...
+
+    async def put_file(
+        self, source: Path, destination: str, *, mode: int, step: str, time_limit: float
+    ) -> None:
+        """Copies the local file `source` to `destination` on the host, whole or not at
+        all (written beside it, then renamed over it)."""
         ...
 
     @property

@@ -5,21 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from obpilot.hosts.agent_link import AgentLink
 from obpilot.hosts.executor import (
     CommandResult,
     ErrorTail,
     HostCommandTimeout,
+    HostFileCopyFailed,
     HostUnreachable,
     check_result,
 )
 
 #: The longest line read from a pipe (an agent's answer with a log's tail fits easily).
 PIPE_LINE_LIMIT = 16 * 1024 * 1024
+
+
+def _copy_whole(source: Path, destination: str, mode: int) -> None:
+    partial = f"{destination}.obpilot-part"
+    shutil.copyfile(source, partial)
+    os.chmod(partial, mode)
+    os.replace(partial, destination)
 
 
 class LocalExecutor:
@@ -95,6 +105,20 @@ class LocalExecutor:
             stderr=stderr.decode(errors="replace"),
         )
         return check_result(result) if check else result
+
+    async def put_file(
+        self, source: Path, destination: str, *, mode: int, step: str, time_limit: float
+    ) -> None:
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(_copy_whole, source, destination, mode), time_limit
+            )
+        except TimeoutError:
+            raise HostCommandTimeout(
+                host=self.label, step=step, detail=f"copying {source} took over {time_limit:g} s"
+            ) from None
+        except OSError as error:
+            raise HostFileCopyFailed(host=self.label, step=step, detail=str(error)) from None
 
     async def open_pipe(self, argv: Sequence[str], *, step: str) -> LocalPipe:
         try:

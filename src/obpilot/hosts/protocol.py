@@ -16,7 +16,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Generic, Literal, NotRequired, TypedDict, TypeVar
 
-ActionName = Literal["inspect", "launch", "signal", "wait_ready", "locate", "tail"]
+ActionName = Literal[
+    "inspect",
+    "launch",
+    "signal",
+    "wait_ready",
+    "locate",
+    "tail",
+    "survey",
+    "claim_dirs",
+    "owners",
+    "remove_claimed",
+    "move_aside",
+    "move_back",
+    "file_sha1",
+]
 #: The signals a driver sends: the clean stop, and the kill after the grace period.
 SignalName = Literal["USR1", "KILL"]
 
@@ -101,6 +115,60 @@ class TailRequest(TypedDict):
 
     path: str
     bytes: NotRequired[int]  # default 8000
+
+
+class SurveyRequest(TypedDict):
+    """What the host is (its system, Python, memory) and what it offers at `paths` and
+    `ports`: whether a server could be prepared there."""
+
+    paths: list[str]  # absolute
+    ports: list[int]
+
+
+class OwnerMarker(TypedDict):
+    """What `.obpilot-owner` in a directory says: the cluster, server and task that made
+    the directory. obpilot removes or moves only directories whose marker it checked."""
+
+    cluster_id: int
+    cluster: str
+    server_id: int
+    task_id: int
+
+
+class ClaimDirsRequest(TypedDict):
+    """Creates each directory (with its parents) and writes its marker; refuses, creating
+    nothing, when one exists with content other than this server's own marker."""
+
+    paths: list[str]
+    marker: OwnerMarker
+
+
+class PathsRequest(TypedDict):
+    paths: list[str]
+
+
+class RemoveClaimedRequest(TypedDict):
+    """Removes each directory whose marker names `task_id` (a rolled-back create)."""
+
+    paths: list[str]
+    task_id: int
+
+
+class MoveAsideRequest(TypedDict):
+    """Renames each directory whose marker names `cluster_id` to `<path><suffix>`, and
+    removes the renamed tree when `purge`."""
+
+    paths: list[str]
+    cluster_id: int
+    suffix: str
+    purge: bool
+
+
+class MoveBackRequest(TypedDict):
+    """Renames `<path><suffix>` back to `<path>` where the path is free again."""
+
+    paths: list[str]
+    suffix: str
 
 
 # --------------------------------------------------------------------------- answers
@@ -222,6 +290,63 @@ class TailAnswer(TypedDict):
     text: str
 
 
+class SurveyedPath(TypedDict):
+    exists: bool
+    is_dir: bool
+    #: Up to 5 names, when it is a non-empty directory.
+    entries: list[str]
+    #: For a missing path: whether it could be created (its nearest existing ancestor is
+    #: a writable, searchable directory).
+    writable: bool
+    #: Free space (for an unprivileged user) and the device, of the path or, when it is
+    #: missing, of its nearest existing ancestor.
+    free_bytes: int
+    device: int
+
+
+class SurveyedPort(TypedDict):
+    listening: bool
+    #: The listener, when the agent's user can see it.
+    pid: int | None
+    command: str | None  # its command line, shortened
+
+
+class SurveyAnswer(TypedDict):
+    python: str  # the agent's Python: "3.11.2"
+    proc: bool  # whether /proc is mounted
+    timeout: str | None  # coreutils' `timeout` on the PATH; None: missing
+    operating_system: str  # "Linux 6.1.0-18-amd64 (Debian GNU/Linux 12 (bookworm))"
+    architecture: str  # "x86_64"
+    cpu_count: int
+    memory_total: int  # bytes
+    memory_available: int  # bytes (MemAvailable)
+    paths: dict[str, SurveyedPath]
+    #: By port number (a JSON key is a string).
+    ports: dict[str, SurveyedPort]
+
+
+class ClaimDirsAnswer(TypedDict):
+    claimed: list[str]  # empty when refused
+    #: Why a path cannot be claimed; when any is, nothing was created.
+    refused: dict[str, str]
+
+
+class OwnersAnswer(TypedDict):
+    #: Each path's marker; None: the path is missing, or has no readable marker.
+    markers: dict[str, OwnerMarker | None]
+    exists: dict[str, bool]
+
+
+class DirsChangedAnswer(TypedDict):
+    changed: list[str]  # removed, moved or moved back
+    #: What was left alone and why (another owner, missing, the way back taken).
+    skipped: dict[str, str]
+
+
+class FileSha1Answer(TypedDict):
+    sha1: dict[str, str | None]  # None: missing or unreadable
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -277,3 +402,10 @@ SIGNAL: Action[SignalRequest, SignalAnswer] = Action("signal")
 WAIT_READY: Action[WaitReadyRequest, WaitReadyAnswer] = Action("wait_ready")
 LOCATE: Action[LocateRequest, LocateAnswer] = Action("locate")
 TAIL: Action[TailRequest, TailAnswer] = Action("tail")
+SURVEY: Action[SurveyRequest, SurveyAnswer] = Action("survey")
+CLAIM_DIRS: Action[ClaimDirsRequest, ClaimDirsAnswer] = Action("claim_dirs")
+OWNERS: Action[PathsRequest, OwnersAnswer] = Action("owners")
+REMOVE_CLAIMED: Action[RemoveClaimedRequest, DirsChangedAnswer] = Action("remove_claimed")
+MOVE_ASIDE: Action[MoveAsideRequest, DirsChangedAnswer] = Action("move_aside")
+MOVE_BACK: Action[MoveBackRequest, DirsChangedAnswer] = Action("move_back")
+FILE_SHA1: Action[PathsRequest, FileSha1Answer] = Action("file_sha1")

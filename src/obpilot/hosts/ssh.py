@@ -10,6 +10,7 @@ import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -21,6 +22,7 @@ from obpilot.hosts.executor import (
     HostAuthenticationFailed,
     HostCommandTimeout,
     HostError,
+    HostFileCopyFailed,
     HostKeyChanged,
     HostUnreachable,
     check_result,
@@ -266,6 +268,23 @@ class SshExecutor:
             stderr=str(stderr or ""),
         )
         return check_result(result) if check else result
+
+    async def put_file(
+        self, source: Path, destination: str, *, mode: int, step: str, time_limit: float
+    ) -> None:
+        partial = f"{destination}.obpilot-part"
+        connection = await self._connect(step)
+        try:
+            async with asyncio.timeout(time_limit), connection.start_sftp_client() as sftp:
+                await sftp.put(str(source), partial)
+                await sftp.chmod(partial, mode)
+                await sftp.posix_rename(partial, destination)
+        except TimeoutError:
+            raise HostCommandTimeout(
+                host=self.label, step=step, detail=f"copying {source} took over {time_limit:g} s"
+            ) from None
+        except (asyncssh.SFTPError, OSError) as error:
+            raise HostFileCopyFailed(host=self.label, step=step, detail=f"SFTP: {error}") from None
 
     async def open_pipe(self, argv: Sequence[str], *, step: str) -> SshPipe:
         _, process = await self._create_process(shlex.join(argv), step, text=False)

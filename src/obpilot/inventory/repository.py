@@ -12,7 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from obpilot.db.base import utcnow
 from obpilot.engine import TaskInstance
-from obpilot.inventory.models import Cluster, Host, Server, Zone
+from obpilot.inventory.models import Cluster, Host, HostStatus, Server, Zone
 from obpilot.paging import PageRequest
 
 SortColumns = dict[str, InstrumentedAttribute[Any]]
@@ -78,11 +78,18 @@ class HostRepository:
         return list(rows)
 
     async def page(
-        self, page: PageRequest, *, statuses: Sequence[str], keyword: str | None
+        self,
+        page: PageRequest,
+        *,
+        statuses: Sequence[str],
+        idc_ids: Sequence[int],
+        keyword: str | None,
     ) -> tuple[list[Host], int]:
         statement = select(Host)
         if statuses:
             statement = statement.where(Host.status.in_(statuses))
+        if idc_ids:
+            statement = statement.where(Host.idc_id.in_(idc_ids))
         if keyword:
             statement = statement.where(
                 Host.name.icontains(keyword, autoescape=True)
@@ -95,11 +102,36 @@ class HostRepository:
         await self.session.flush()
         return host
 
-    async def count_servers(self, host_id: int) -> int:
-        count = await self.session.scalar(
-            select(func.count()).select_from(Server).where(Server.host_id == host_id)
+    async def servers_on(self, host_ids: Collection[int]) -> list[tuple[Server, str]]:
+        """The servers on these hosts, each with its cluster's name."""
+        rows = await self.session.execute(
+            select(Server, Cluster.name)
+            .join(Cluster, Cluster.id == Server.cluster_id)
+            .where(Server.host_id.in_(list(host_ids)))
+            .order_by(Server.id)
         )
-        return int(count or 0)
+        return [(server, cluster_name) for server, cluster_name in rows]
+
+    async def pin_host_key(self, host_id: int, host_key: str) -> None:
+        """Records the host key of a host that has none yet (a second writer changes
+        nothing: the first key stays)."""
+        await self.session.execute(
+            update(Host)
+            .where(Host.id == host_id, Host.host_key.is_(None))
+            .values(host_key=host_key, update_time=utcnow())
+        )
+
+    async def set_prepared(self, host_id: int, *, operating_system: str, architecture: str) -> None:
+        await self.session.execute(
+            update(Host)
+            .where(Host.id == host_id)
+            .values(
+                operating_system=operating_system,
+                architecture=architecture,
+                status=HostStatus.AVAILABLE,
+                update_time=utcnow(),
+            )
+        )
 
     async def delete(self, host: Host) -> None:
         await self.session.delete(host)
@@ -186,6 +218,30 @@ class ClusterRepository:
             update(Cluster).where(Cluster.id == cluster_id).values(ob_version=version)
         )
 
+    async def get_by_client_token(self, client_token: str) -> Cluster | None:
+        return await self.session.scalar(
+            select(Cluster).where(Cluster.client_token == client_token)
+        )
+
+    async def find_zone(self, cluster_id: int, name: str) -> Zone | None:
+        return await self.session.scalar(
+            select(Zone).where(Zone.cluster_id == cluster_id, Zone.name == name)
+        )
+
+    async def remove_servers(self, server_ids: Collection[int]) -> None:
+        """Deletes servers' rows, then the rows of the zones they leave empty."""
+        ids = list(server_ids)
+        zone_ids = set(
+            await self.session.scalars(select(Server.zone_id).where(Server.id.in_(ids)))
+        )
+        await self.session.execute(delete(Server).where(Server.id.in_(ids)))
+        for zone_id in zone_ids:
+            left = await self.session.scalar(
+                select(func.count()).select_from(Server).where(Server.zone_id == zone_id)
+            )
+            if not left:
+                await self.session.execute(delete(Zone).where(Zone.id == zone_id))
+
     async def forget(self, cluster_id: int) -> None:
         """Deletes the cluster's rows (servers, zones, cluster); nothing on any host."""
         await self.session.execute(delete(Server).where(Server.cluster_id == cluster_id))
@@ -256,6 +312,9 @@ class ServerRepository:
     async def get(self, server_id: int) -> Server | None:
         return await self.session.get(Server, server_id)
 
+    async def on_host(self, host_id: int) -> list[Server]:
+        return list(await self.session.scalars(select(Server).where(Server.host_id == host_id)))
+
     async def zone_and_cluster(self, server: Server) -> tuple[Zone, Cluster]:
         zone = await self.session.get_one(Zone, server.zone_id)
         return zone, await self.session.get_one(Cluster, server.cluster_id)
@@ -301,3 +360,14 @@ class ServerRepository:
             .where(Server.id == server_id)
             .values(status=status, update_time=utcnow(), **values)
         )
+
+
+async def servers_using_package(session: AsyncSession, package_id: int) -> list[tuple[Server, str]]:
+    """The servers installed from a software package, each with its cluster's name."""
+    rows = await session.execute(
+        select(Server, Cluster.name)
+        .join(Cluster, Cluster.id == Server.cluster_id)
+        .where(Server.package_id == package_id)
+        .order_by(Server.id)
+    )
+    return [(server, cluster_name) for server, cluster_name in rows]

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
 
-from obpilot.api.deps import SessionDep
+from obpilot.api.deps import SessionDep, WriteSessionDep
 from obpilot.api.envelope import Contents, Envelope, NoDataEnvelope, Page, ok, ok_no_data
 from obpilot.api.pagination import make_page, page_params
-from obpilot.api.params import ClusterId, HostId, ZoneName
+from obpilot.api.params import MAX_ID, ClusterId, HostId, ZoneName
 from obpilot.iam.deps import EACH, require
 from obpilot.iam.permissions import Principal
 from obpilot.inventory import service
@@ -19,10 +20,12 @@ from obpilot.inventory.models import ClusterStatus, HostStatus
 from obpilot.inventory.repository import CLUSTER_SORT, HOST_SORT
 from obpilot.inventory.schemas import (
     ClusterOut,
+    HostIdList,
     HostOut,
     ServerOut,
     ZoneOut,
     cluster_out,
+    host_out,
     server_out,
     zone_out,
 )
@@ -52,12 +55,14 @@ async def list_hosts(
     session: SessionDep,
     page: HostPage,
     status: Annotated[list[HostStatus] | None, Query()] = None,
+    idcId: Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None, Query()] = None,
     keyword: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Envelope[Page[HostOut]]:
     hosts, total = await service.list_hosts(
-        session, page=page, statuses=status or [], keyword=keyword
+        session, page=page, statuses=status or [], idc_ids=idcId or [], keyword=keyword
     )
-    return ok(make_page([HostOut.model_validate(h) for h in hosts], total, page))
+    catalog = await service.host_catalog(session, hosts)
+    return ok(make_page([host_out(h, catalog) for h in hosts], total, page))
 
 
 @router.get(
@@ -67,7 +72,8 @@ async def list_hosts(
     dependencies=[Depends(require("HOST", "READ"))],
 )
 async def get_host(session: SessionDep, hostId: HostId) -> Envelope[HostOut]:
-    return ok(HostOut.model_validate(await service.get_host(session, host_id=hostId)))
+    host = await service.get_host(session, host_id=hostId)
+    return ok(host_out(host, await service.host_catalog(session, [host])))
 
 
 @router.delete(
@@ -78,6 +84,17 @@ async def get_host(session: SessionDep, hostId: HostId) -> Envelope[HostOut]:
 )
 async def delete_host(session: SessionDep, hostId: HostId) -> NoDataEnvelope:
     await service.delete_host(session, host_id=hostId)
+    return ok_no_data()
+
+
+@router.post(
+    "/api/v2/compute/hosts/batchDelete",
+    tags=["hosts"],
+    summary="Delete hosts: all of them, or none if one is missing or runs a server",
+    dependencies=[Depends(require("HOST", "DELETE"))],
+)
+async def batch_delete_hosts(session: WriteSessionDep, body: HostIdList) -> NoDataEnvelope:
+    await service.delete_hosts(session, host_ids=body.host_id_list)
     return ok_no_data()
 
 

@@ -9,11 +9,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_serializer, field_validator
 
-from obpilot.api.envelope import CamelModel
+from obpilot.api.envelope import CamelModel, TimesOut
+from obpilot.compute.service import HostCatalog
 from obpilot.formats import format_time
 from obpilot.inventory.models import (
     Cluster,
+    ClusterOrigin,
     ClusterStatus,
+    Host,
     HostKind,
     Server,
     ServerKind,
@@ -44,15 +47,6 @@ ServerParameters = Annotated[
 ]
 
 
-class TimesOut(CamelModel):
-    create_time: datetime
-    update_time: datetime
-
-    @field_serializer("create_time", "update_time")
-    def _render_time(self, value: datetime) -> str:
-        return format_time(value)
-
-
 class HostCreate(CamelModel):
     name: str | None = Field(default=None, min_length=1, max_length=128)
     alias: str | None = Field(default=None, max_length=128)
@@ -61,14 +55,21 @@ class HostCreate(CamelModel):
     kind: HostKind = HostKind.DEDICATED_PHYSICAL_MACHINE
     credential_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     description: str | None = Field(default=None, max_length=256)
+    idc_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    type_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
     @field_validator("inner_ip_address")
     @classmethod
     def _is_ip(cls, value: str) -> str:
-        try:
-            return str(ip_address(value))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+        return host_address(value)
+
+
+def host_address(value: str) -> str:
+    """An IP address in its canonical spelling."""
+    try:
+        return str(ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
 
 
 class HostOut(TimesOut):
@@ -83,6 +84,57 @@ class HostOut(TimesOut):
     description: str | None
     host_key_fingerprint: str | None = Field(
         default=None, description="SSH host key recorded when the host was added (SHA256)."
+    )
+    idc_id: int | None
+    idc_name: str | None
+    region_id: int | None
+    region_name: str | None
+    type_id: int | None
+    type_name: str | None
+    operating_system: str | None = Field(description="As the host reported it when prepared.")
+    architecture: str | None
+
+
+class HostIdList(CamelModel):
+    host_id_list: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        min_length=1, max_length=1000
+    )
+
+    @field_validator("host_id_list")
+    @classmethod
+    def _distinct(cls, host_ids: list[int]) -> list[int]:
+        repeated = sorted({host_id for host_id in host_ids if host_ids.count(host_id) > 1})
+        if repeated:
+            raise ValueError(f"host ids given more than once: {repeated}")
+        return host_ids
+
+
+def host_out(host: Host, catalog: HostCatalog) -> HostOut:
+    """A host with the names of its IDC, region and type."""
+    idc = catalog.idcs.get(host.idc_id) if host.idc_id is not None else None
+    region = catalog.regions.get(idc.region_id) if idc is not None else None
+    host_type = catalog.host_types.get(host.type_id) if host.type_id is not None else None
+    return HostOut(
+        id=host.id,
+        name=host.name,
+        alias=host.alias,
+        inner_ip_address=host.inner_ip_address,
+        ssh_port=host.ssh_port,
+        kind=host.kind,
+        status=host.status,
+        credential_id=host.credential_id,
+        description=host.description,
+        host_key_fingerprint=host.host_key_fingerprint,
+        idc_id=host.idc_id,
+        idc_name=idc.name if idc else None,
+        region_id=region.id if region else None,
+        region_name=region.name if region else None,
+        type_id=host.type_id,
+        type_name=host_type.name if host_type else None,
+        operating_system=host.operating_system,
+        architecture=host.architecture,
+        create_time=host.create_time,
+        update_time=host.update_time,
     )
 
 
@@ -130,6 +182,13 @@ class ClusterOut(TimesOut):
     name: str
     ob_cluster_id: int
     ob_version: str | None
+    full_version: str | None = Field(
+        description="The server software's full version (with its build), as OCP names it."
+    )
+    origin: ClusterOrigin = Field(
+        description="CREATED: obpilot built it and deleting it removes its files; "
+        "TAKEN_OVER: obpilot only forgets it."
+    )
     type: str
     status: str
     creator: str | None
@@ -150,6 +209,8 @@ class ServerSpec(CamelModel):
     parameters: ServerParameters = Field(default_factory=dict)
     version: str | None = None
     status: ServerStatus
+    package_id: int | None = None
+    data_path: str | None = None
 
 
 class ZoneSpec(CamelModel):
@@ -167,6 +228,10 @@ class ClusterSpec(CamelModel):
     status: ClusterStatus
     creator: str | None = None
     zones: list[ZoneSpec] = Field(min_length=1)
+    origin: ClusterOrigin = ClusterOrigin.TAKEN_OVER
+    full_version: str | None = None
+    client_token: str | None = None
+    request_digest: str | None = None
 
 
 def server_out(server: Server, zone: Zone) -> ServerOut:
@@ -218,6 +283,8 @@ def cluster_out(cluster: Cluster) -> ClusterOut:
         name=cluster.name,
         ob_cluster_id=cluster.ob_cluster_id,
         ob_version=cluster.ob_version,
+        full_version=cluster.full_version or cluster.ob_version,
+        origin=ClusterOrigin(cluster.origin),
         type=cluster.type,
         status=cluster.status,
         creator=cluster.creator,

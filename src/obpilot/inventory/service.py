@@ -15,6 +15,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obpilot.compute import service as compute
+from obpilot.compute.service import HostCatalog
 from obpilot.errors import (
     BadRequest,
     ClusterBusy,
@@ -26,12 +28,13 @@ from obpilot.errors import (
     ZoneNotFound,
 )
 from obpilot.hosts.drivers import ProcessSpec
-from obpilot.inventory import state
+from obpilot.inventory import repository, state
 from obpilot.inventory.models import (
     Cluster,
     ClusterStatus,
     Host,
     HostKind,
+    HostStatus,
     Server,
     Zone,
     ZoneStatus,
@@ -42,7 +45,7 @@ from obpilot.inventory.repository import (
     ServerRepository,
     ZoneRepository,
 )
-from obpilot.inventory.schemas import ClusterSpec, HostCreate
+from obpilot.inventory.schemas import ClusterSpec, HostCreate, ZoneSpec
 from obpilot.paging import PageRequest
 from obpilot.secretbox import SecretBox
 
@@ -50,9 +53,16 @@ from obpilot.secretbox import SecretBox
 
 
 async def list_hosts(
-    session: AsyncSession, *, page: PageRequest, statuses: Sequence[str], keyword: str | None
+    session: AsyncSession,
+    *,
+    page: PageRequest,
+    statuses: Sequence[str],
+    idc_ids: Sequence[int] = (),
+    keyword: str | None,
 ) -> tuple[list[Host], int]:
-    return await HostRepository(session).page(page, statuses=statuses, keyword=keyword)
+    return await HostRepository(session).page(
+        page, statuses=statuses, idc_ids=idc_ids, keyword=keyword
+    )
 
 
 async def get_host(session: AsyncSession, *, host_id: int) -> Host:
@@ -66,16 +76,26 @@ async def hosts_by_id(session: AsyncSession, host_ids: Collection[int]) -> dict[
     return await HostRepository(session).by_ids(host_ids)
 
 
+async def host_catalog(session: AsyncSession, hosts: Collection[Host]) -> HostCatalog:
+    """The IDCs, regions and host types that `hosts` name (for their output)."""
+    return await compute.host_catalog(
+        session,
+        idc_ids={host.idc_id for host in hosts if host.idc_id is not None},
+        type_ids={host.type_id for host in hosts if host.type_id is not None},
+    )
+
+
 async def host_names_using_credential(session: AsyncSession, credential_id: int) -> list[str]:
     return await HostRepository(session).names_using_credential(credential_id)
 
 
 async def check_new_host(session: AsyncSession, spec: HostCreate) -> str:
     """The new host's name, once its address and name are free (and a LOCAL host's address
-    is this machine's)."""
+    is this machine's), and its IDC and type exist."""
     hosts = HostRepository(session)
     if spec.kind == HostKind.LOCAL and spec.inner_ip_address not in ("127.0.0.1", "::1"):
         raise BadRequest("A LOCAL host is this machine: its innerIpAddress must be 127.0.0.1")
+    await compute.check_placement(session, idc_id=spec.idc_id, type_id=spec.type_id)
     if await hosts.get_by_address(spec.inner_ip_address, spec.ssh_port) is not None:
         raise HostAlreadyExists(spec.inner_ip_address, spec.ssh_port)
     name = spec.name or f"{spec.inner_ip_address}:{spec.ssh_port}"
@@ -84,11 +104,18 @@ async def check_new_host(session: AsyncSession, spec: HostCreate) -> str:
     return name
 
 
-async def create_host(session: AsyncSession, *, spec: HostCreate, host_key: str | None) -> Host:
+async def create_host(
+    session: AsyncSession,
+    *,
+    spec: HostCreate,
+    host_key: str | None,
+    status: HostStatus = HostStatus.AVAILABLE,
+) -> Host:
     """Records a host, with the SSH host key that later connections must present (None for
-    a LOCAL host). Checks again what `check_new_host` checked: the credentials domain logs
-    in to a new SSH host between the two, outside any transaction, and another request may
-    have taken the address or the name meanwhile."""
+    a LOCAL host, or for a NEW host of a batch, whose first login records it). Checks again
+    what `check_new_host` checked: the credentials domain logs in to a new SSH host between
+    the two, outside any transaction, and another request may have taken the address or the
+    name meanwhile."""
     name = await check_new_host(session, spec)
     return await HostRepository(session).add(
         Host(
@@ -100,19 +127,58 @@ async def create_host(session: AsyncSession, *, spec: HostCreate, host_key: str 
             credential_id=spec.credential_id,
             description=spec.description,
             host_key=host_key,
+            idc_id=spec.idc_id,
+            type_id=spec.type_id,
+            status=status,
         )
     )
 
 
-async def delete_host(session: AsyncSession, *, host_id: int) -> None:
+async def pin_host_key(session: AsyncSession, host_id: int, host_key: str) -> str:
+    """Records the host key that a host added without one (a batch's) offered on its first
+    login, and returns the key now on record: the first recorded stays."""
     hosts = HostRepository(session)
+    await hosts.pin_host_key(host_id, host_key)
     host = await get_host(session, host_id=host_id)
-    servers = await hosts.count_servers(host_id)
-    if servers:
+    await session.refresh(host, ["host_key"])
+    assert host.host_key is not None
+    return host.host_key
+
+
+async def record_prepared_host(
+    session: AsyncSession, host_id: int, *, operating_system: str, architecture: str
+) -> None:
+    """A prepared host is AVAILABLE, with the system it reported."""
+    await get_host(session, host_id=host_id)
+    await HostRepository(session).set_prepared(
+        host_id, operating_system=operating_system, architecture=architecture
+    )
+
+
+async def delete_host(session: AsyncSession, *, host_id: int) -> None:
+    await delete_hosts(session, host_ids=[host_id])
+
+
+async def delete_hosts(session: AsyncSession, *, host_ids: Sequence[int]) -> None:
+    """Deletes all the hosts or none: each must exist, and no server may run on any."""
+    hosts = HostRepository(session)
+    found = await hosts.by_ids(host_ids)
+    missing = [host_id for host_id in host_ids if host_id not in found]
+    if missing:
+        raise HostNotFound(missing[0])
+    used = await hosts.servers_on(host_ids)
+    if used:
+        uses = [
+            f"host {found[server.host_id].name} runs server {server.ip}:{server.sql_port} "
+            f"of OB cluster {cluster_name}"
+            for server, cluster_name in used
+        ]
         raise HostInUse(
-            f"Host {host.name} still runs {servers} OB server(s); remove them from obpilot first"
+            f"{'; '.join(uses[:10])}{'; ...' if len(uses) > 10 else ''}: remove those servers "
+            "from obpilot first; no host was deleted"
         )
-    await hosts.delete(host)
+    for host_id in host_ids:
+        await hosts.delete(found[host_id])
 
 
 # ------------------------------------------------------------------ clusters
@@ -169,15 +235,13 @@ async def ensure_cluster_name_free(session: AsyncSession, name: str) -> None:
 async def register_cluster(
     session: AsyncSession, *, spec: ClusterSpec, root_password_encrypted: str | None = None
 ) -> Cluster:
-    """Records a cluster whose servers were already checked on their hosts (the sys
-    tenant's root password encrypted, if it has one)."""
-    clusters = ClusterRepository(session)
-    hosts = HostRepository(session)
+    """Records a cluster whose servers were already checked (the sys tenant's root
+    password encrypted, if it has one)."""
     await ensure_cluster_name_free(session, spec.name)
     zone_names = [zone.name for zone in spec.zones]
     if len(set(zone_names)) != len(zone_names):
         raise BadRequest(f"Zone names must be unique within a cluster: {zone_names}")
-    cluster = await clusters.add(
+    cluster = await ClusterRepository(session).add(
         Cluster(
             name=spec.name,
             ob_cluster_id=spec.ob_cluster_id,
@@ -185,39 +249,82 @@ async def register_cluster(
             status=spec.status,
             creator=spec.creator,
             root_password_encrypted=root_password_encrypted,
+            origin=spec.origin,
+            full_version=spec.full_version,
+            client_token=spec.client_token,
+            request_digest=spec.request_digest,
         )
     )
-    for zone_spec in spec.zones:
-        zone = await clusters.add_zone(
-            Zone(
-                cluster_id=cluster.id,
-                name=zone_spec.name,
-                idc_name=zone_spec.idc_name,
-                region_name=zone_spec.region_name,
-                status=zone_spec.status,
+    await add_members(session, cluster_id=cluster.id, zones=spec.zones)
+    return await get_cluster(session, cluster_id=cluster.id)
+
+
+async def add_members(
+    session: AsyncSession, *, cluster_id: int, zones: Sequence[ZoneSpec]
+) -> list[Server]:
+    """Records zones (new ones, or existing ones by name) and their new servers in a
+    cluster; returns the new servers."""
+    clusters = ClusterRepository(session)
+    hosts = HostRepository(session)
+    added = []
+    for zone_spec in zones:
+        zone = await clusters.find_zone(cluster_id, zone_spec.name)
+        if zone is None:
+            zone = await clusters.add_zone(
+                Zone(
+                    cluster_id=cluster_id,
+                    name=zone_spec.name,
+                    idc_name=zone_spec.idc_name,
+                    region_name=zone_spec.region_name,
+                    status=zone_spec.status,
+                )
             )
-        )
         for server_spec in zone_spec.servers:
             host = await hosts.get(server_spec.host_id)
             if host is None:
                 raise HostNotFound(server_spec.host_id)
-            await clusters.add_server(
-                Server(
-                    cluster_id=cluster.id,
-                    zone_id=zone.id,
-                    host_id=host.id,
-                    kind=server_spec.kind,
-                    ip=host.inner_ip_address,
-                    port=server_spec.rpc_port,
-                    sql_port=server_spec.sql_port,
-                    home_path=server_spec.home_path,
-                    binary_path=server_spec.binary_path,
-                    parameters=dict(server_spec.parameters) or None,
-                    version=server_spec.version,
-                    status=server_spec.status,
+            added.append(
+                await clusters.add_server(
+                    Server(
+                        cluster_id=cluster_id,
+                        zone_id=zone.id,
+                        host_id=host.id,
+                        kind=server_spec.kind,
+                        ip=host.inner_ip_address,
+                        port=server_spec.rpc_port,
+                        sql_port=server_spec.sql_port,
+                        home_path=server_spec.home_path,
+                        binary_path=server_spec.binary_path,
+                        parameters=dict(server_spec.parameters) or None,
+                        version=server_spec.version,
+                        status=server_spec.status,
+                        package_id=server_spec.package_id,
+                        data_path=server_spec.data_path,
+                    )
                 )
             )
-    return await get_cluster(session, cluster_id=cluster.id)
+    return added
+
+
+async def stamp_created_by(
+    session: AsyncSession, *, cluster: Cluster | None, servers: Sequence[Server], task_id: int
+) -> None:
+    """Names the task that creates a cluster and its servers, or adds servers: only that
+    task's rollback removes them (and what it made on their hosts)."""
+    if cluster is not None:
+        cluster.create_task_id = task_id
+    for server in servers:
+        server.created_by_task_id = task_id
+    await session.flush()
+
+
+async def find_cluster_by_token(session: AsyncSession, client_token: str) -> Cluster | None:
+    return await ClusterRepository(session).get_by_client_token(client_token)
+
+
+async def remove_servers(session: AsyncSession, server_ids: Collection[int]) -> None:
+    """Forgets servers (and any zone left without servers): nothing on their hosts."""
+    await ClusterRepository(session).remove_servers(server_ids)
 
 
 async def forget_cluster(session: AsyncSession, cluster_id: int) -> None:
@@ -280,6 +387,10 @@ async def find_server(session: AsyncSession, server_id: int) -> Server | None:
 
 async def servers_of_cluster(session: AsyncSession, cluster_id: int) -> list[Server]:
     return await ServerRepository(session).of_cluster(cluster_id)
+
+
+async def servers_on_host(session: AsyncSession, host_id: int) -> list[Server]:
+    return await ServerRepository(session).on_host(host_id)
 
 
 async def servers_using(
@@ -379,3 +490,8 @@ async def record_server_statuses(
     for zone in await ZoneRepository(session).of_cluster(cluster_id):
         await _update_zone_status(session, zone)
     await update_cluster_status(session, cluster_id)
+
+
+async def servers_using_package(session: AsyncSession, package_id: int) -> list[tuple[Server, str]]:
+    """The servers installed from a software package, each with its cluster's name."""
+    return await repository.servers_using_package(session, package_id)

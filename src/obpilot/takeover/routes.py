@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
 from obpilot.api.deps import WriteSessionDep
-from obpilot.api.envelope import Envelope, NoDataEnvelope, ok, ok_no_data
-from obpilot.api.params import ClusterId
+from obpilot.api.envelope import Envelope, ok
 from obpilot.credentials.deps import SecretBoxDep
 from obpilot.iam.deps import require
 from obpilot.iam.permissions import Principal
@@ -46,21 +45,3 @@ async def take_over_cluster(
         secret_box=secret_box,
     )
     return ok(brief_of(submitted.task, submitted.dag))
-
-
-@router.delete(
-    "/api/v2/ob/clusters/{id}",
-    summary="Forget an OceanBase cluster (its processes and data stay on the hosts)",
-    description=service.FORGET_ONLY,
-    dependencies=[Depends(require("CLUSTER", "DELETE", cluster_id_param="id"))],
-)
-async def forget_cluster(
-    session: WriteSessionDep,
-    id: ClusterId,
-    keepProcesses: Annotated[
-        bool,
-        Query(description="Must be true: obpilot forgets the cluster and leaves its processes."),
-    ] = False,
-) -> NoDataEnvelope:
-    await service.forget_cluster(session, cluster_id=id, keep_processes=keepProcesses)
-    return ok_no_data()

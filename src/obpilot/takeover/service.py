@@ -11,7 +11,7 @@ process is signalled and no file is touched."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -25,9 +25,7 @@ from obpilot.errors import (
     InvalidServerParameter,
 )
 from obpilot.flows import takeover as flow
-from obpilot.hosts.drivers import ProcessSpec, driver_for
-from obpilot.hosts.drivers.base import PidFileServerDriver
-from obpilot.hosts.executor import CommandResult, HostAgent, HostPipe
+from obpilot.hosts.drivers import ProcessSpec, check_spec
 from obpilot.inventory import service as inventory
 from obpilot.inventory.models import ClusterStatus, Host, ServerStatus, ZoneStatus
 from obpilot.inventory.schemas import ClusterSpec, ServerSpec, ZoneSpec
@@ -36,39 +34,10 @@ from obpilot.secretbox import SecretBox
 from obpilot.takeover.schemas import TakeOverRequest, TakeOverServer, TakeOverZone
 
 FORGET_ONLY = (
-    "obpilot only forgets clusters: DELETE /api/v2/ob/clusters/{id}?keepProcesses=true "
-    "removes the cluster, its zones and servers from obpilot and leaves every process and "
-    "its data running on the hosts as they are. Destroying a cluster is not supported"
+    "obpilot did not create OB cluster {id}, so it only forgets it: "
+    "DELETE /api/v2/ob/clusters/{id}?keepProcesses=true removes the cluster, its zones and "
+    "servers from obpilot and leaves every process and its data on the hosts as they are"
 )
-
-
-class _NoHost:
-    """The executor a driver gets when it only validates a spec: it never runs anything."""
-
-    label = "validation"
-    python = "python3"
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        step: str,
-        time_limit: float,
-        input: str | None = None,
-        env: Mapping[str, str] | None = None,
-        check: bool = True,
-    ) -> CommandResult:
-        raise RuntimeError("validation touches no host")
-
-    async def open_pipe(self, argv: Sequence[str], *, step: str) -> HostPipe:
-        raise RuntimeError("validation touches no host")
-
-    @property
-    def agent(self) -> HostAgent:
-        raise RuntimeError("validation touches no host")
-
-    async def close(self) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -176,9 +145,7 @@ def _check_driver(request: TakeOverRequest, item: _Planned) -> None:
         server_ip=item.host.inner_ip_address,
     )
     try:
-        driver = driver_for(spec, _NoHost())
-        assert isinstance(driver, PidFileServerDriver)
-        driver.validate()
+        check_spec(spec)
     except (ValueError, InvalidServerParameter) as error:
         raise BadRequest(f"{item.label} (zone {item.zone.name}): {error}") from None
 

@@ -85,6 +85,14 @@ async def get_task(session: SessionDep, user: Reader, taskInstanceId: TaskId) ->
     return ok_wire(await service.get_task(session, task_id=taskInstanceId, access=_access(user)))
 
 
+# The path OCP's field clients poll (Terraform providers): the same answer.
+router.get(
+    "/api/v2/tasks/{taskInstanceId}",
+    summary="Get a task (as GET /api/v2/tasks/instances/{id})",
+    response_model=Envelope[TaskOut],
+)(get_task)
+
+
 @router.post(
     "/api/v2/tasks/instances/{taskInstanceId}/retry",
     summary="Retry a failed task",

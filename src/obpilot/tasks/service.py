@@ -140,6 +140,17 @@ def brief_of(task: TaskInstance, dag: repo.DagView) -> SubmittedTaskOut:
 # tests/tasks/test_shapes.py checks that the models take these dicts unchanged.
 
 
+async def brief_of_stored(session: AsyncSession, task_id: int) -> SubmittedTaskOut | None:
+    """Shape A of a task that exists already (a repeated request answers its task)."""
+    task = await session.get(TaskInstance, task_id)
+    if task is None:
+        return None
+    dag = repo.DagView(
+        await repo.subtask_views(session, task.id), await repo.list_edges(session, task.id)
+    )
+    return brief_of(task, dag)
+
+
 def _subtask_json(
     subtask: repo.SubtaskView,
     upstreams: list[int],

@@ -22,6 +22,7 @@ from obpilot.cli.commands.common import (
     WaitOption,
     YesOption,
     confirm,
+    note_more,
     open_session,
     run,
     submitted,
@@ -51,16 +52,16 @@ async def resolve_cluster(client: ApiClient, ref: str) -> Json:
     raise CliError(f"no cluster named {ref!r} that you may read (`obpilot cluster list`)")
 
 
-def _servers(cluster: Json) -> list[Json]:
+def servers_of(cluster: Json) -> list[Json]:
     return [server for zone in cluster.get("zones", []) for server in zone.get("servers", [])]
 
 
 def resolve_server(cluster: Json, ref: str) -> Json:
     """The cluster's server named by its id or `ip:sqlPort`."""
-    for server in _servers(cluster):
+    for server in servers_of(cluster):
         if ref in (str(server["id"]), f"{server['ip']}:{server['sqlPort']}"):
             return server
-    known = ", ".join(f"{s['id']} ({s['ip']}:{s['sqlPort']})" for s in _servers(cluster))
+    known = ", ".join(f"{s['id']} ({s['ip']}:{s['sqlPort']})" for s in servers_of(cluster))
     raise CliError(f"cluster {cluster['name']} has no server {ref!r}; its servers: {known}")
 
 
@@ -106,16 +107,9 @@ def list_clusters(
         async with session.client as client:
             page = await client.get(CLUSTERS, name=name, status=status, size=size)
         output.emit(page, fmt, page["contents"], CLUSTER_COLUMNS)
-        _note_more(page)
+        note_more(page)
 
     run(work)
-
-
-def _note_more(page: Json) -> None:
-    about = page.get("page") or {}
-    shown, total = len(page["contents"]), about.get("totalElements", len(page["contents"]))
-    if total > shown:
-        output.say(f"{shown} of {total} shown: --size shows more")
 
 
 @cluster_app.command("show")
@@ -138,7 +132,7 @@ def show_cluster(
         zones = ", ".join(f"{z['name']} {z['status']}" for z in found.get("zones", []))
         title.append(f"; zones: {zones}")
         output.stdout().print(title)
-        output.emit(found, fmt, _servers(found), SERVER_COLUMNS)
+        output.emit(found, fmt, servers_of(found), SERVER_COLUMNS)
 
     run(work)
 
@@ -163,7 +157,7 @@ async def _operate(target: Target, verb: Verb, given: dict[str, Any]) -> None:
     async with session.client as client:
         cluster = await resolve_cluster(client, given["cluster"])
         path = f"{CLUSTERS}/{cluster['id']}"
-        what = f"cluster {cluster['name']} (id {cluster['id']}, {len(_servers(cluster))} servers)"
+        what = f"cluster {cluster['name']} (id {cluster['id']}, {len(servers_of(cluster))} servers)"
         if target is Target.ZONE:
             zone = given["zone"]
             path += f"/zones/{quote(zone, safe='')}"

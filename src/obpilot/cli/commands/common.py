@@ -97,24 +97,58 @@ class Follow:
     fmt: OutputFormat
 
 
-async def submitted(session: Session, task: Json, how: Follow, trace_id: str | None) -> None:
-    """After an operation (whose request had `trace_id`): prints the task id (--no-wait) or
-    follows the task."""
-    if how.wait:
-        await watch(session, int(task["id"]), how, trace_id=trace_id)
+def confirm_by_name(question: str, name: str, yes: bool) -> None:
+    """For what cannot be undone: the user types `name` (unless -y)."""
+    if yes:
         return
+    if not sys.stdin.isatty():
+        raise CliError(f"{question} Confirm with -y (stdin is not a terminal): nothing done")
+    output.say(question)
+    typed = typer.prompt(f"Type {name!r} to confirm", default="", show_default=False, err=True)
+    if typed != name:
+        raise CliError(f"not confirmed ({name!r} was not typed): nothing done")
+
+
+def note_more(page: Json) -> None:
+    """Says on stderr when a page shows fewer items than there are."""
+    about = page.get("page") or {}
+    shown, total = len(page["contents"]), about.get("totalElements", len(page["contents"]))
+    if total > shown:
+        output.say(f"{shown} of {total} shown: --size shows more")
+
+
+async def submitted(
+    session: Session,
+    task: Json,
+    how: Follow,
+    trace_id: str | None,
+    extra: Json | None = None,
+) -> Json | None:
+    """After an operation (whose request had `trace_id`): prints the task id (--no-wait) or
+    follows the task, and answers the final task then. `extra` (such as the new cluster's
+    `clusterId`) joins the task in the JSON and YAML documents."""
+    if how.wait:
+        return await watch(session, int(task["id"]), how, trace_id=trace_id, extra=extra)
     if output.is_document(how.fmt):
-        output.print_document(task, how.fmt)
+        output.print_document({**task, **(extra or {})}, how.fmt)
     else:
         print(task["id"], flush=True)
     output.say(
         f"task {task['id']} ({task['name']}) submitted; follow it with: "
         + session.command(f"task watch {task['id']}")
     )
+    return None
 
 
-async def watch(session: Session, task_id: int, how: Follow, trace_id: str | None) -> None:
-    """Follows the task to its end; a failed task ends with its report and exit code 1."""
+async def watch(
+    session: Session,
+    task_id: int,
+    how: Follow,
+    trace_id: str | None,
+    extra: Json | None = None,
+) -> Json:
+    """Follows the task to its end and answers it; a failed task ends with its report and
+    exit code 1."""
     resume = session.command(f"task watch {task_id}")
     try:
         async with asyncio.timeout(how.timeout):
@@ -130,7 +164,7 @@ async def watch(session: Session, task_id: int, how: Follow, trace_id: str | Non
             ExitCode.INTERRUPTED,
         ) from None
     if output.is_document(how.fmt):
-        output.print_document(final, how.fmt)
+        output.print_document({**final, **(extra or {})}, how.fmt)
     else:
         line = Text(f"Task {task_id} {final['name']}: ")
         line.append(output.status_text(final["status"]))
@@ -147,3 +181,4 @@ async def watch(session: Session, task_id: int, how: Follow, trace_id: str | Non
             progress, logs, trace_id or session.client.last_trace_id, session.command
         )
         raise CliError(report, ExitCode.TASK_FAILED)
+    return final

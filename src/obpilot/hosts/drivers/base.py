@@ -170,6 +170,19 @@ class PidFileServerDriver:
             time_limit=wait + self.timeouts.probe + AGENT_MARGIN,
         )
 
+    async def run_sql(
+        self, statements: list[str], *, password: str | None, step: str, time_limit: float = 60.0
+    ) -> SqlAnswer:
+        """Logs in as root with `password` (not the stored one: a new server has none yet)
+        and runs `statements` in order; the answer says whether all of them ran."""
+        request = self.inspect_request(statements)
+        request["sql"] = {**self.sql_request(statements, time_limit), "password": password or ""}
+        report = await self.ask_agent(INSPECT, request, step=step, wait=time_limit)
+        answer = report.get("sql")
+        if answer is None:
+            return {"ok": False, "error": "the agent ran no SQL"}
+        return answer
+
     # -- status -----------------------------------------------------------------------
 
     def inspect_request(

@@ -1,0 +1,115 @@
+"""Create-cluster, add-zone, add-server and delete-server requests on the wire: OCP's
+bodies, the fields OCP's field clients send beside them, and obpilot's per-server form
+(`{hostId, sqlPort, rpcPort, homePath|baseDir, parameters}`) so that several servers can
+share a host. Unknown fields are refused by name: an option obpilot cannot honour is
+never silently dropped."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Literal
+
+from pydantic import ConfigDict, Field, SecretStr
+
+from obpilot.api.envelope import CamelModel
+from obpilot.api.params import MAX_ID
+from obpilot.inventory.schemas import ServerParameters
+
+#: OCP's rule for a cluster name.
+CLUSTER_NAME = r"^[a-zA-Z][a-zA-Z0-9_]{1,47}$"
+ZONE_NAME = r"^[a-zA-Z][a-zA-Z0-9_]{0,127}$"
+DEFAULT_INSTALL_PATH = "/home/admin/oceanbase"
+DEFAULT_SQL_PORT = 2881
+DEFAULT_RPC_PORT = 2882
+
+
+class StrictModel(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerEntry(StrictModel):
+    """One server; `homePath` (an observer's home, a seekdb's base dir) may be given as
+    `baseDir`."""
+
+    host_id: int = Field(ge=1, le=MAX_ID)
+    sql_port: int | None = Field(default=None, ge=1, le=65535)
+    rpc_port: int | None = Field(default=None, ge=1, le=65535)
+    home_path: str | None = Field(default=None, min_length=1, max_length=512)
+    base_dir: str | None = Field(default=None, min_length=1, max_length=512)
+    parameters: ServerParameters = Field(default_factory=dict)
+
+
+#: A server as OCP's body gives it (a host id) or as obpilot's form does.
+ServerRef = int | ServerEntry
+
+
+class StartupParameter(StrictModel):
+    name: str = Field(min_length=1, max_length=128)
+    value: str = Field(max_length=512)
+
+
+class Attributes(CamelModel):
+    """OCP clients' PascalCase install attributes."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=None, populate_by_name=True)
+
+    install_path: str | None = Field(default=None, alias="InstallPath", max_length=400)
+    data_disk_path: str | None = Field(default=None, alias="DataDiskPath", max_length=400)
+    log_disk_path: str | None = Field(default=None, alias="LogDiskPath", max_length=400)
+    sql_port: int | None = Field(default=None, alias="SqlPort", ge=1, le=65535)
+    svr_port: int | None = Field(default=None, alias="SvrPort", ge=1, le=65535)
+
+
+class ZoneCreate(StrictModel):
+    name: str = Field(min_length=1, max_length=128)
+    idc_name: str | None = Field(default=None, max_length=128)
+    region_name: str | None = Field(default=None, max_length=128)
+    rpm_name: str | None = Field(default=None, min_length=1, max_length=255)
+    root_server: int | str | None = None
+    servers: list[ServerRef] = Field(max_length=100)
+    # What OCP clients send per zone about the package; checked against the package.
+    architecture: str | None = Field(default=None, max_length=32)
+    package_operating_system: str | None = Field(default=None, max_length=64)
+
+
+class ClusterCreate(StrictModel):
+    name: str = Field(min_length=1, max_length=128)
+    rpm_name: str | None = Field(default=None, min_length=1, max_length=255)
+    type: str = "PRIMARY"
+    password: SecretStr | None = Field(default=None)
+    root_password: SecretStr | None = Field(default=None, description="Same as password.")
+    zones: list[ZoneCreate] = Field(max_length=100)
+    primary_zone: str | None = Field(default=None, max_length=512)
+    ob_cluster_id: int = Field(default=1, ge=1, le=4294901759)
+    full_version: str | None = Field(default=None, max_length=128)
+    startup_parameters: list[StartupParameter] = Field(default_factory=list, max_length=200)
+    attributes: Attributes | None = None
+    client_token: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @property
+    def root_secret(self) -> str | None:
+        given = self.password or self.root_password
+        return given.get_secret_value() if given is not None else None
+
+
+class ZoneAdd(StrictModel):
+    name: str = Field(min_length=1, max_length=128)
+    idc_name: str | None = Field(default=None, max_length=128)
+    region_name: str | None = Field(default=None, max_length=128)
+    servers: list[ServerRef] = Field(max_length=100)
+
+
+class ServersAdd(StrictModel):
+    zone_name: str = Field(min_length=1, max_length=128)
+    servers: list[ServerRef] = Field(max_length=100)
+
+
+class ServersDelete(StrictModel):
+    servers: list[int] = Field(min_length=1, max_length=100, description="Server ids.")
+
+
+ClusterType = Literal["PRIMARY", "STANDBY"]
+
+
+def normalized_path(value: str) -> str:
+    return posixpath.normpath(value) if value.startswith("/") else value

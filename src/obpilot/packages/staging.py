@@ -1,0 +1,220 @@
+"""A package's files as a server's home needs them, unpacked once on obpilot's machine.
+
+`<home>/packages/staged/<sha1>/` holds `files/` (laid out as in a server's home: bin/seekdb,
+bin/libaio.so.1, lib/...) and `manifest.json` (each file's path, sha1 and mode). It is
+built in a temporary directory beside it and renamed into place, so concurrent callers
+each build it at most once and none sees half of it. Synchronous file work: call it in a
+thread."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from obpilot.errors import PackageRejected
+from obpilot.packages.contents import (
+    ByteStream,
+    CpioEntry,
+    CpioReader,
+    binary_relative_path,
+    layout_path,
+    member_path,
+    open_wheel,
+    rpm_payload,
+)
+from obpilot.packages.models import PackageKind, SoftwarePackage
+
+FILES = "files"
+MANIFEST = "manifest.json"
+BINARY_MODE = 0o755
+DEFAULT_MODE = 0o644
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    relative_path: str  # in a server's home: `bin/seekdb`
+    local_path: Path  # the file on obpilot's machine
+    sha1: str
+    mode: int
+
+
+def packages_dir(home: Path) -> Path:
+    return home / "packages"
+
+
+def staged_dir(home: Path, sha1: str) -> Path:
+    return packages_dir(home) / "staged" / sha1
+
+
+def staged_files(home: Path, package: SoftwarePackage) -> list[StagedFile]:
+    """The files a server's home needs from `package` (`home`: obpilot's home)."""
+    target = staged_dir(home, package.sha1)
+    if not (target / MANIFEST).is_file():
+        _stage(package, target)
+    manifest = json.loads((target / MANIFEST).read_text())
+    return [
+        StagedFile(
+            relative_path=item["relativePath"],
+            local_path=target / FILES / item["relativePath"],
+            sha1=item["sha1"],
+            mode=item["mode"],
+        )
+        for item in manifest
+    ]
+
+
+def _stage(package: SoftwarePackage, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{package.sha1}-", dir=target.parent))
+    try:
+        unpacker = _Unpacker(package, building / FILES)
+        if package.kind == PackageKind.SEEKDB_WHEEL:
+            unpacker.from_wheel(Path(package.path))
+        else:
+            with Path(package.path).open("rb") as file:
+                unpacker.from_rpm(file)
+        manifest = unpacker.manifest()
+        binary = _binary_path(package)
+        if binary is not None and binary not in {item["relativePath"] for item in manifest}:
+            raise PackageRejected(f"{package.file_name} holds no {binary}")
+        (building / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        try:
+            building.rename(target)
+        except OSError:
+            if not (target / MANIFEST).is_file():
+                raise
+            # Another caller staged it first: theirs is the same files.
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def _binary_path(package: SoftwarePackage) -> str | None:
+    if package.kind == PackageKind.OCEANBASE_LIBS_RPM:
+        return None
+    return binary_relative_path(package)
+
+
+class _Unpacker:
+    """Writes a package's members where `layout_path` puts them, hashing as it writes."""
+
+    def __init__(self, package: SoftwarePackage, root: Path) -> None:
+        self.kind = PackageKind(package.kind)
+        self.binary = _binary_path(package)
+        self.root = root
+        self.files: dict[str, tuple[str, int]] = {}  # relative path -> (sha1, mode)
+
+    def from_wheel(self, path: Path) -> None:
+        with open_wheel(path) as archive:
+            for info in archive.infolist():
+                relative = layout_path(self.kind, member_path(info.filename))
+                if relative is not None and not info.is_dir():
+                    with archive.open(info) as member:
+                        self._write(relative, member, (info.external_attr >> 16) & 0o777)
+
+    def from_rpm(self, file: BinaryIO) -> None:
+        links: dict[str, str] = {}  # symlink's relative path -> its target's member path
+        # newc stores a hard-linked file's data with its last name only.
+        hard_links: dict[int, list[tuple[str, int]]] = {}
+        with rpm_payload(file) as payload:
+            reader = CpioReader(payload)
+            for entry in reader:
+                relative = layout_path(self.kind, entry.path)
+                if relative is None:
+                    continue
+                if entry.is_symlink:
+                    target = reader.read_all().decode("utf-8", "surrogateescape")
+                    links[relative] = _link_member(entry, target)
+                elif entry.is_file and entry.links > 1 and entry.size == 0:
+                    hard_links.setdefault(entry.inode, []).append((relative, entry.mode))
+                elif entry.is_file:
+                    self._write(relative, reader, entry.mode & 0o777)
+                    for other, mode in hard_links.pop(entry.inode, []):
+                        self._copy(relative, other, mode & 0o777)
+        for names in hard_links.values():  # hard links to an empty file
+            for relative, mode in names:
+                self._write(relative, None, mode & 0o777)
+        self._resolve_links(links)
+
+    def manifest(self) -> list[dict[str, str | int]]:
+        return [
+            {"relativePath": relative, "sha1": sha1, "mode": mode}
+            for relative, (sha1, mode) in sorted(self.files.items())
+        ]
+
+    def _resolve_links(self, links: dict[str, str]) -> None:
+        """Symlinks become copies of the file they name (`libaio.so.1` -> `libaio.so.1.0.1`),
+        a server's home being a set of plain files; a link to what the layout does not
+        stage stays out."""
+        while links:
+            resolved = {
+                relative: source
+                for relative, member in links.items()
+                if (source := layout_path(self.kind, member)) in self.files
+            }
+            if not resolved:
+                return
+            for relative, source in resolved.items():
+                self._copy(source, relative, self.files[source][1])
+                del links[relative]
+
+    def _write(self, relative: str, source: CpioReader | ByteStream | None, mode: int) -> None:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _HashingWriter(path) as target:
+            if isinstance(source, CpioReader):
+                source.copy_to(target.write)
+            elif source is not None:
+                shutil.copyfileobj(source, target)
+        self._record(relative, target.hexdigest(), mode)
+
+    def _copy(self, source: str, relative: str, mode: int) -> None:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.root / source, path)
+        self._record(relative, self.files[source][0], mode)
+
+    def _record(self, relative: str, sha1: str, mode: int) -> None:
+        if relative == self.binary:
+            mode = BINARY_MODE
+        final_mode = mode or DEFAULT_MODE
+        (self.root / relative).chmod(final_mode)
+        self.files[relative] = (sha1, final_mode)
+
+
+def _link_member(entry: CpioEntry, target: str) -> str:
+    """The member path a symlink names (relative to its directory, or absolute)."""
+    base = PurePosixPath("/") if target.startswith("/") else PurePosixPath(entry.path).parent
+    parts: list[str] = []
+    for part in (base / target).parts:
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("/", "."):
+            parts.append(part)
+    return "/".join(parts)
+
+
+class _HashingWriter:
+    """A file opened for writing that hashes (sha1) every byte written to it."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("wb")
+        self._digest = hashlib.sha1(usedforsecurity=False)
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        return self._file.write(data)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+    def __enter__(self) -> _HashingWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._file.close()
