@@ -105,6 +105,8 @@ def test_the_create_form_shows_a_finding_next_to_its_field(
     expect(name).to_have_attribute("aria-invalid", "true")
     expect(name).to_have_attribute("aria-describedby", "f-name-error")
     expect(page.get_by_role("alert").first).to_contain_text("COM10001")
+    # No package was chosen: the API names it per zone, the form shows it by its one select.
+    expect(page.locator('[data-field-error="rpmName"]')).to_be_visible()
     assert page.url.endswith("/clusters/new"), "a refused create must stay on the form"
     shoot(page, artifacts, "create")
 

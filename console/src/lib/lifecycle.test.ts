@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   addHostsBody,
+  clusterFieldAlias,
   clusterFields,
   createClusterBody,
   deleteClusterPath,
@@ -177,6 +178,12 @@ describe("findings by field", () => {
       zones: ["[5].name: no such zone"],
     });
     expect(findings.general).toEqual(["type: only PRIMARY", "the host is unreachable"]);
+  });
+
+  it("shows a zone's package finding by the one package select", () => {
+    const findings = mapFindings([{ field: "zones[0].rpmName", message: "name the package" }], fields, clusterFieldAlias);
+    expect(findings.byField).toEqual({ rpmName: ["name the package"] });
+    expect(clusterFieldAlias("zones[0].name")).toBe("zones[0].name");
   });
 
   it("makes DOM ids from paths", () => {

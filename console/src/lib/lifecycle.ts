@@ -173,6 +173,11 @@ export function zoneFields(prefix: string, zone: ZoneForm, observer: boolean): s
   return fields;
 }
 
+/** The create form has one package for every zone: a zone's `rpmName` is its select's. */
+export function clusterFieldAlias(field: string): string {
+  return /^zones\[\d+\]\.rpmName$/.test(field) ? "rpmName" : field;
+}
+
 /** Every path of the create form that has an input (or a box: a zone, its servers). */
 export function clusterFields(form: ClusterForm, observer: boolean): string[] {
   const fields = ["name", "password", "rpmName", "obClusterId", "primaryZone", "zones"];
@@ -203,11 +208,11 @@ export interface Findings {
 
 /** Where each finding shows: by the input whose path it names, else by the nearest box that
  * holds that path (a zone, its servers), else at the top. */
-export function mapFindings(subErrors: readonly SubError[], fields: Iterable<string>): Findings {
+export function mapFindings(subErrors: readonly SubError[], fields: Iterable<string>, alias: (field: string) => string = (f) => f): Findings {
   const known = new Set(fields);
   const findings: Findings = { byField: {}, general: [] };
   for (const sub of subErrors) {
-    const field = normalizeField(sub.field ?? "");
+    const field = alias(normalizeField(sub.field ?? ""));
     let at: string | undefined = field;
     while (at !== undefined && !known.has(at)) at = parentField(at);
     if (at === undefined) {

@@ -3,6 +3,7 @@ import { Link } from "../components/Link";
 import { FieldErrors, GeneralErrors, ZoneEditor, fieldProps } from "../components/ZoneEditor";
 import { api, ApiError, describe } from "../lib/api";
 import {
+  clusterFieldAlias,
   clusterFields,
   createClusterBody,
   fieldId,
@@ -65,7 +66,7 @@ export function CreateCluster({ me }: { me: Me }) {
       navigate(`/tasks/${task.id}`);
     } catch (failure) {
       setSummary(describe(failure));
-      if (failure instanceof ApiError) setFindings(mapFindings(failure.subErrors, fields));
+      if (failure instanceof ApiError) setFindings(mapFindings(failure.subErrors, fields, clusterFieldAlias));
     } finally {
       setBusy(false);
     }

@@ -184,8 +184,8 @@ class HostExecutor(Protocol):
     async def put_file(
         self, source: Path, destination: str, *, mode: int, step: str, time_limit: float
     ) -> None:
-        """Copies the local file `source` to `destination` on the host, whole or not at
-        all (written beside it, then renamed over it)."""
+        """Copies the local file `source` to `destination` on the host (making its
+        directory), whole or not at all (written beside it, then renamed over it)."""
         ...
 
     @property

@@ -27,6 +27,7 @@ PIPE_LINE_LIMIT = 16 * 1024 * 1024
 
 def _copy_whole(source: Path, destination: str, mode: int) -> None:
     partial = f"{destination}.obpilot-part"
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
     shutil.copyfile(source, partial)
     os.chmod(partial, mode)
     os.replace(partial, destination)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -276,6 +277,7 @@ class SshExecutor:
         connection = await self._connect(step)
         try:
             async with asyncio.timeout(time_limit), connection.start_sftp_client() as sftp:
+                await sftp.makedirs(posixpath.dirname(destination), exist_ok=True)
                 await sftp.put(str(source), partial)
                 await sftp.chmod(partial, mode)
                 await sftp.posix_rename(partial, destination)
