@@ -1,0 +1,249 @@
+"""Creating and deleting clusters through the API, end to end: a real `obpilot serve`, the
+real pylibseekdb wheel uploaded, real seekdb servers created on the local host, the way
+OCP's field clients drive it (POST the cluster, poll GET /api/v2/tasks/{id}, read the
+cluster, DELETE it, poll again, expect 404)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import IN_CI
+from tests.support.server import ADMIN_PASSWORD, ServerProcess
+
+WHEELS = Path(__file__).resolve().parents[2] / ".cache" / "wheels"
+PASSWORD = "Hello1234!"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, int, str]]:
+    """A running obpilot with the local host and the wheel registered: (client, host id,
+    the wheel's file name)."""
+    wheels = sorted(WHEELS.glob("pylibseekdb-*.whl"))
+    if not wheels:
+        if IN_CI:
+            pytest.fail(f"no pylibseekdb wheel in {WHEELS}")
+        pytest.skip(f"no pylibseekdb wheel in {WHEELS} (make install)")
+    with ServerProcess(tmp_path_factory.mktemp("lifecycle")) as server:
+        client = httpx.Client(base_url=server.base_url, auth=("admin", ADMIN_PASSWORD), timeout=120)
+        host = client.post(
+            "/api/v2/compute/hosts", json={"innerIpAddress": "127.0.0.1", "kind": "LOCAL"}
+        ).json()["data"]
+        with wheels[-1].open("rb") as file:
+            answer = client.post(
+                "/api/v2/software-packages", files={"file": (wheels[-1].name, file)}
+            )
+        assert answer.status_code == 200, answer.text
+        yield client, host["id"], wheels[-1].name
+        client.close()
+
+
+def _body(name: str, host_id: int, rpm: str, base: Path, ports: list[int]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "rpmName": rpm,
+        "type": "PRIMARY",
+        "password": PASSWORD,
+        "zones": [
+            {
+                "name": f"zone{index + 1}",
+                "servers": [
+                    {"hostId": host_id, "sqlPort": port, "homePath": str(base / f"s{port}")}
+                ],
+            }
+            for index, port in enumerate(ports)
+        ],
+    }
+
+
+def _wait(client: httpx.Client, task_id: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        task: dict[str, Any] = client.get(f"/api/v2/tasks/{task_id}").json()["data"]
+        if task["status"] in ("SUCCESSFUL", "FAILED"):
+            return task
+        time.sleep(0.3)
+    raise AssertionError(f"task {task_id} did not end")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_create_then_delete_as_a_field_client_does(
+    api: tuple[httpx.Client, int, str], tmp_path: Path
+) -> None:
+    client, host_id, rpm = api
+    ports = [_free_port(), _free_port()]
+    created = client.post(
+        "/api/v2/ob/clusters", json=_body("lc_one", host_id, rpm, tmp_path, ports)
+    )
+    assert created.status_code == 200, created.text
+    data = created.json()["data"]
+    assert data["name"] == "Create primary OB cluster"
+    assert data["clusterId"] == data["cluster"]["id"]
+    task = _wait(client, data["id"])
+    assert task["status"] == "SUCCESSFUL", task
+    cluster = client.get(f"/api/v2/ob/clusters/{data['clusterId']}").json()["data"]
+    assert cluster["status"] == "RUNNING"
+    assert cluster["origin"] == "CREATED"
+    assert cluster["fullVersion"]
+    for port in ports:  # root has the cluster's password now
+        home = tmp_path / f"s{port}"
+        assert (home / ".obpilot-owner").is_file()
+        assert (home / "bin" / "seekdb").is_file()
+
+    deleted = client.delete(f"/api/v2/ob/clusters/{data['clusterId']}")
+    assert deleted.status_code == 200, deleted.text
+    assert _wait(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    gone = client.get(f"/api/v2/ob/clusters/{data['clusterId']}")
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "OBE11001"
+    task_id = deleted.json()["data"]["id"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"s{port}.deleted-{task_id}" for port in ports
+    )
+    # The paths are free again: the same request creates the cluster anew.
+    again = client.post("/api/v2/ob/clusters", json=_body("lc_one", host_id, rpm, tmp_path, ports))
+    assert _wait(client, again.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    purged = client.delete(f"/api/v2/ob/clusters/{again.json()['data']['clusterId']}?purge=true")
+    assert _wait(client, purged.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert not any(
+        p.name.startswith(f"s{ports[0]}.deleted-{purged.json()['data']['id']}")
+        for p in tmp_path.iterdir()
+    )
+
+
+def test_keep_data_stops_and_forgets_but_keeps_every_file(
+    api: tuple[httpx.Client, int, str], tmp_path: Path
+) -> None:
+    client, host_id, rpm = api
+    port = _free_port()
+    created = client.post(
+        "/api/v2/ob/clusters", json=_body("lc_keep", host_id, rpm, tmp_path, [port])
+    )
+    assert _wait(client, created.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    cluster_id = created.json()["data"]["clusterId"]
+    deleted = client.delete(f"/api/v2/ob/clusters/{cluster_id}?keepData=true")
+    assert _wait(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert client.get(f"/api/v2/ob/clusters/{cluster_id}").status_code == 404
+    assert (tmp_path / f"s{port}" / "bin" / "seekdb").is_file()
+    assert (tmp_path / f"s{port}" / "store").is_dir()
+
+
+def test_refusals_come_all_at_once_and_write_nothing(
+    api: tuple[httpx.Client, int, str], tmp_path: Path
+) -> None:
+    client, host_id, rpm = api
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    taken = busy.getsockname()[1]
+    (tmp_path / f"s{taken + 0}").mkdir()
+    (tmp_path / f"s{taken}" / "someone.txt").write_text("not obpilot's")
+    try:
+        body = _body("lc_refused", host_id, rpm, tmp_path, [taken])
+        answer = client.post("/api/v2/ob/clusters", json=body)
+    finally:
+        busy.close()
+    assert answer.status_code == 409, answer.text
+    problems = answer.json()["error"]["subErrors"]
+    messages = " | ".join(p["message"] for p in problems)
+    assert f"port {taken}" in messages
+    assert "is in use by pid" in messages
+    assert "exists and is not empty (someone.txt)" in messages
+    assert {p["field"] for p in problems} == {"zones[0].servers[0]"}
+
+    bad = client.post(
+        "/api/v2/ob/clusters",
+        json={**_body("1bad", host_id, rpm, tmp_path, [_free_port()]), "password": "short"},
+    )
+    assert bad.status_code == 400
+    assert {p["field"] for p in bad.json()["error"]["subErrors"]} == {"name", "password"}
+
+    unknown = client.post(
+        "/api/v2/ob/clusters",
+        json=_body("lc_nopkg", host_id, "nothing.rpm", tmp_path, [_free_port()]),
+    )
+    assert unknown.status_code == 404
+
+    big = _body("lc_big", host_id, rpm, tmp_path, [_free_port()])
+    big["zones"][0]["servers"][0]["parameters"] = {"memory_budget": "100000G"}
+    answer = client.post("/api/v2/ob/clusters", json=big)
+    assert answer.status_code == 409
+    assert "of memory available" in answer.json()["error"]["message"]
+
+    standby = client.post(
+        "/api/v2/ob/clusters",
+        json={**_body("lc_sb", host_id, rpm, tmp_path, [_free_port()]), "type": "STANDBY"},
+    )
+    assert standby.status_code == 400
+    assert "standby" in standby.text
+    obproxy = client.post(
+        "/api/v2/ob/clusters",
+        json={**_body("lc_px", host_id, rpm, tmp_path, [_free_port()]), "obproxyList": []},
+    )
+    assert obproxy.status_code == 400
+    assert "obproxyList" in obproxy.text
+
+    names = [c["name"] for c in client.get("/api/v2/ob/clusters").json()["data"]["contents"]]
+    assert not {"lc_refused", "1bad", "lc_nopkg", "lc_big", "lc_sb", "lc_px"} & set(names)
+
+
+def test_client_token_answers_the_same_task(
+    api: tuple[httpx.Client, int, str], tmp_path: Path
+) -> None:
+    client, host_id, rpm = api
+    body = {**_body("lc_token", host_id, rpm, tmp_path, [_free_port()]), "clientToken": "t-1"}
+    first = client.post("/api/v2/ob/clusters", json=body).json()["data"]
+    second = client.post("/api/v2/ob/clusters", json=body).json()["data"]
+    assert (second["id"], second["clusterId"]) == (first["id"], first["clusterId"])
+    other = client.post("/api/v2/ob/clusters", json={**body, "password": "Other-pass-1"})
+    assert other.status_code == 409
+    assert _wait(client, first["id"])["status"] == "SUCCESSFUL"
+    deleted = client.delete(f"/api/v2/ob/clusters/{first['clusterId']}?purge=true")
+    assert _wait(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
+
+
+def test_a_failed_create_rolls_back_to_nothing(
+    api: tuple[httpx.Client, int, str], tmp_path: Path
+) -> None:
+    """The port is free when checked and taken before the start: the start fails, and
+    rolling the task back stops nothing it did not start and removes only its own
+    directories; the name is free again."""
+    client, host_id, rpm = api
+    port = _free_port()
+    body = _body("lc_rolled", host_id, rpm, tmp_path, [port])
+    body["zones"][0]["servers"][0]["parameters"] = {"datafile_size": "64M"}
+    created = client.post("/api/v2/ob/clusters", json=body).json()["data"]
+    # Taken right away: the checks ran in the request, the start comes seconds later.
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        task = _wait(client, created["id"])
+    finally:
+        holder.close()
+    if task["status"] == "SUCCESSFUL":  # seekdb was faster than the bind: nothing to test
+        deleted = client.delete(f"/api/v2/ob/clusters/{created['clusterId']}?purge=true")
+        _wait(client, deleted.json()["data"]["id"])
+        pytest.skip("the server started before the port was taken")
+    rolled = client.post(f"/api/v2/tasks/instances/{created['id']}/rollback")
+    assert rolled.status_code == 200, rolled.text
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = client.get(f"/api/v2/tasks/{created['id']}").json()["data"]["status"]
+        if status not in ("RUNNING", "FAILED"):
+            break
+        time.sleep(0.3)
+    assert client.get(f"/api/v2/ob/clusters/{created['clusterId']}").status_code == 404
+    assert not (tmp_path / f"s{port}").exists()
