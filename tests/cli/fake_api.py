@@ -48,9 +48,7 @@ def error(status: int, code: str, message: str, sub_errors: list[Any] | None = N
     return status, {"successful": False, "error": detail, "traceId": "e77"}
 
 
-def task(
-    task_id: int, name: str, status: str = "SUCCESSFUL", **more: Any
-) -> dict[str, Any]:
+def task(task_id: int, name: str, status: str = "SUCCESSFUL", **more: Any) -> dict[str, Any]:
     """A task in the shape `cluster stop` gets: two subtasks, in a row."""
     sub = "SUCCESSFUL" if status == "SUCCESSFUL" else status
     return {
@@ -59,11 +57,21 @@ def task(
         "status": status,
         "prohibitRollback": False,
         "subtasks": [
-            {"id": task_id * 10 + 1, "name": "Prepare", "status": "SUCCESSFUL",
-             "parallelIdx": -1, "upstreams": []},
-            {"id": task_id * 10 + 2, "name": "Act", "status": sub, "parallelIdx": -1,
-             "upstreams": [task_id * 10 + 1],
-             "errorMessage": None if sub == "SUCCESSFUL" else "it broke"},
+            {
+                "id": task_id * 10 + 1,
+                "name": "Prepare",
+                "status": "SUCCESSFUL",
+                "parallelIdx": -1,
+                "upstreams": [],
+            },
+            {
+                "id": task_id * 10 + 2,
+                "name": "Act",
+                "status": sub,
+                "parallelIdx": -1,
+                "upstreams": [task_id * 10 + 1],
+                "errorMessage": None if sub == "SUCCESSFUL" else "it broke",
+            },
         ],
         **more,
     }
@@ -179,6 +187,8 @@ def serve() -> Iterator[FakeApi]:
     api = FakeApi()
     handler = type("Handler", (_Handler,), {"api": api})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True  # a kept-alive connection never holds the teardown
+    server.block_on_close = False
     api.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -34,8 +34,17 @@ def test_add_follows_the_task_and_prints_the_host_ids(fake: FakeApi, cli: Cli) -
     prepared = fake.add_task(task(61, "Prepare host"))
     fake.on("POST", BATCH, ok({"contents": [prepared], "id": 61, "hostIds": [3, 4]}))
     added = cli(
-        "host", "add", "10.0.0.5", "10.0.0.6", "--credential", "2", "--idc", "1", "--alias",
-        "db", "-y",
+        "host",
+        "add",
+        "10.0.0.5",
+        "10.0.0.6",
+        "--credential",
+        "2",
+        "--idc",
+        "1",
+        "--alias",
+        "db",
+        "-y",
     )
     assert added.exit_code == 0, added.output
     assert fake.requests("POST", BATCH)[0].json() == {

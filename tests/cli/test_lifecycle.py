@@ -50,9 +50,7 @@ BODY = {
     "rpmName": "oceanbase-ce-4.3.5.0-100000202024123117.el7.x86_64.rpm",
     "type": "PRIMARY",
     "password": "Root-pass-123",
-    "zones": [
-        {"name": "zone1", "servers": [3, {"hostId": 4, "sqlPort": 2881, "homePath": "/ob"}]}
-    ],
+    "zones": [{"name": "zone1", "servers": [3, {"hostId": 4, "sqlPort": 2881, "homePath": "/ob"}]}],
 }
 
 
@@ -90,8 +88,12 @@ def test_create_shows_each_finding_of_a_refused_body(  # FAKE
     fake: FakeApi, cli: Cli, tmp_path: Path
 ) -> None:
     findings = [
-        {"object": "body", "field": "zones[0].servers[1].sqlPort", "rejectedValue": 0,
-         "message": "must be between 1025 and 65535"},
+        {
+            "object": "body",
+            "field": "zones[0].servers[1].sqlPort",
+            "rejectedValue": 0,
+            "message": "must be between 1025 and 65535",
+        },
         {"object": "body", "field": "rpmName", "rejectedValue": "x", "message": "no such package"},
     ]
     fake.on("POST", CLUSTERS, error(400, "COM10400", "The request is invalid", findings))
@@ -205,8 +207,17 @@ def test_zone_and_server_add_and_delete(fake: FakeApi, cli: Cli) -> None:  # FAK
         fake.on(method, path, ok(operation))
 
     added = cli(
-        "zone", "add", "c2", "zone2", "--server", "3", "--server", "4:2881:/data/ob", "--idc",
-        "hz1", "-y",
+        "zone",
+        "add",
+        "c2",
+        "zone2",
+        "--server",
+        "3",
+        "--server",
+        "4:2881:/data/ob",
+        "--idc",
+        "hz1",
+        "-y",
     )
     assert added.exit_code == 0, added.output
     assert fake.requests("POST", f"{CLUSTERS}/7/zones")[0].json() == {
@@ -249,3 +260,27 @@ def test_a_busy_cluster_is_a_conflict(fake: FakeApi, cli: Cli) -> None:  # FAKE
     busy = cli("server", "add", "c2", "--zone", "zone1", "-s", "5", "-y")
     assert busy.exit_code == 3, busy.output
     assert "OBE11020" in busy.stderr
+
+
+def test_the_real_server_refuses_a_bad_body_finding_by_finding(
+    stack: Stack, cli: Cli, tmp_path: Path
+) -> None:
+    cli.login(stack)
+    host_id = stack.api("GET", "/api/v2/compute/hosts")["contents"][0]["id"]
+    body = {
+        **BODY,
+        "name": "1bad",
+        "password": "short",
+        "zones": [
+            {
+                "name": "zone1",
+                "servers": [{"hostId": host_id, "sqlPort": 2881, "homePath": str(tmp_path / "s")}],
+            }
+        ],
+    }
+    refused = cli("cluster", "create", "-f", "-", "-y", input=json.dumps(body))
+    assert refused.exit_code == 2, refused.output
+    findings = [line for line in refused.stderr.splitlines() if line.startswith("  ")]
+    assert any(line.startswith("  name: ") for line in findings), refused.stderr
+    assert any(line.startswith("  password: ") for line in findings), refused.stderr
+    assert [c["name"] for c in stack.api("GET", CLUSTERS)["contents"]] == ["demo"]

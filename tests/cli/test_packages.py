@@ -1,26 +1,28 @@
-"""`obpilot package upload|list|delete`, against tests/cli/fake_api.py (FAKE) until
-/api/v2/software-packages exists: the upload is a streamed multipart body whose AK/SK
-signature (which covers the body's MD5) the fake checks by the server's rules."""
+"""`obpilot package upload|list|delete`. The tests with `fake` run against
+tests/cli/fake_api.py (written before /api/v2/software-packages existed; it checks the AK/SK
+signature of the streamed multipart body, which covers the body's MD5, by the server's
+rules); the last one runs against the real server."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, Stack
 from tests.cli.fake_api import FakeApi, Seen, error, ok
 
 PACKAGES = "/api/v2/software-packages"
+SIZE = 3 * 1024 * 1024 + 17
+FILE_NAME = "oceanbase-ce-4.3.5.0-100000202024123117.el7.x86_64.rpm"
 PACKAGE = {
     "id": 5,
     "name": "oceanbase-ce",
-    "fileName": "oceanbase-ce-4.3.5.0-100000202024123117.el7.x86_64.rpm",
+    "fileName": FILE_NAME,
     "version": "4.3.5.0",
     "architecture": "x86_64",
-    "size": 3 * 1024 * 1024 + 17,
+    "size": SIZE,
     "sha1": "0123456789abcdef0123456789abcdef01234567",
     "deletable": True,
 }
@@ -38,8 +40,8 @@ def _uploaded(seen: Seen) -> tuple[str | None, bytes]:
 
 
 def test_upload_streams_the_file_signed(fake: FakeApi, cli: Cli, tmp_path: Path) -> None:
-    content = bytes(range(256)) * (PACKAGE["size"] // 256) + b"x" * (PACKAGE["size"] % 256)
-    rpm = tmp_path / PACKAGE["fileName"]  # type: ignore[operator]
+    content = bytes(range(256)) * (SIZE // 256) + b"x" * (SIZE % 256)
+    rpm = tmp_path / FILE_NAME
     rpm.write_bytes(content)
     fake.on("POST", PACKAGES, ok(PACKAGE))
 
@@ -49,9 +51,15 @@ def test_upload_streams_the_file_signed(fake: FakeApi, cli: Cli, tmp_path: Path)
     assert seen.headers["content-length"] == str(len(seen.body))  # sized, not chunked
     name, payload = _uploaded(seen)
     assert name == rpm.name
-    assert hashlib.sha1(payload).hexdigest() == hashlib.sha1(content).hexdigest()
+    assert payload == content
     assert result.stdout.splitlines()[0].split() == [
-        "ID", "NAME", "VERSION", "ARCHITECTURE", "SIZE", "SHA1", "DELETABLE"
+        "ID",
+        "NAME",
+        "VERSION",
+        "ARCHITECTURE",
+        "SIZE",
+        "SHA1",
+        "DELETABLE",
     ]
     assert "3.0 MiB" in result.stdout
     assert "0123456789ab " in result.stdout
@@ -82,10 +90,26 @@ def test_list_and_delete(fake: FakeApi, cli: Cli) -> None:
     assert row == ["5", "oceanbase-ce", "4.3.5.0", "x86_64", "3.0", "MiB", "0123456789ab", "True"]
     assert fake.requests("GET", PACKAGES)[0].query["keyword"] == ["oceanbase"]
     assert "1 of 3 shown" in listed.stderr
-    assert PACKAGE["fileName"] in cli("package", "list", "-o", "wide").stdout  # type: ignore[operator]
+    assert FILE_NAME in cli("package", "list", "-o", "wide").stdout
 
     assert cli("package", "delete", "5").exit_code == 2  # not confirmed
     assert not fake.requests("DELETE", f"{PACKAGES}/5")
     deleted = cli("package", "delete", "5", "-y")
     assert deleted.exit_code == 0, deleted.output
     assert "package 5 deleted" in deleted.stderr
+
+
+def test_the_real_server_reads_a_streamed_signed_upload(
+    stack: Stack, cli: Cli, tmp_path: Path
+) -> None:
+    """The gate reads the streamed body and checks its AK/SK signature: a file that is no
+    package is refused for what it is (400), not for its signature (401)."""
+    cli.login(stack)
+    bogus = tmp_path / "not-a-package.rpm"
+    bogus.write_bytes(b"not an rpm\n" * 1000)
+    refused = cli("package", "upload", str(bogus))
+    assert refused.exit_code == 2, refused.output
+    assert "HTTP 400" in refused.stderr
+    listed = cli("package", "list", "-o", "json")
+    assert listed.exit_code == 0, listed.output
+    assert "contents" in json.loads(listed.stdout)

@@ -4,6 +4,8 @@ nothing; hosts that show and filter by their IDC."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.conftest import UserClientFactory
@@ -14,10 +16,10 @@ HOST_TYPES = "/api/v2/compute/hostTypes"
 HOSTS = "/api/v2/compute/hosts"
 
 
-async def create(client: httpx.AsyncClient, url: str, **body: object) -> dict[str, object]:
+async def create(client: httpx.AsyncClient, url: str, **body: object) -> dict[str, Any]:
     response = await client.post(url, json=body)
     assert response.status_code == 200, response.text
-    data: dict[str, object] = response.json()["data"]
+    data: dict[str, Any] = response.json()["data"]
     return data
 
 

@@ -247,3 +247,82 @@ def test_a_failed_create_rolls_back_to_nothing(
         time.sleep(0.3)
     assert client.get(f"/api/v2/ob/clusters/{created['clusterId']}").status_code == 404
     assert not (tmp_path / f"s{port}").exists()
+
+
+def _sql(port: int, *statements: str) -> list[Any]:
+    import pymysql
+
+    connection = pymysql.connect(
+        host="127.0.0.1", port=port, user="root", password=PASSWORD, autocommit=True
+    )
+    try:
+        with connection.cursor() as cursor:
+            rows: list[Any] = []
+            for statement in statements:
+                cursor.execute(statement)
+                rows = list(cursor.fetchall())
+            return rows
+    finally:
+        connection.close()
+
+
+def test_a_created_cluster_keeps_its_rows_and_grows_and_shrinks(
+    api: tuple[httpx.Client, int, str], tmp_path: Path
+) -> None:
+    client, host_id, rpm = api
+    first, second, third = _free_port(), _free_port(), _free_port()
+    created = client.post(
+        "/api/v2/ob/clusters", json=_body("lc_grow", host_id, rpm, tmp_path, [first])
+    )
+    assert _wait(client, created.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    cluster_id = created.json()["data"]["clusterId"]
+    _sql(
+        first,
+        "CREATE DATABASE kept",
+        "CREATE TABLE kept.t (id INT PRIMARY KEY)",
+        "INSERT INTO kept.t VALUES (1), (2)",
+    )
+    for action in ("stop", "start"):
+        task = client.post(f"/api/v2/ob/clusters/{cluster_id}/{action}").json()["data"]
+        assert _wait(client, task["id"])["status"] == "SUCCESSFUL"
+    assert _sql(first, "SELECT COUNT(*) FROM kept.t") == [(2,)]
+
+    zone = client.post(
+        f"/api/v2/ob/clusters/{cluster_id}/zones",
+        json={
+            "name": "zone2",
+            "servers": [{"hostId": host_id, "sqlPort": second, "homePath": str(tmp_path / "z2")}],
+        },
+    )
+    assert zone.status_code == 200, zone.text
+    assert _wait(client, zone.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    server = client.post(
+        f"/api/v2/ob/clusters/{cluster_id}/servers",
+        json={
+            "zoneName": "zone1",
+            "servers": [{"hostId": host_id, "sqlPort": third, "homePath": str(tmp_path / "z1b")}],
+        },
+    )
+    assert _wait(client, server.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    cluster = client.get(f"/api/v2/ob/clusters/{cluster_id}").json()["data"]
+    assert [len(z["servers"]) for z in cluster["zones"]] == [2, 1]
+    assert cluster["status"] == "RUNNING"
+    assert _sql(third, "SELECT 1") == [(1,)]  # the new server has the cluster's password
+
+    added = next(s for s in cluster["zones"][0]["servers"] if s["sqlPort"] == third)
+    removed = client.post(
+        f"/api/v2/ob/clusters/{cluster_id}/servers/batchDelete", json={"servers": [added["id"]]}
+    )
+    assert _wait(client, removed.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("z1b")) == [
+        f"z1b.deleted-{removed.json()['data']['id']}"
+    ]
+    zone_gone = client.delete(f"/api/v2/ob/clusters/{cluster_id}/zones/zone1")
+    assert _wait(client, zone_gone.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    cluster = client.get(f"/api/v2/ob/clusters/{cluster_id}").json()["data"]
+    assert [z["name"] for z in cluster["zones"]] == ["zone2"]
+    refused = client.delete(f"/api/v2/ob/clusters/{cluster_id}/zones/zone2")
+    assert refused.status_code == 400
+    assert "delete the cluster" in refused.json()["error"]["message"]
+    deleted = client.delete(f"/api/v2/ob/clusters/{cluster_id}?purge=true")
+    assert _wait(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"

@@ -98,7 +98,8 @@ async def test_a_local_and_an_ssh_host_are_prepared_and_become_available(
     for batch in (local, remote):
         ended = await wait_task(client, batch["id"])
         assert ended["status"] == "SUCCESSFUL", [
-            (s["name"], s["status"], s.get("errorMessage") or s.get("message")) for s in ended["subtasks"]
+            (s["name"], s["status"], s.get("errorMessage") or s.get("message"))
+            for s in ended["subtasks"]
         ]
     for host_id in (local_id, remote_id):
         host = await host_of(client, host_id)

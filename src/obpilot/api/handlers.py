@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from obpilot.api.envelope import error_body, trace_id_var
 from obpilot.errors import (
     BadRequest,
+    FieldProblem,
     MethodNotAllowed,
     NotFound,
     ObpilotError,
@@ -54,6 +55,24 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
 _SOURCES = {"path", "query", "header", "cookie"}
 
 
+def validation_problems(errors: Sequence[Any]) -> list[FieldProblem]:
+    """Each error as a finding about its field, its path written as in the body
+    (`zones[0].servers[1].sqlPort`), so that a form can show it beside the field."""
+    problems = []
+    for error in errors:
+        location = list(error.get("loc", ()))
+        if location and location[0] in ("body", *_SOURCES):
+            location = location[1:]
+        path = ""
+        for part in location:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            else:
+                path += f".{part}" if path else str(part)
+        problems.append(FieldProblem(path or "body", str(error.get("msg", "invalid"))))
+    return problems
+
+
 async def _on_obpilot_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ObpilotError)
     return error_response(exc, headers=getattr(exc, "headers", None))
@@ -61,7 +80,10 @@ async def _on_obpilot_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(BadRequest(describe_validation_errors(exc.errors())))
+    errors = exc.errors()
+    return error_response(
+        BadRequest(describe_validation_errors(errors), problems=validation_problems(errors))
+    )
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -5,10 +5,13 @@ offers, as adding one host does) and asks the host's agent for one `survey`, whi
 show what obpilot's agent and servers need: Python 3.8+, /proc, coreutils' `timeout`,
 enough available memory and free disk. Every finding is logged; a failed one fails the
 subtask with its reasons and the host stays NEW, until a retry after the repair. Then
-"Update host status" records the system the host reported, and the host is AVAILABLE.
+The pre-check records the system the host reported (`operatingSystem`, `architecture`);
+"Update host status" then makes the host AVAILABLE. (The system is recorded by the step
+that saw it, not handed on as an output: a successor that the engine claims in the
+transaction ending its predecessor does not see that predecessor's outputs yet.)
 
 Both steps are idempotent: a retry looks again, records the same key (the first recorded
-stays) and the same status."""
+stays), the same system and the same status."""
 
 from __future__ import annotations
 
@@ -91,14 +94,6 @@ def findings(answer: SurveyAnswer, *, home: str, thresholds: Thresholds) -> list
     ]
 
 
-def _operating_system_key(host_id: int) -> str:
-    return f"operating_system_host_{host_id}"
-
-
-def _architecture_key(host_id: int) -> str:
-    return f"architecture_host_{host_id}"
-
-
 class PreCheckForCreateHost(Subtask):
     name = "Pre check for create host"
     description = "Log in to the host and check Python, /proc, timeout, memory and disk"
@@ -127,6 +122,13 @@ class PreCheckForCreateHost(Subtask):
         except (ObpilotError, OSError, TimeoutError) as error:
             message = error.message if isinstance(error, ObpilotError) else str(error)
             raise SubtaskError(f"host {host_id}: cannot log in and survey it: {message}") from None
+        async with ctx.database.transaction(write=True) as session:
+            await inventory.record_host_system(
+                session,
+                host_id,
+                operating_system=answer["operating_system"],
+                architecture=answer["architecture"],
+            )
         settings = resources.settings
         checks = findings(
             answer,
@@ -141,25 +143,19 @@ class PreCheckForCreateHost(Subtask):
             raise SubtaskError(
                 f"host {host.name} is not ready: {'; '.join(failed)}; repair it and retry"
             )
-        await ctx.publish(_operating_system_key(host_id), answer["operating_system"])
-        await ctx.publish(_architecture_key(host_id), answer["architecture"])
 
 
 class UpdateHostStatus(Subtask):
     name = "Update host status"
-    description = "Record the host's system and make it AVAILABLE"
+    description = "Make the checked host AVAILABLE"
     timeout = 30
     resumable = True
 
     async def execute(self, ctx: FlowContext) -> None:
         host_id = int(ctx.item)
-        operating_system = ctx.require(_operating_system_key(host_id))
-        architecture = ctx.require(_architecture_key(host_id))
         async with ctx.database.transaction(write=True) as session:
-            await inventory.record_prepared_host(
-                session, host_id, operating_system=operating_system, architecture=architecture
-            )
-        ctx.log(f"host {host_id} is AVAILABLE: {operating_system}, {architecture}")
+            await inventory.mark_host_available(session, host_id)
+        ctx.log(f"host {host_id} is AVAILABLE")
 
 
 PREPARE_HOST = Template(

@@ -121,16 +121,18 @@ class HostRepository:
             .values(host_key=host_key, update_time=utcnow())
         )
 
-    async def set_prepared(self, host_id: int, *, operating_system: str, architecture: str) -> None:
+    async def set_system(self, host_id: int, *, operating_system: str, architecture: str) -> None:
         await self.session.execute(
             update(Host)
             .where(Host.id == host_id)
             .values(
-                operating_system=operating_system,
-                architecture=architecture,
-                status=HostStatus.AVAILABLE,
-                update_time=utcnow(),
+                operating_system=operating_system, architecture=architecture, update_time=utcnow()
             )
+        )
+
+    async def set_status(self, host_id: int, status: HostStatus) -> None:
+        await self.session.execute(
+            update(Host).where(Host.id == host_id).values(status=status, update_time=utcnow())
         )
 
     async def delete(self, host: Host) -> None:

@@ -145,14 +145,20 @@ async def pin_host_key(session: AsyncSession, host_id: int, host_key: str) -> st
     return host.host_key
 
 
-async def record_prepared_host(
+async def record_host_system(
     session: AsyncSession, host_id: int, *, operating_system: str, architecture: str
 ) -> None:
-    """A prepared host is AVAILABLE, with the system it reported."""
+    """The system a host reported when it was surveyed."""
     await get_host(session, host_id=host_id)
-    await HostRepository(session).set_prepared(
+    await HostRepository(session).set_system(
         host_id, operating_system=operating_system, architecture=architecture
     )
+
+
+async def mark_host_available(session: AsyncSession, host_id: int) -> None:
+    """A host that passed its checks is AVAILABLE for servers."""
+    await get_host(session, host_id=host_id)
+    await HostRepository(session).set_status(host_id, HostStatus.AVAILABLE)
 
 
 async def delete_host(session: AsyncSession, *, host_id: int) -> None:

@@ -10,12 +10,12 @@ from pydantic import Field
 
 from obpilot.api.deps import DatabaseDep, WriteSessionDep
 from obpilot.api.envelope import Envelope, NoDataEnvelope, ok, ok_no_data
-from obpilot.api.params import ClusterId
+from obpilot.api.params import ClusterId, ZoneName
 from obpilot.credentials.deps import HostAccessDep, SecretBoxDep
 from obpilot.iam.deps import require
 from obpilot.iam.permissions import Principal
 from obpilot.lifecycle import service
-from obpilot.lifecycle.schemas import ClusterCreate
+from obpilot.lifecycle.schemas import ClusterCreate, ServersAdd, ServersDelete, ZoneAdd
 from obpilot.operations.service import Caller
 from obpilot.tasks.schemas import SubmittedTaskOut
 
@@ -50,7 +50,7 @@ async def create_cluster(
     brief, cluster_id = await service.create_cluster(
         database,
         body=body,
-        caller=Caller.of(user, instance=request.app.state.settings.executor_name),
+        caller=_caller(request, user),
         host_access=host_access,
         secret_box=secret_box,
     )
@@ -85,6 +85,95 @@ async def delete_cluster(
         keep_data=keepData,
         purge=purge,
         keep_processes=keepProcesses,
-        caller=Caller.of(user, instance=request.app.state.settings.executor_name),
+        caller=_caller(request, user),
     )
     return ok_no_data() if brief is None else ok(brief)
+
+
+Updater = Annotated[Principal, Depends(require("CLUSTER", "UPDATE", cluster_id_param="id"))]
+
+
+@router.post(
+    "/api/v2/ob/clusters/{id}/zones",
+    summary="Add a zone with its servers",
+    tags=["zones"],
+)
+async def add_zone(
+    request: Request,
+    database: DatabaseDep,
+    id: ClusterId,
+    body: ZoneAdd,
+    user: Updater,
+    host_access: HostAccessDep,
+    secret_box: SecretBoxDep,
+) -> Envelope[SubmittedTaskOut]:
+    return ok(
+        await service.add_zone(
+            database,
+            cluster_id=id,
+            body=body,
+            caller=_caller(request, user),
+            host_access=host_access,
+            secret_box=secret_box,
+        )
+    )
+
+
+@router.delete(
+    "/api/v2/ob/clusters/{id}/zones/{zoneName}",
+    summary="Delete a zone: its servers stopped, their directories moved aside",
+    tags=["zones"],
+)
+async def delete_zone(
+    request: Request, session: WriteSessionDep, id: ClusterId, zoneName: ZoneName, user: Updater
+) -> Envelope[SubmittedTaskOut]:
+    return ok(
+        await service.delete_zone(
+            session, cluster_id=id, zone_name=zoneName, caller=_caller(request, user)
+        )
+    )
+
+
+@router.post(
+    "/api/v2/ob/clusters/{id}/servers",
+    summary="Add servers to a zone",
+    tags=["servers"],
+)
+async def add_servers(
+    request: Request,
+    database: DatabaseDep,
+    id: ClusterId,
+    body: ServersAdd,
+    user: Updater,
+    host_access: HostAccessDep,
+    secret_box: SecretBoxDep,
+) -> Envelope[SubmittedTaskOut]:
+    return ok(
+        await service.add_servers(
+            database,
+            cluster_id=id,
+            body=body,
+            caller=_caller(request, user),
+            host_access=host_access,
+            secret_box=secret_box,
+        )
+    )
+
+
+@router.post(
+    "/api/v2/ob/clusters/{id}/servers/batchDelete",
+    summary="Delete servers: stopped, their directories moved aside",
+    tags=["servers"],
+)
+async def delete_servers(
+    request: Request, session: WriteSessionDep, id: ClusterId, body: ServersDelete, user: Updater
+) -> Envelope[SubmittedTaskOut]:
+    return ok(
+        await service.delete_servers(
+            session, cluster_id=id, body=body, caller=_caller(request, user)
+        )
+    )
+
+
+def _caller(request: Request, user: Principal) -> Caller:
+    return Caller.of(user, instance=request.app.state.settings.executor_name)

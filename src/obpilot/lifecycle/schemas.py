@@ -6,10 +6,9 @@ never silently dropped."""
 
 from __future__ import annotations
 
-import posixpath
-from typing import Literal
+from typing import Annotated
 
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import BeforeValidator, ConfigDict, Field, SecretStr
 
 from obpilot.api.envelope import CamelModel
 from obpilot.api.params import MAX_ID
@@ -39,8 +38,12 @@ class ServerEntry(StrictModel):
     parameters: ServerParameters = Field(default_factory=dict)
 
 
+def _from_host_id(value: object) -> object:
+    return {"hostId": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 #: A server as OCP's body gives it (a host id) or as obpilot's form does.
-ServerRef = int | ServerEntry
+ServerRef = Annotated[ServerEntry, BeforeValidator(_from_host_id)]
 
 
 class StartupParameter(StrictModel):
@@ -106,10 +109,3 @@ class ServersAdd(StrictModel):
 
 class ServersDelete(StrictModel):
     servers: list[int] = Field(min_length=1, max_length=100, description="Server ids.")
-
-
-ClusterType = Literal["PRIMARY", "STANDBY"]
-
-
-def normalized_path(value: str) -> str:
-    return posixpath.normpath(value) if value.startswith("/") else value

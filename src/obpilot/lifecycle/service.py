@@ -31,9 +31,12 @@ from obpilot.errors import (
     ClusterNotFound,
     ClusterStateConflict,
     Conflict,
+    DuplicateName,
     FieldProblem,
     HostNotFound,
     InvalidServerParameter,
+    ServerNotFound,
+    ZoneNotFound,
 )
 from obpilot.flows import lifecycle as flows
 from obpilot.flows.install import PlannedServer, findings_from_survey, server_needs, survey_host
@@ -59,7 +62,9 @@ from obpilot.lifecycle.schemas import (
     ZONE_NAME,
     ClusterCreate,
     ServerEntry,
-    ServerRef,
+    ServersAdd,
+    ServersDelete,
+    ZoneAdd,
     ZoneCreate,
 )
 from obpilot.operations.service import Caller, submit_for_cluster
@@ -290,8 +295,8 @@ def _check_request(body: ClusterCreate, findings: Findings) -> None:
             )
 
 
-def _host_ids(servers: Sequence[ServerRef]) -> list[int | str]:
-    return [s if isinstance(s, int) else s.host_id for s in servers]
+def _host_ids(servers: Sequence[ServerEntry]) -> list[int | str]:
+    return [server.host_id for server in servers]
 
 
 async def _members(session: AsyncSession, body: ClusterCreate, findings: Findings) -> list[Member]:
@@ -325,7 +330,7 @@ async def _resolve_servers(
     session: AsyncSession,
     zone: str,
     where: str,
-    servers: Sequence[ServerRef],
+    servers: Sequence[ServerEntry],
     package: SoftwarePackage,
     findings: Findings,
     *,
@@ -342,12 +347,11 @@ async def _resolve_servers(
         return []
     hosts = await inventory.hosts_by_id(session, set(_host_ids_int(servers)))
     members = []
-    for index, ref in enumerate(servers):
-        entry = ref if isinstance(ref, ServerEntry) else ServerEntry(host_id=ref)
+    for index, entry in enumerate(servers):
         host = hosts.get(entry.host_id)
         if host is None:
             raise HostNotFound(entry.host_id)
-        field_name = f"{where}.servers[{index}]"
+        field_name = f"{where}.servers[{index}]" if where else f"servers[{index}]"
         port = entry.sql_port or sql_port or DEFAULT_SQL_PORT
         rpc: int | None = entry.rpc_port or rpc_port or DEFAULT_RPC_PORT
         if kind == ServerKind.SEEKDB:
@@ -389,8 +393,8 @@ async def _resolve_servers(
     return members
 
 
-def _host_ids_int(servers: Sequence[ServerRef]) -> list[int]:
-    return [s if isinstance(s, int) else s.host_id for s in servers]
+def _host_ids_int(servers: Sequence[ServerEntry]) -> list[int]:
+    return [server.host_id for server in servers]
 
 
 def _path_problem(path: str) -> str | None:
@@ -578,4 +582,190 @@ async def delete_cluster(
         "zone_names": [zone.name for zone in cluster.zones],
     }
     submitted = await submit_for_cluster(session, cluster, template, strings, lists, caller)
+    return brief_of(submitted.task, submitted.dag)
+
+
+# ------------------------------------------------------------------ zones and servers
+
+
+async def add_zone(
+    database: Database,
+    *,
+    cluster_id: int,
+    body: ZoneAdd,
+    caller: Caller,
+    host_access: HostAccess,
+    secret_box: SecretBox,
+) -> SubmittedTaskOut:
+    """The task "Add OB zone": a new zone and its servers, checked as a create is."""
+    findings = Findings()
+    if not re.fullmatch(ZONE_NAME, body.name):
+        findings.add("name", "a zone name starts with a letter", body.name)
+    if not body.servers:
+        findings.add("servers", f"zone {body.name} has no server")
+    findings.raise_if_any(BadRequest, "The zone cannot be added as asked")
+    zone = ZoneSpec(
+        name=body.name,
+        idc_name=body.idc_name,
+        region_name=body.region_name,
+        status=ZoneStatus.CREATING,
+        servers=[],
+    )
+    return await _add(
+        database, cluster_id, zone, body.servers, flows.ADD_ZONE, caller, host_access, secret_box
+    )
+
+
+async def add_servers(
+    database: Database,
+    *,
+    cluster_id: int,
+    body: ServersAdd,
+    caller: Caller,
+    host_access: HostAccess,
+    secret_box: SecretBox,
+) -> SubmittedTaskOut:
+    """The task "Add OB server": new servers in an existing zone."""
+    if not body.servers:
+        raise BadRequest("Give the servers to add", problems=[FieldProblem("servers", "empty")])
+    zone = ZoneSpec(name=body.zone_name, status=ZoneStatus.RUNNING, servers=[])
+    return await _add(
+        database, cluster_id, zone, body.servers, flows.ADD_SERVERS, caller, host_access, secret_box
+    )
+
+
+async def _add(
+    database: Database,
+    cluster_id: int,
+    zone: ZoneSpec,
+    servers: Sequence[ServerEntry],
+    template: Template,
+    caller: Caller,
+    host_access: HostAccess,
+    secret_box: SecretBox,
+) -> SubmittedTaskOut:
+    new_zone = template is flows.ADD_ZONE
+    findings = Findings()
+    async with database.transaction() as session:
+        cluster = await _created_cluster(session, cluster_id, "add zones or servers to")
+        existing = {z.name for z in cluster.zones}
+        if new_zone and zone.name in existing:
+            raise DuplicateName(f"OB cluster {cluster.name} already has a zone {zone.name}")
+        if not new_zone and zone.name not in existing:
+            raise ZoneNotFound(cluster.id, zone.name)
+        package = await _cluster_package(session, cluster)
+        members = await _resolve_servers(
+            session,
+            zone.name,
+            "",
+            servers,
+            package,
+            findings,
+            install_path=f"{DEFAULT_INSTALL_PATH}/{cluster.name}",
+            startup={},
+        )
+        findings.raise_if_any(BadRequest, "The servers cannot be added as asked")
+        if members and members[0].kind != ServerKind.SEEKDB:
+            raise BadRequest(
+                "Adding zones or servers to an observer cluster is not supported yet "
+                "(it needs ADD ZONE / ADD SERVER on the running cluster)"
+            )
+        await _check_against_registered(session, members, findings)
+        targets = {
+            m.host.id: await host_target(session, host=m.host, secret_box=secret_box)
+            for m in members
+        }
+        for member in members:
+            try:
+                check_spec(member.spec(cluster.name, cluster.ob_cluster_id))
+            except (ValueError, InvalidServerParameter) as error:
+                findings.add(f"{member.field}.parameters", str(error))
+        check_overlaps(members, findings)
+    findings.raise_if_any(BadRequest, "The servers cannot be added as asked")
+    await _check_hosts(members, host_access, targets, findings)
+    findings.raise_if_any(HostFindings, "The hosts cannot take the new servers")
+    async with database.transaction(write=True) as session:
+        cluster = await inventory.idle_cluster(session, cluster_id)
+        added = await inventory.add_members(
+            session,
+            cluster_id=cluster.id,
+            zones=[zone.model_copy(update={"servers": server_specs(members)})],
+        )
+        submitted = await submit_for_cluster(
+            session,
+            cluster,
+            template,
+            {},
+            {"server_ids": [str(s.id) for s in added], "zone_names": [zone.name]},
+            caller,
+        )
+        await inventory.stamp_created_by(
+            session, cluster=None, servers=added, task_id=submitted.task.id
+        )
+        return brief_of(submitted.task, submitted.dag)
+
+
+async def _created_cluster(session: AsyncSession, cluster_id: int, what: str) -> Cluster:
+    cluster = await inventory.get_cluster(session, cluster_id=cluster_id)
+    if cluster.origin != ClusterOrigin.CREATED:
+        raise BadRequest(
+            f"obpilot did not create OB cluster {cluster.name} (it took it over), so it "
+            f"cannot {what} it: it never installs into or removes from a cluster it did "
+            "not build"
+        )
+    return cluster
+
+
+async def _cluster_package(session: AsyncSession, cluster: Cluster) -> SoftwarePackage:
+    """The package the cluster's servers were installed from."""
+    for zone in cluster.zones:
+        for server in zone.servers:
+            if server.package_id is not None:
+                return await packages.get_package(session, package_id=server.package_id)
+    raise BadRequest(f"OB cluster {cluster.name} has no server installed from a package")
+
+
+async def delete_zone(
+    session: AsyncSession, *, cluster_id: int, zone_name: str, caller: Caller
+) -> SubmittedTaskOut:
+    """The task "Delete OB zone": its servers stopped, their directories moved aside,
+    the zone forgotten."""
+    cluster = await _created_cluster(session, cluster_id, "delete zones of")
+    cluster = await inventory.idle_cluster(session, cluster.id)
+    zone = next((z for z in cluster.zones if z.name == zone_name), None)
+    if zone is None:
+        raise ZoneNotFound(cluster.id, zone_name)
+    if len(cluster.zones) == 1:
+        raise BadRequest(
+            f"Zone {zone_name} is the last zone of OB cluster {cluster.name}: delete the "
+            "cluster instead (DELETE /api/v2/ob/clusters/{id})"
+        )
+    lists = {"server_ids": [str(s.id) for s in zone.servers], "zone_names": [zone.name]}
+    submitted = await submit_for_cluster(session, cluster, flows.DELETE_ZONE, {}, lists, caller)
+    return brief_of(submitted.task, submitted.dag)
+
+
+async def delete_servers(
+    session: AsyncSession, *, cluster_id: int, body: ServersDelete, caller: Caller
+) -> SubmittedTaskOut:
+    """The task "Delete OB server": the servers stopped, their directories moved aside,
+    they are forgotten (a zone left without servers goes too)."""
+    cluster = await _created_cluster(session, cluster_id, "delete servers of")
+    cluster = await inventory.idle_cluster(session, cluster.id)
+    servers = {s.id: (s, zone) for zone in cluster.zones for s in zone.servers}
+    unknown = [server_id for server_id in body.servers if server_id not in servers]
+    if unknown:
+        raise ServerNotFound(unknown[0])
+    chosen = set(body.servers)
+    if chosen == set(servers):
+        raise BadRequest(
+            f"These are all the servers of OB cluster {cluster.name}: delete the cluster "
+            "instead (DELETE /api/v2/ob/clusters/{id})"
+        )
+    kept_zones = sorted(
+        {zone.name for server, zone in servers.values() if server.id not in chosen}
+        & {servers[server_id][1].name for server_id in chosen}
+    )
+    lists = {"server_ids": [str(i) for i in sorted(chosen)], "zone_names": kept_zones}
+    submitted = await submit_for_cluster(session, cluster, flows.DELETE_SERVERS, {}, lists, caller)
     return brief_of(submitted.task, submitted.dag)
