@@ -7,90 +7,27 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import IN_CI
-from tests.support.server import ADMIN_PASSWORD, ServerProcess
-
-WHEELS = Path(__file__).resolve().parents[2] / ".cache" / "wheels"
-PASSWORD = "Hello1234!"
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, int, str]]:
-    """A running obpilot with the local host and the wheel registered: (client, host id,
-    the wheel's file name)."""
-    wheels = sorted(WHEELS.glob("pylibseekdb-*.whl"))
-    if not wheels:
-        if IN_CI:
-            pytest.fail(f"no pylibseekdb wheel in {WHEELS}")
-        pytest.skip(f"no pylibseekdb wheel in {WHEELS} (make install)")
-    with ServerProcess(tmp_path_factory.mktemp("lifecycle")) as server:
-        client = httpx.Client(base_url=server.base_url, auth=("admin", ADMIN_PASSWORD), timeout=120)
-        host = client.post(
-            "/api/v2/compute/hosts", json={"innerIpAddress": "127.0.0.1", "kind": "LOCAL"}
-        ).json()["data"]
-        with wheels[-1].open("rb") as file:
-            answer = client.post(
-                "/api/v2/software-packages", files={"file": (wheels[-1].name, file)}
-            )
-        assert answer.status_code == 200, answer.text
-        yield client, host["id"], wheels[-1].name
-        client.close()
-
-
-def _body(name: str, host_id: int, rpm: str, base: Path, ports: list[int]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "rpmName": rpm,
-        "type": "PRIMARY",
-        "password": PASSWORD,
-        "zones": [
-            {
-                "name": f"zone{index + 1}",
-                "servers": [
-                    {"hostId": host_id, "sqlPort": port, "homePath": str(base / f"s{port}")}
-                ],
-            }
-            for index, port in enumerate(ports)
-        ],
-    }
-
-
-def _wait(client: httpx.Client, task_id: int) -> dict[str, Any]:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        task: dict[str, Any] = client.get(f"/api/v2/tasks/{task_id}").json()["data"]
-        if task["status"] in ("SUCCESSFUL", "FAILED"):
-            return task
-        time.sleep(0.3)
-    raise AssertionError(f"task {task_id} did not end")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support.lifecycle import cluster_body, free_port, run_sql, wait_task
 
 
 def test_create_then_delete_as_a_field_client_does(
     api: tuple[httpx.Client, int, str], tmp_path: Path
 ) -> None:
     client, host_id, rpm = api
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     created = client.post(
-        "/api/v2/ob/clusters", json=_body("lc_one", host_id, rpm, tmp_path, ports)
+        "/api/v2/ob/clusters", json=cluster_body("lc_one", host_id, rpm, tmp_path, ports)
     )
     assert created.status_code == 200, created.text
     data = created.json()["data"]
     assert data["name"] == "Create primary OB cluster"
     assert data["clusterId"] == data["cluster"]["id"]
-    task = _wait(client, data["id"])
+    task = wait_task(client, data["id"])
     assert task["status"] == "SUCCESSFUL", task
     cluster = client.get(f"/api/v2/ob/clusters/{data['clusterId']}").json()["data"]
     assert cluster["status"] == "RUNNING"
@@ -103,7 +40,7 @@ def test_create_then_delete_as_a_field_client_does(
 
     deleted = client.delete(f"/api/v2/ob/clusters/{data['clusterId']}")
     assert deleted.status_code == 200, deleted.text
-    assert _wait(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
     gone = client.get(f"/api/v2/ob/clusters/{data['clusterId']}")
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "OBE11001"
@@ -112,10 +49,12 @@ def test_create_then_delete_as_a_field_client_does(
         f"s{port}.deleted-{task_id}" for port in ports
     )
     # The paths are free again: the same request creates the cluster anew.
-    again = client.post("/api/v2/ob/clusters", json=_body("lc_one", host_id, rpm, tmp_path, ports))
-    assert _wait(client, again.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    again = client.post(
+        "/api/v2/ob/clusters", json=cluster_body("lc_one", host_id, rpm, tmp_path, ports)
+    )
+    assert wait_task(client, again.json()["data"]["id"])["status"] == "SUCCESSFUL"
     purged = client.delete(f"/api/v2/ob/clusters/{again.json()['data']['clusterId']}?purge=true")
-    assert _wait(client, purged.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, purged.json()["data"]["id"])["status"] == "SUCCESSFUL"
     assert not any(
         p.name.startswith(f"s{ports[0]}.deleted-{purged.json()['data']['id']}")
         for p in tmp_path.iterdir()
@@ -126,14 +65,14 @@ def test_keep_data_stops_and_forgets_but_keeps_every_file(
     api: tuple[httpx.Client, int, str], tmp_path: Path
 ) -> None:
     client, host_id, rpm = api
-    port = _free_port()
+    port = free_port()
     created = client.post(
-        "/api/v2/ob/clusters", json=_body("lc_keep", host_id, rpm, tmp_path, [port])
+        "/api/v2/ob/clusters", json=cluster_body("lc_keep", host_id, rpm, tmp_path, [port])
     )
-    assert _wait(client, created.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, created.json()["data"]["id"])["status"] == "SUCCESSFUL"
     cluster_id = created.json()["data"]["clusterId"]
     deleted = client.delete(f"/api/v2/ob/clusters/{cluster_id}?keepData=true")
-    assert _wait(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
     assert client.get(f"/api/v2/ob/clusters/{cluster_id}").status_code == 404
     assert (tmp_path / f"s{port}" / "bin" / "seekdb").is_file()
     assert (tmp_path / f"s{port}" / "store").is_dir()
@@ -150,7 +89,7 @@ def test_refusals_come_all_at_once_and_write_nothing(
     (tmp_path / f"s{taken + 0}").mkdir()
     (tmp_path / f"s{taken}" / "someone.txt").write_text("not obpilot's")
     try:
-        body = _body("lc_refused", host_id, rpm, tmp_path, [taken])
+        body = cluster_body("lc_refused", host_id, rpm, tmp_path, [taken])
         answer = client.post("/api/v2/ob/clusters", json=body)
     finally:
         busy.close()
@@ -164,18 +103,18 @@ def test_refusals_come_all_at_once_and_write_nothing(
 
     bad = client.post(
         "/api/v2/ob/clusters",
-        json={**_body("1bad", host_id, rpm, tmp_path, [_free_port()]), "password": "short"},
+        json={**cluster_body("1bad", host_id, rpm, tmp_path, [free_port()]), "password": "short"},
     )
     assert bad.status_code == 400
     assert {p["field"] for p in bad.json()["error"]["subErrors"]} == {"name", "password"}
 
     unknown = client.post(
         "/api/v2/ob/clusters",
-        json=_body("lc_nopkg", host_id, "nothing.rpm", tmp_path, [_free_port()]),
+        json=cluster_body("lc_nopkg", host_id, "nothing.rpm", tmp_path, [free_port()]),
     )
     assert unknown.status_code == 404
 
-    big = _body("lc_big", host_id, rpm, tmp_path, [_free_port()])
+    big = cluster_body("lc_big", host_id, rpm, tmp_path, [free_port()])
     big["zones"][0]["servers"][0]["parameters"] = {"memory_budget": "100000G"}
     answer = client.post("/api/v2/ob/clusters", json=big)
     assert answer.status_code == 409
@@ -183,13 +122,13 @@ def test_refusals_come_all_at_once_and_write_nothing(
 
     standby = client.post(
         "/api/v2/ob/clusters",
-        json={**_body("lc_sb", host_id, rpm, tmp_path, [_free_port()]), "type": "STANDBY"},
+        json={**cluster_body("lc_sb", host_id, rpm, tmp_path, [free_port()]), "type": "STANDBY"},
     )
     assert standby.status_code == 400
     assert "standby" in standby.text
     obproxy = client.post(
         "/api/v2/ob/clusters",
-        json={**_body("lc_px", host_id, rpm, tmp_path, [_free_port()]), "obproxyList": []},
+        json={**cluster_body("lc_px", host_id, rpm, tmp_path, [free_port()]), "obproxyList": []},
     )
     assert obproxy.status_code == 400
     assert "obproxyList" in obproxy.text
@@ -202,15 +141,15 @@ def test_client_token_answers_the_same_task(
     api: tuple[httpx.Client, int, str], tmp_path: Path
 ) -> None:
     client, host_id, rpm = api
-    body = {**_body("lc_token", host_id, rpm, tmp_path, [_free_port()]), "clientToken": "t-1"}
+    body = {**cluster_body("lc_token", host_id, rpm, tmp_path, [free_port()]), "clientToken": "t-1"}
     first = client.post("/api/v2/ob/clusters", json=body).json()["data"]
     second = client.post("/api/v2/ob/clusters", json=body).json()["data"]
     assert (second["id"], second["clusterId"]) == (first["id"], first["clusterId"])
     other = client.post("/api/v2/ob/clusters", json={**body, "password": "Other-pass-1"})
     assert other.status_code == 409
-    assert _wait(client, first["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, first["id"])["status"] == "SUCCESSFUL"
     deleted = client.delete(f"/api/v2/ob/clusters/{first['clusterId']}?purge=true")
-    assert _wait(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
 
 
 def test_a_failed_create_rolls_back_to_nothing(
@@ -220,8 +159,8 @@ def test_a_failed_create_rolls_back_to_nothing(
     rolling the task back stops nothing it did not start and removes only its own
     directories; the name is free again."""
     client, host_id, rpm = api
-    port = _free_port()
-    body = _body("lc_rolled", host_id, rpm, tmp_path, [port])
+    port = free_port()
+    body = cluster_body("lc_rolled", host_id, rpm, tmp_path, [port])
     body["zones"][0]["servers"][0]["parameters"] = {"datafile_size": "64M"}
     created = client.post("/api/v2/ob/clusters", json=body).json()["data"]
     # Taken right away: the checks ran in the request, the start comes seconds later.
@@ -230,12 +169,12 @@ def test_a_failed_create_rolls_back_to_nothing(
     try:
         holder.bind(("127.0.0.1", port))
         holder.listen()
-        task = _wait(client, created["id"])
+        task = wait_task(client, created["id"])
     finally:
         holder.close()
     if task["status"] == "SUCCESSFUL":  # seekdb was faster than the bind: nothing to test
         deleted = client.delete(f"/api/v2/ob/clusters/{created['clusterId']}?purge=true")
-        _wait(client, deleted.json()["data"]["id"])
+        wait_task(client, deleted.json()["data"]["id"])
         pytest.skip("the server started before the port was taken")
     rolled = client.post(f"/api/v2/tasks/instances/{created['id']}/rollback")
     assert rolled.status_code == 200, rolled.text
@@ -249,34 +188,17 @@ def test_a_failed_create_rolls_back_to_nothing(
     assert not (tmp_path / f"s{port}").exists()
 
 
-def _sql(port: int, *statements: str) -> list[Any]:
-    import pymysql
-
-    connection = pymysql.connect(
-        host="127.0.0.1", port=port, user="root", password=PASSWORD, autocommit=True
-    )
-    try:
-        with connection.cursor() as cursor:
-            rows: list[Any] = []
-            for statement in statements:
-                cursor.execute(statement)
-                rows = list(cursor.fetchall())
-            return rows
-    finally:
-        connection.close()
-
-
 def test_a_created_cluster_keeps_its_rows_and_grows_and_shrinks(
     api: tuple[httpx.Client, int, str], tmp_path: Path
 ) -> None:
     client, host_id, rpm = api
-    first, second, third = _free_port(), _free_port(), _free_port()
+    first, second, third = free_port(), free_port(), free_port()
     created = client.post(
-        "/api/v2/ob/clusters", json=_body("lc_grow", host_id, rpm, tmp_path, [first])
+        "/api/v2/ob/clusters", json=cluster_body("lc_grow", host_id, rpm, tmp_path, [first])
     )
-    assert _wait(client, created.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, created.json()["data"]["id"])["status"] == "SUCCESSFUL"
     cluster_id = created.json()["data"]["clusterId"]
-    _sql(
+    run_sql(
         first,
         "CREATE DATABASE kept",
         "CREATE TABLE kept.t (id INT PRIMARY KEY)",
@@ -284,8 +206,8 @@ def test_a_created_cluster_keeps_its_rows_and_grows_and_shrinks(
     )
     for action in ("stop", "start"):
         task = client.post(f"/api/v2/ob/clusters/{cluster_id}/{action}").json()["data"]
-        assert _wait(client, task["id"])["status"] == "SUCCESSFUL"
-    assert _sql(first, "SELECT COUNT(*) FROM kept.t") == [(2,)]
+        assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"
+    assert run_sql(first, "SELECT COUNT(*) FROM kept.t") == [(2,)]
 
     zone = client.post(
         f"/api/v2/ob/clusters/{cluster_id}/zones",
@@ -295,7 +217,7 @@ def test_a_created_cluster_keeps_its_rows_and_grows_and_shrinks(
         },
     )
     assert zone.status_code == 200, zone.text
-    assert _wait(client, zone.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, zone.json()["data"]["id"])["status"] == "SUCCESSFUL"
     server = client.post(
         f"/api/v2/ob/clusters/{cluster_id}/servers",
         json={
@@ -303,26 +225,26 @@ def test_a_created_cluster_keeps_its_rows_and_grows_and_shrinks(
             "servers": [{"hostId": host_id, "sqlPort": third, "homePath": str(tmp_path / "z1b")}],
         },
     )
-    assert _wait(client, server.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, server.json()["data"]["id"])["status"] == "SUCCESSFUL"
     cluster = client.get(f"/api/v2/ob/clusters/{cluster_id}").json()["data"]
     assert [len(z["servers"]) for z in cluster["zones"]] == [2, 1]
     assert cluster["status"] == "RUNNING"
-    assert _sql(third, "SELECT 1") == [(1,)]  # the new server has the cluster's password
+    assert run_sql(third, "SELECT 1") == [(1,)]  # the new server has the cluster's password
 
     added = next(s for s in cluster["zones"][0]["servers"] if s["sqlPort"] == third)
     removed = client.post(
         f"/api/v2/ob/clusters/{cluster_id}/servers/batchDelete", json={"servers": [added["id"]]}
     )
-    assert _wait(client, removed.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, removed.json()["data"]["id"])["status"] == "SUCCESSFUL"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("z1b")) == [
         f"z1b.deleted-{removed.json()['data']['id']}"
     ]
     zone_gone = client.delete(f"/api/v2/ob/clusters/{cluster_id}/zones/zone1")
-    assert _wait(client, zone_gone.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, zone_gone.json()["data"]["id"])["status"] == "SUCCESSFUL"
     cluster = client.get(f"/api/v2/ob/clusters/{cluster_id}").json()["data"]
     assert [z["name"] for z in cluster["zones"]] == ["zone2"]
     refused = client.delete(f"/api/v2/ob/clusters/{cluster_id}/zones/zone2")
     assert refused.status_code == 400
     assert "delete the cluster" in refused.json()["error"]["message"]
     deleted = client.delete(f"/api/v2/ob/clusters/{cluster_id}?purge=true")
-    assert _wait(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert wait_task(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"

@@ -29,6 +29,9 @@ from obpilot.hosts.executor import (
     check_result,
 )
 
+#: How much of a file one write to the channel carries.
+COPY_CHUNK = 1 << 20
+
 #: The oldest Python a host may have: obpilot's host agent is written for it.
 MIN_HOST_PYTHON = (3, 7)
 #: Seconds after obpilot's own timeout at which the host kills a remote command.
@@ -273,20 +276,43 @@ class SshExecutor:
     async def put_file(
         self, source: Path, destination: str, *, mode: int, step: str, time_limit: float
     ) -> None:
+        # Through the command channel rather than SFTP: not every sshd offers SFTP.
         partial = f"{destination}.obpilot-part"
-        connection = await self._connect(step)
-        try:
-            async with asyncio.timeout(time_limit), connection.start_sftp_client() as sftp:
-                await sftp.makedirs(posixpath.dirname(destination), exist_ok=True)
-                await sftp.put(str(source), partial)
-                await sftp.chmod(partial, mode)
-                await sftp.posix_rename(partial, destination)
-        except TimeoutError:
-            raise HostCommandTimeout(
-                host=self.label, step=step, detail=f"copying {source} took over {time_limit:g} s"
-            ) from None
-        except (asyncssh.SFTPError, OSError) as error:
-            raise HostFileCopyFailed(host=self.label, step=step, detail=f"SFTP: {error}") from None
+        script = (
+            f"mkdir -p {shlex.quote(posixpath.dirname(destination))} && "
+            f"cat > {shlex.quote(partial)} && chmod {mode:o} {shlex.quote(partial)} && "
+            f"mv -f {shlex.quote(partial)} {shlex.quote(destination)}"
+        )
+        command = shlex.join(["timeout", "-s", "KILL", f"{time_limit + REMOTE_KILL_DELAY:g}"])
+        async with self._sessions:
+            connection, process = await self._create_process(
+                f"{command} sh -c {shlex.quote(script)}", step, text=False
+            )
+            try:
+                async with asyncio.timeout(time_limit):
+                    with source.open("rb") as file:
+                        while chunk := file.read(COPY_CHUNK):
+                            process.stdin.write(chunk)
+                            await process.stdin.drain()
+                    process.stdin.write_eof()
+                    result = await process.wait()
+            except TimeoutError:
+                await _abandon(process)
+                raise HostCommandTimeout(
+                    host=self.label,
+                    step=step,
+                    detail=f"copying {source} took over {time_limit:g} s",
+                ) from None
+            except (asyncssh.Error, OSError) as error:
+                await self._drop(connection)
+                raise HostFileCopyFailed(host=self.label, step=step, detail=str(error)) from None
+        if result.exit_status != 0:
+            stderr = (result.stderr or b"").decode(errors="replace").strip()
+            raise HostFileCopyFailed(
+                host=self.label,
+                step=step,
+                detail=f"exit status {result.exit_status}: {stderr[-2000:] or '(no output)'}",
+            )
 
     async def open_pipe(self, argv: Sequence[str], *, step: str) -> SshPipe:
         _, process = await self._create_process(shlex.join(argv), step, text=False)

@@ -124,7 +124,8 @@ def create_cluster(
             )
             task = await client.post(CLUSTERS, body)
             cluster_id = task.get("clusterId")
-            output.say(f"cluster {body.get('name')} gets id {cluster_id} (task {task['id']})")
+            if cluster_id is not None:
+                output.say(f"cluster {body.get('name')} gets id {cluster_id} (task {task['id']})")
             how = Follow(wait=wait, timeout=timeout, fmt=fmt)
             extra = {"clusterId": cluster_id}
             await submitted(session, task, how, client.last_trace_id, extra)
