@@ -62,6 +62,10 @@ def test_a_cluster_on_a_local_and_an_ssh_host(
         local_host,
         remote_host,
     }
+    assert (cluster["zones"][1]["idcName"], cluster["zones"][1]["regionName"]) == (
+        "lc-idc",
+        "lc-region",
+    )
     assert run_sql(ports[1], "SELECT 1") == [(1,)]
 
     deleted = client.delete(f"/api/v2/ob/clusters/{cluster_id}")

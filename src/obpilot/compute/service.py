@@ -136,3 +136,13 @@ async def check_placement(
         await get_entry(session, IDC, idc_id)
     if type_id is not None:
         await get_entry(session, HOST_TYPE, type_id)
+
+
+async def idc_by_name(session: AsyncSession, name: str) -> tuple[Idc, Region] | None:
+    """An IDC that a zone names, with its region."""
+    idc = await CatalogRepository(session, Idc).get_by_name(name)
+    if idc is None:
+        return None
+    region = await CatalogRepository(session, Region).get(idc.region_id)
+    assert region is not None  # an IDC's region cannot be deleted while it has IDCs
+    return idc, region

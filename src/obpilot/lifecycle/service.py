@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obpilot.compute import service as compute
 from obpilot.credentials.service import host_target
 from obpilot.db.engine import Database
 from obpilot.engine import Submitted, Template
@@ -35,6 +36,7 @@ from obpilot.errors import (
     FieldProblem,
     HostNotFound,
     InvalidServerParameter,
+    NotFound,
     ServerNotFound,
     ZoneNotFound,
 )
@@ -167,6 +169,7 @@ async def create_cluster(
         if repeated is not None:
             return repeated
         await inventory.ensure_cluster_name_free(session, body.name)
+        regions = await zone_regions(session, [zone.idc_name for zone in body.zones])
         members = await _members(session, body, findings)
         findings.raise_if_any(BadRequest, "The cluster cannot be created as asked")
         await _check_against_registered(session, members, findings)
@@ -192,7 +195,7 @@ async def create_cluster(
                 ob_version=members[0].package.version,
                 status=ClusterStatus.CREATING,
                 creator=caller.name,
-                zones=_zone_specs(body.zones, members, body),
+                zones=_zone_specs(body.zones, members, regions),
                 origin=ClusterOrigin.CREATED,
                 full_version=body.full_version,
                 client_token=body.client_token,
@@ -297,6 +300,19 @@ def _check_request(body: ClusterCreate, findings: Findings) -> None:
 
 def _host_ids(servers: Sequence[ServerEntry]) -> list[int | str]:
     return [server.host_id for server in servers]
+
+
+async def zone_regions(session: AsyncSession, idc_names: Sequence[str | None]) -> dict[str, str]:
+    """Each IDC a zone names must exist (404 otherwise); the region each is in."""
+    regions = {}
+    for name in {n for n in idc_names if n}:
+        found = await compute.idc_by_name(session, name)
+        if found is None:
+            raise NotFound(
+                f"IDC {name!r} does not exist; create it first (POST /api/v2/compute/idcs)"
+            )
+        regions[name] = found[1].name
+    return regions
 
 
 async def _members(session: AsyncSession, body: ClusterCreate, findings: Findings) -> list[Member]:
@@ -496,7 +512,7 @@ async def _check_hosts(
 
 
 def _zone_specs(
-    zones: Sequence[ZoneCreate], members: Sequence[Member], body: ClusterCreate
+    zones: Sequence[ZoneCreate], members: Sequence[Member], regions: dict[str, str]
 ) -> list[ZoneSpec]:
     by_zone: dict[str, list[Member]] = defaultdict(list)
     for member in members:
@@ -505,7 +521,7 @@ def _zone_specs(
         ZoneSpec(
             name=zone.name,
             idc_name=zone.idc_name,
-            region_name=zone.region_name,
+            region_name=zone.region_name or regions.get(zone.idc_name or ""),
             status=ZoneStatus.CREATING,
             servers=server_specs(by_zone[zone.name]),
         )
@@ -653,6 +669,9 @@ async def _add(
             raise DuplicateName(f"OB cluster {cluster.name} already has a zone {zone.name}")
         if not new_zone and zone.name not in existing:
             raise ZoneNotFound(cluster.id, zone.name)
+        regions = await zone_regions(session, [zone.idc_name])
+        if zone.idc_name and not zone.region_name:
+            zone = zone.model_copy(update={"region_name": regions[zone.idc_name]})
         package = await _cluster_package(session, cluster)
         members = await _resolve_servers(
             session,
