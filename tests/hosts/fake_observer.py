@@ -8,8 +8,8 @@ exists here). It behaves as the parts of an observer that obpilot relies on do:
 * appends one JSON line per start to log/observer.log: argv, cwd, LD_LIBRARY_PATH;
 * listens on the RPC port and serves the MySQL protocol on the SQL port: handshake,
   mysql_native_password login as root (password in etc/fake_root_password, empty if the
-  file is missing), `SELECT 1`, `SELECT version()`, any other statement answered OK and
-  logged to log/observer.log;
+  file is missing; `ALTER USER root IDENTIFIED BY '...'` writes it), `SELECT 1`,
+  `SELECT version()`, any other statement answered OK and logged to log/observer.log;
 * SIGUSR1 stops it cleanly (exit 0); SIGTERM is answered with SIGKILL, as the real one.
 """
 
@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -143,11 +144,26 @@ def serve_client(conn: socket.socket, password: bytes) -> None:
                 conn.sendall(result_set(VERSION))
             else:
                 log({"query": query})
+                new_password = ROOT_PASSWORD.match(query.strip())
+                if new_password:
+                    with open("etc/fake_root_password", "w") as handle:
+                        handle.write(new_password.group(1).replace("\\'", "'"))
                 conn.sendall(ok_packet(1))
     except (ConnectionError, OSError, ValueError):
         pass
     finally:
         conn.close()
+
+
+ROOT_PASSWORD = re.compile(r"^ALTER USER root IDENTIFIED BY '((?:[^'\\]|\\.)*)'$", re.IGNORECASE)
+
+
+def root_password() -> bytes:
+    try:
+        with open("etc/fake_root_password", "rb") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return b""
 
 
 def main() -> None:
@@ -186,11 +202,6 @@ def main() -> None:
     )
     signal.signal(signal.SIGUSR1, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGKILL))
-    try:
-        with open("etc/fake_root_password", "rb") as handle:
-            password = handle.read().strip()
-    except FileNotFoundError:
-        password = b""
     listeners = []
     for port in (int(options.p), int(options.P)):
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -203,7 +214,9 @@ def main() -> None:
         readable, _, _ = select.select([sql], [], [], 0.1)
         if readable:
             conn, _ = sql.accept()
-            threading.Thread(target=serve_client, args=(conn, password), daemon=True).start()
+            threading.Thread(
+                target=serve_client, args=(conn, root_password()), daemon=True
+            ).start()
     time.sleep(0.3)  # the real one takes a few seconds to stop cleanly
     os._exit(0)
 

@@ -13,6 +13,7 @@ Deleting removes only what obpilot made: a cluster it took over is only forgotte
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import posixpath
@@ -170,7 +171,7 @@ async def create_cluster(
             return repeated
         await inventory.ensure_cluster_name_free(session, body.name)
         regions = await zone_regions(session, [zone.idc_name for zone in body.zones])
-        members = await _members(session, body, findings)
+        members = with_rootservice_list(await _members(session, body, findings))
         findings.raise_if_any(BadRequest, "The cluster cannot be created as asked")
         await _check_against_registered(session, members, findings)
         targets = {
@@ -407,6 +408,23 @@ async def _resolve_servers(
             )
         )
     return members
+
+
+def with_rootservice_list(members: list[Member]) -> list[Member]:
+    """An observer's first start names the cluster's rootservices, the first server of
+    each zone (`-r ip:rpc:sql;...`, as obd passes it)."""
+    if not members or members[0].kind != ServerKind.OBSERVER:
+        return members
+    firsts: dict[str, Member] = {}
+    for member in members:
+        firsts.setdefault(member.zone, member)
+    rootservices = ";".join(
+        f"{m.host.inner_ip_address}:{m.rpc_port}:{m.sql_port}" for m in firsts.values()
+    )
+    return [
+        dataclasses.replace(m, parameters={**m.parameters, "rootservice_list": rootservices})
+        for m in members
+    ]
 
 
 def _host_ids_int(servers: Sequence[ServerEntry]) -> list[int]:
