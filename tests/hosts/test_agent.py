@@ -28,6 +28,7 @@ from obpilot.hosts.protocol import (
     InspectedProcess,
     InspectReport,
     InspectRequest,
+    OwnerMarker,
     PidFile,
     PortListener,
     PortListeners,
@@ -296,3 +297,69 @@ def test_the_shipped_agent_needs_nothing_but_the_standard_library(
     assert set(report["port"]) == PortListeners.__required_keys__
     assert set(report["port"]["owners"][0]) == PortListener.__required_keys__
     assert set(report["sql"]) == SqlFailure.__required_keys__
+
+
+MARKER: OwnerMarker = {"cluster_id": 3, "cluster": "c3", "server_id": 7, "task_id": 11}
+
+
+def test_claim_dirs_makes_marked_directories_or_refuses_them_all(tmp_path: Path) -> None:
+    home, data = str(tmp_path / "a" / "home"), str(tmp_path / "data")
+    claimed = agent.claim_dirs({"paths": [home, data], "marker": MARKER})
+    assert (claimed["claimed"], claimed["refused"]) == ([home, data], {})
+    assert agent.read_marker(home) == MARKER
+    # An earlier run of the same server's step: claimed again, nothing changed.
+    again = agent.claim_dirs({"paths": [home], "marker": {**MARKER, "task_id": 12}})
+    assert again["claimed"] == [home]
+    assert agent.read_marker(home) == MARKER
+
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "data.db").write_text("someone's")
+    fresh = str(tmp_path / "fresh")
+    refused = agent.claim_dirs({"paths": [fresh, str(taken)], "marker": MARKER})
+    assert refused["claimed"] == []
+    assert refused["refused"] == {str(taken): "exists and is not empty (data.db)"}
+    assert not os.path.exists(fresh)  # nothing created when one is refused
+    other_server = agent.claim_dirs({"paths": [home], "marker": {**MARKER, "server_id": 8}})
+    assert "not empty (.obpilot-owner)" in other_server["refused"][home]
+
+
+def test_remove_claimed_removes_only_what_the_task_made(tmp_path: Path) -> None:
+    mine, theirs, bare = (str(tmp_path / name) for name in ("mine", "theirs", "bare"))
+    agent.claim_dirs({"paths": [mine], "marker": MARKER})
+    agent.claim_dirs({"paths": [theirs], "marker": {**MARKER, "task_id": 99}})
+    os.mkdir(bare)
+    answer = agent.remove_claimed({"paths": [mine, theirs, bare], "task_id": 11})
+    assert answer["changed"] == [mine]
+    assert answer["skipped"] == {theirs: "not made by this task", bare: "not made by this task"}
+    assert not os.path.exists(mine)
+    assert os.path.isdir(theirs)
+    assert os.path.isdir(bare)
+
+
+def test_move_aside_and_back_only_for_the_marked_cluster(tmp_path: Path) -> None:
+    mine, other = str(tmp_path / "mine"), str(tmp_path / "other")
+    agent.claim_dirs({"paths": [mine], "marker": MARKER})
+    agent.claim_dirs({"paths": [other], "marker": {**MARKER, "cluster_id": 4}})
+    request = {"paths": [mine, other], "cluster_id": 3, "suffix": ".deleted-5", "purge": False}
+    moved = agent.move_aside(request)  # type: ignore[arg-type]
+    assert moved == {"changed": [mine], "skipped": {other: "its marker names another owner"}}
+    assert os.path.isdir(mine + ".deleted-5")
+    assert agent.move_aside(request)["skipped"][mine] == "already moved"  # type: ignore[arg-type]
+    back = agent.move_back({"paths": [mine], "suffix": ".deleted-5"})
+    assert back == {"changed": [mine], "skipped": {}}
+    purged = agent.move_aside({**request, "paths": [mine], "purge": True})  # type: ignore[typeddict-item]
+    assert purged["changed"] == [mine]
+    assert not os.path.exists(mine)
+    assert not os.path.exists(mine + ".deleted-5")
+
+
+def test_file_sha1(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"obpilot" * 300_000)
+    missing = str(tmp_path / "none")
+    answer = agent.file_sha1({"paths": [str(path), missing]})
+    assert answer["sha1"] == {
+        str(path): hashlib.sha1(path.read_bytes(), usedforsecurity=False).hexdigest(),
+        missing: None,
+    }

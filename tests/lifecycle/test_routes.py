@@ -248,3 +248,42 @@ def test_a_created_cluster_keeps_its_rows_and_grows_and_shrinks(
     assert "delete the cluster" in refused.json()["error"]["message"]
     deleted = client.delete(f"/api/v2/ob/clusters/{cluster_id}?purge=true")
     assert wait_task(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
+
+
+def test_a_delete_touches_nothing_without_the_clusters_marker(
+    api: tuple[httpx.Client, int, str], tmp_path: Path
+) -> None:
+    client, host_id, rpm = api
+    port = free_port()
+    created = client.post(
+        "/api/v2/ob/clusters", json=cluster_body("lc_marker", host_id, rpm, tmp_path, [port])
+    ).json()["data"]
+    assert wait_task(client, created["id"])["status"] == "SUCCESSFUL"
+    marker = tmp_path / f"s{port}" / ".obpilot-owner"
+    kept = marker.read_text()
+    marker.unlink()
+    deleted = client.delete(f"/api/v2/ob/clusters/{created['clusterId']}").json()["data"]
+    task = wait_task(client, deleted["id"])
+    assert task["status"] == "FAILED"
+    (failed,) = [s for s in task["subtasks"] if s["status"] == "FAILED"]
+    assert failed["name"] == "Prepare delete cluster"
+    log = client.get(f"/api/v2/tasks/instances/{deleted['id']}/subtasks/{failed['id']}/log").json()[
+        "data"
+    ]["log"]
+    assert "has no obpilot marker" in log
+    assert run_sql(port, "SELECT 1") == [(1,)]  # nothing was stopped or moved
+    marker.write_text(kept)
+    retried = client.post(f"/api/v2/tasks/instances/{deleted['id']}/retry")
+    assert retried.status_code == 200, retried.text
+    assert wait_task(client, deleted["id"])["status"] == "SUCCESSFUL"
+    assert client.get(f"/api/v2/ob/clusters/{created['clusterId']}").status_code == 404
+
+
+def test_deleting_an_unknown_cluster_is_a_404_whatever_its_query(
+    api: tuple[httpx.Client, int, str],
+) -> None:
+    client, _, _ = api
+    for query in ("", "?keepProcesses=true", "?keepData=true", "?purge=true"):
+        answer = client.delete(f"/api/v2/ob/clusters/987654{query}")
+        assert answer.status_code == 404
+        assert answer.json()["error"]["code"] == "OBE11001"

@@ -9,6 +9,9 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 Json = dict[str, Any]
@@ -28,15 +31,27 @@ class ApiClient:
         # Talk to this machine directly, whatever proxy the environment names.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def _call(self, method: str, path: str, body: Json | None) -> tuple[int, Json]:
-        data = json.dumps(body).encode() if body is not None else None
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Json | None,
+        *,
+        upload: Path | None = None,
+        timeout: float = 60,
+    ) -> tuple[int, Json]:
         url = self.base_url + path  # http:// only (checked above)
-        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
-        request.add_header("Authorization", self._authorization)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
+        data: bytes | Iterator[bytes] | None = None
+        headers = {"Authorization": self._authorization}
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        elif upload is not None:
+            data, headers["Content-Type"], length = _multipart(upload)
+            headers["Content-Length"] = str(length)
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
         try:
-            with self._opener.open(request, timeout=60) as response:
+            with self._opener.open(request, timeout=timeout) as response:
                 return int(response.status), json.load(response)
         except urllib.error.HTTPError as error:
             try:
@@ -49,6 +64,10 @@ class ApiClient:
     async def call(self, method: str, path: str, body: Json | None = None) -> tuple[int, Json]:
         return await asyncio.to_thread(self._call, method, path, body)
 
+    async def upload(self, path: str, file: Path) -> tuple[int, Json]:
+        """POSTs `file` as the multipart field `file` (streamed from disk)."""
+        return await asyncio.to_thread(self._call, "POST", path, None, upload=file, timeout=600)
+
     async def data(self, method: str, path: str, body: Json | None = None) -> Any:
         """The answer's `data`; an error answer becomes a DemoError quoting its message."""
         status, answer = await self.call(method, path, body)
@@ -60,11 +79,19 @@ class ApiClient:
             )
         return answer.get("data")
 
-    async def wait_task(self, task_id: int, *, within: float = 600.0) -> Json:
-        """Polls the task until it is no longer RUNNING."""
+    async def wait_task(
+        self,
+        task_id: int,
+        *,
+        within: float = 600.0,
+        progress: Callable[[Json], None] | None = None,
+    ) -> Json:
+        """Polls the task until it is no longer RUNNING (`progress` sees every poll)."""
         deadline = time.monotonic() + within
         while True:
             task: Json = await self.data("GET", f"/api/v2/tasks/instances/{task_id}")
+            if progress is not None:
+                progress(task)
             if task["status"] != "RUNNING":
                 return task
             if time.monotonic() > deadline:
@@ -79,3 +106,43 @@ def failures(task: Json) -> str:
         for s in task.get("subtasks", [])
         if s["status"] == "FAILED"
     )
+
+
+def _multipart(file: Path) -> tuple[Iterator[bytes], str, int]:
+    """The body (in chunks), content type and length of a form with one file field."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+        f'filename="{file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        with file.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                yield chunk
+        yield tail
+
+    length = len(head) + file.stat().st_size + len(tail)
+    return chunks(), f"multipart/form-data; boundary={boundary}", length
+
+
+class TaskProgress:
+    """Says each subtask of a task once it has ended, numbered, as the demo's steps."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+        self._told: set[int] = set()
+
+    def __call__(self, task: Json) -> None:
+        subtasks = task.get("subtasks", [])
+        for number, subtask in enumerate(subtasks, 1):
+            if subtask["id"] in self._told or subtask["status"] not in ENDED:
+                continue
+            self._told.add(subtask["id"])
+            outcome = "done" if subtask["status"] == "SUCCESSFUL" else subtask["status"].lower()
+            self._say(f"  [{number}/{len(subtasks)}] {subtask['name']}: {outcome}")
+
+
+ENDED = ("SUCCESSFUL", "FAILED")
