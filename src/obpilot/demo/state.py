@@ -12,9 +12,12 @@ from pathlib import Path
 from obpilot.iam.passwords import generate_password
 
 STATE_FILE = "state.json"
+SERVING_FILE = "serving.json"  # the serving `obpilot demo`: its pid and URL
 PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name
 CLUSTER_NAME = "demo"
 OB_CLUSTER_ID = 1
+#: The compute catalog the demo's host is placed in (created when missing).
+REGION, IDC, HOST_TYPE = "demo", "demo", "demo"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,21 @@ class DemoFiles:
     @property
     def password_file(self) -> Path:
         return self.root / PASSWORD_FILE
+
+    @property
+    def serving_file(self) -> Path:
+        return self.root / SERVING_FILE
+
+    def save_serving(self, pid: int, url: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.serving_file.write_text(json.dumps({"pid": pid, "url": url}) + "\n")
+
+    def load_serving(self) -> tuple[int, str] | None:
+        try:
+            data = json.loads(self.serving_file.read_text())
+            return int(data["pid"]), str(data["url"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def load_plan(self) -> DemoPlan | None:
         if not self.state_file.exists():
