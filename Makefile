@@ -48,7 +48,7 @@ system-deps:
 ## make demo: a 3-zone cluster of real seekdb servers under var/demo, taken over and served
 ## on $(HOST):$(PORT) (embedded SQLite metadb); `$(VENV)/bin/obpilot demo --down` removes it.
 demo: install console
-	$(VENV)/bin/obpilot demo --host $(HOST) --port $(PORT)
+	$(VENV)/bin/obpilot demo --host $(HOST) --port $(PORT) --wheels $(WHEELS)
 
 ## make test: install everything, start the metadb services, run lint, types and the suite.
 test: system-deps install console

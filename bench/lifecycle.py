@@ -49,13 +49,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.databases import free_port
 from tests.support.fleet import process_alive
+from tests.support.lifecycle import PASSWORD
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
 from obpilot.hosts.drivers.seekdb import DEFAULT_PARAMETERS, FIRST_START_VARIABLES, LOG_LEVEL
 from obpilot.logging import configure_logging
 
 WHEELS = Path(__file__).resolve().parents[1] / ".cache" / "wheels"
-PASSWORD = "Bench-pass-123"
 POLL = 0.05  # seconds between two SQL logins while a server starts (as the brief's 50 ms)
 #: What the baseline copies into <home>/bin/, from the wheel.
 WHEEL_FILES = {"pylibseekdb/seekdb": 0o755, "pylibseekdb/libaio.so.1": 0o644}
@@ -163,7 +163,9 @@ async def baseline_create(servers: list[Planned], files: dict[str, tuple[Path, i
         await process.wait()  # seekdb daemonises; the parent returns at once
         assert process.returncode == 0, f"seekdb on {server.port} exited {process.returncode}"
         async with asyncio.timeout(120):
-            while not await asyncio.to_thread(sql, server.port, "SELECT 1"):
+            while True:
+                if await asyncio.to_thread(sql, server.port, "SELECT 1"):
+                    break
                 await asyncio.sleep(POLL)
         statement = f"ALTER USER root IDENTIFIED BY '{PASSWORD}'"
         assert await asyncio.to_thread(sql, server.port, statement), "cannot set the password"
@@ -182,17 +184,23 @@ def server_pid(home: Path) -> int | None:
 
 async def wait_gone(pid: int, limit: float = 120) -> None:
     async with asyncio.timeout(limit):
-        while process_alive(pid):
+        while True:
+            if not process_alive(pid):
+                return
             await asyncio.sleep(0.01)
 
 
-async def baseline_delete(servers: list[Planned], purge: bool) -> float:
+async def baseline_delete(servers: list[Planned], purge: bool) -> tuple[float, float]:
+    """(seconds for the whole delete, the slowest server's exit after SIGUSR1)."""
     pids = [server_pid(s.home) for s in servers]
     assert all(pids), pids
+    exits: list[float] = []
 
     async def one(server: Planned, pid: int) -> None:
         os.kill(pid, signal.SIGUSR1)
+        signalled = time.perf_counter()
         await wait_gone(pid)
+        exits.append(time.perf_counter() - signalled)
         if purge:
             await asyncio.to_thread(shutil.rmtree, server.home)
         else:
@@ -200,7 +208,7 @@ async def baseline_delete(servers: list[Planned], purge: bool) -> float:
 
     started = time.perf_counter()
     await asyncio.gather(*(one(s, p) for s, p in zip(servers, pids, strict=True) if p))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, max(exits)
 
 
 # ------------------------------------------------------------------ obpilot
@@ -231,7 +239,9 @@ def subtask_times(task: dict[str, Any]) -> dict[str, float]:
     times: dict[str, float] = {}
     for subtask in task["subtasks"]:
         if subtask["startTime"] and subtask["finishTime"]:
-            took = (_instant(subtask["finishTime"]) - _instant(subtask["startTime"])).total_seconds()
+            took = (
+                _instant(subtask["finishTime"]) - _instant(subtask["startTime"])
+            ).total_seconds()
             times[subtask["name"]] = max(times.get(subtask["name"], 0.0), took)
     return times
 
@@ -289,11 +299,7 @@ class Obpilot:
 async def stop_strays(root: Path) -> None:
     """Every seekdb whose home is under `root` (aside directories too), by its pid:
     SIGUSR1, then SIGKILL if it has not gone within 30 s."""
-    pids = set()
-    for pid_file in root.rglob("run/seekdb.pid"):
-        pid = server_pid(pid_file.parent.parent)
-        if pid and process_alive(pid) and _runs_under(pid, root):
-            pids.add(pid)
+    pids = await asyncio.to_thread(_running_under, root)
     for pid in pids:
         os.kill(pid, signal.SIGUSR1)
     for pid in pids:
@@ -302,6 +308,15 @@ async def stop_strays(root: Path) -> None:
         except TimeoutError:
             os.kill(pid, signal.SIGKILL)
             await wait_gone(pid, 10)
+
+
+def _running_under(root: Path) -> set[int]:
+    pids = set()
+    for pid_file in root.rglob("run/seekdb.pid"):
+        pid = server_pid(pid_file.parent.parent)
+        if pid and process_alive(pid) and _runs_under(pid, root):
+            pids.add(pid)
+    return pids
 
 
 def _runs_under(pid: int, root: Path) -> bool:
@@ -348,6 +363,9 @@ async def size_round(
     results: dict[str, dict[str, list[Any]]] = {
         op: {"baseline": [], "obpilot": []} for op in ("create", "delete", "delete_purge")
     }
+    #: The baseline's slowest seekdb exit after SIGUSR1, per delete: seekdb's own share,
+    #: to set beside obpilot's "Stop observer process".
+    exits: dict[str, list[float]] = {"delete": [], "delete_purge": []}
 
     async def ours(purge: bool) -> None:
         servers = homes.plan(size)
@@ -365,11 +383,12 @@ async def size_round(
         servers = homes.plan(size)
         try:
             created = await baseline_create(servers, files)
-            deleted = await baseline_delete(servers, purge)
+            deleted, exit_s = await baseline_delete(servers, purge)
         finally:
             await stop_strays(servers[0].home.parent)
         results["create"]["baseline"].append(created)
         results["delete_purge" if purge else "delete"]["baseline"].append(deleted)
+        exits["delete_purge" if purge else "delete"].append(exit_s)
         say(
             f"  baseline {size} server(s): create {created:.2f} s, "
             f"delete{' (rm)' if purge else ''} {deleted:.2f} s"
@@ -395,6 +414,8 @@ async def size_round(
             "obpilot_call_p50_ms": round(statistics.median(t.call_ms for t in measured), 1),
             "obpilot_subtasks_p50_s": _subtask_medians(measured),
         }
+        if op in exits:
+            report[op]["baseline_seekdb_exit_s"] = [round(v, 3) for v in exits[op]]
     report["within_target"] = all(report[op]["within_target"] for op in results)
     return report
 

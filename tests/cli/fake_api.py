@@ -16,7 +16,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from obpilot.cli.profiles import Profile, ProfileStore
-from obpilot.iam.signatures import SCHEME, canonical_message, parse_authorization, signature_matches
+from obpilot.iam.signatures import (
+    SCHEME,
+    canonical_message,
+    content_md5,
+    parse_authorization,
+    signature_matches,
+)
 
 ACCESS_KEY = ("AKFAKE0123456789", "fake-secret")
 TASK_PATH = re.compile(r"^/api/v2/tasks/instances/(\d+)(/stream)?$")
@@ -167,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
         access_key_id, signature = parse_authorization(given)
         message = canonical_message(
             method=seen.method,
-            body=seen.body,
+            body_md5=content_md5(seen.body),
             content_type=seen.headers.get("content-type", ""),
             date=seen.headers.get("date", ""),
             host=seen.headers.get("host", ""),

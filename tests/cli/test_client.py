@@ -20,7 +20,7 @@ def test_a_signature_over_a_given_md5_is_the_servers() -> None:
     date = "Tue, 17 Jan 2023 03:36:01 GMT"
     assert signed_message(request, content_md5(body), date) == canonical_message(
         method="POST",
-        body=body,
+        body_md5=content_md5(body),
         content_type="application/json",
         date=date,
         host="127.0.0.1:8080",

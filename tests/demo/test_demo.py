@@ -1,5 +1,7 @@
-"""`obpilot demo` end to end, as a user runs it: a real process serving real seekdb
-servers, the printed commands, a rerun that reuses everything, and `--down`."""
+"""`obpilot demo` end to end, as a user runs it: a real process creating its cluster of
+real seekdb servers through the API (the real pylibseekdb wheel as its package), the
+printed commands, a rerun that reuses everything, and `--down` deleting it through the
+API."""
 
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pymysql
 import pytest
 
 from tests.support.databases import free_port
 from tests.support.fleet import process_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+WHEELS = REPO_ROOT / ".cache" / "wheels"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -65,7 +69,10 @@ class Demo:
         self.home.mkdir(parents=True, exist_ok=True)
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "obpilot", "demo", "--port", str(self.port), *args],
+                [
+                    *(sys.executable, "-m", "obpilot", "demo", "--port", str(self.port)),
+                    *("--wheels", str(WHEELS), *args),
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.environment,
@@ -91,6 +98,7 @@ class Demo:
         return self.process.wait(60)
 
     def kill(self) -> None:
+        """SIGKILL: the serving demo is gone at once, saying nothing."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
@@ -147,18 +155,37 @@ def seekdb_pids(root: Path) -> dict[str, int]:
     }
 
 
+def sql_answers(port: int, password: str) -> str:
+    connection = pymysql.connect(
+        host="127.0.0.1", port=port, user="root", password=password, connect_timeout=10
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT version()")
+            return str(cursor.fetchone()[0])
+    finally:
+        connection.close()
+
+
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
     if shutil.which("curl") is None:
         if IN_CI:
             pytest.fail("curl is needed to run the demo's printed commands")
         pytest.skip("curl is not installed")
+    if not list(WHEELS.glob("pylibseekdb-*.whl")):
+        if IN_CI:
+            pytest.fail(f"no pylibseekdb wheel in {WHEELS}")
+        pytest.skip(f"no pylibseekdb wheel in {WHEELS} (make install)")
     running = Demo(tmp_path / "home", free_port())
     yield running
     running.kill()
-    # Whatever a failed test left: the demo's own teardown stops it by pid.
-    if (running.home / "demo").exists():
+    # Whatever a failed test left: the demo's own teardown, then anything still there by pid.
+    root = running.home / "demo"
+    if root.exists():
         running.run("--down")
+    for pid in demo_processes(root):
+        os.kill(pid, signal.SIGKILL)
 
 
 def test_demo_up_rerun_stop_and_down(demo: Demo) -> None:
@@ -175,8 +202,30 @@ def test_demo_up_rerun_stop_and_down(demo: Demo) -> None:
     assert listed.status_code == 200, listed.text
     clusters = listed.json()["data"]["contents"]
     assert [(c["name"], c["status"], len(c["zones"])) for c in clusters] == [("demo", "RUNNING", 2)]
+    assert clusters[0]["origin"] == "CREATED"
     servers = [s for zone in clusters[0]["zones"] for s in zone["servers"]]
     assert {s["status"] for s in servers} == {"RUNNING"}
+    assert {Path(s["homePath"]).name for s in servers} == {"zone1-1", "zone2-1"}
+    assert all(Path(s["homePath"]).parent == root / "servers" for s in servers)
+    # root has the demo's password; each server answers SQL.
+    assert all(sql_answers(s["sqlPort"], banner.password) for s in servers)
+    out = demo.text()
+    for step in (
+        "compute catalog: region demo, IDC demo, host type demo: created",
+        "(Prepare host)",
+        "uploaded the wheel",
+        "creating cluster demo: task",
+        "Update OB cluster status: done",
+    ):
+        assert step in out, out
+    assert "taking" not in out
+    auth = ("admin", banner.password)
+    hosts = httpx.get(f"{banner.url}/api/v2/compute/hosts", auth=auth).json()["data"]["contents"]
+    assert [(h["kind"], h["idcName"], h["typeName"]) for h in hosts] == [("LOCAL", "demo", "demo")]
+    packages = httpx.get(f"{banner.url}/api/v2/software-packages", auth=auth).json()["data"]
+    assert [p["fileName"] for p in packages["contents"]] == [
+        next(WHEELS.glob("pylibseekdb-*.whl")).name
+    ]
 
     # The printed CLI commands: log in, then list the clusters.
     assert banner.cli["list"] == "obpilot cluster list"
@@ -228,25 +277,48 @@ def test_demo_up_rerun_stop_and_down(demo: Demo) -> None:
     assert stopped.json()["data"]["contents"][0]["status"] == "STOPPED"
     assert not any(process_alive(pid) for pid in pids.values())
 
-    assert demo.interrupt() == 0, demo.text()
+    # --down while the demo serves: the cluster is deleted through its API, then it stops.
+    serving = demo.process
+    assert serving is not None
     down = demo.run("--down")
     assert down.returncode == 0, down.stderr + down.stdout
-    assert "forgot cluster demo" in down.stdout
+    assert "deleting cluster demo: task" in down.stdout
+    assert "deleted cluster demo" in down.stdout
+    assert f"stopped the serving obpilot demo (pid {serving.pid})" in down.stdout
+    assert serving.wait(10) == 0
+    assert demo.text().rstrip().endswith("obpilot stopped serving.")
     assert demo_processes(root) == []
     assert sorted(p.name for p in root.iterdir()) == ["admin-password"]
+    assert not (root / "servers").exists()
 
 
-def test_demo_down_stops_running_servers(demo: Demo) -> None:
-    """--down on a running demo: its servers are killed by pid, nothing of it remains, and
-    the next demo starts from scratch with the same admin password."""
+def test_demo_down_after_the_demo_was_killed(demo: Demo) -> None:
+    """The serving demo killed (SIGKILL): --down serves the API itself a moment and
+    deletes the cluster through it; a rerun of the demo reuses the catalog, the host and
+    the package, and the next --down finds nothing."""
     root = demo.home / "demo"
     banner = demo.start("--zones", "1")
     pids = seekdb_pids(root)
     assert len(pids) == 1
-    assert demo.interrupt() == 0, demo.text()
+    demo.kill()
+    assert all(process_alive(pid) for pid in pids.values())
     down = demo.run("--down")
     assert down.returncode == 0, down.stderr + down.stdout
+    assert "deleted cluster demo" in down.stdout
+    assert "serving obpilot demo" not in down.stdout
     assert not any(process_alive(pid) for pid in pids.values())
+    assert demo_processes(root) == []
+    assert sorted(p.name for p in root.iterdir()) == ["admin-password"]
+
+    again = demo.start("--zones", "1")
+    assert again.password == banner.password
+    out = demo.text()
+    assert "host type demo: registered already" in out
+    assert "(this machine, LOCAL; id 1): reused" in out
+    assert "has this wheel's sha1: reused" in out
+    assert "uploaded" not in out
+    assert demo.interrupt() == 0, out
+    assert demo.run("--down").returncode == 0
     assert demo_processes(root) == []
     assert demo.run("--down").stdout.strip().startswith("nothing to remove")
     assert (root / "admin-password").read_text().strip() == banner.password

@@ -19,7 +19,7 @@ DATE = "Tue, 17 Jan 2023 03:36:01 GMT"
 def server_message(request: httpx.Request) -> str:
     return signatures.canonical_message(
         method=request.method,
-        body=request.content,
+        body_md5=signatures.content_md5(request.content),
         content_type=request.headers.get("content-type", ""),
         date=request.headers["date"],
         host=request.headers["host"],

@@ -15,13 +15,15 @@ time. Then, in this order, each refusal in the OCP envelope:
 
 A package upload (`PACKAGE_UPLOAD_ROUTE`, multipart/form-data) has its own, larger limit and
 is not read here: it streams on to its route, counted, and is cut off past the limit. A
-signed upload is the exception: its signature covers the body, which is read first, within
-the ordinary limit.
+signed upload declares its body's MD5 in a Content-MD5 header: the signature is checked
+over that digest before the body is read, and the body against it as it streams in (a
+body that does not match fails the upload with a 401, and nothing is kept).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -29,7 +31,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from obpilot.api.handlers import error_response
-from obpilot.errors import CrossSiteWrite, ObpilotError, PayloadTooLarge, UnsupportedMediaType
+from obpilot.errors import (
+    CrossSiteWrite,
+    NotAuthenticated,
+    ObpilotError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from obpilot.iam.authentication import declared_md5
 from obpilot.iam.deps import PUBLIC_ROUTES, authenticate
 from obpilot.iam.signatures import SCHEME
 from obpilot.settings import Settings
@@ -104,7 +113,8 @@ class RequestGate:
         if on_api and scope["method"] in WRITE_METHODS:
             self._refuse_cross_site(scope)
         has_body = _has_body(scope)
-        streamed = route == PACKAGE_UPLOAD_ROUTE and not _signed(scope)
+        streamed = route == PACKAGE_UPLOAD_ROUTE
+        signed = _signed(scope)
         if route == LOGIN_ROUTE:
             limit = self.max_login_body_bytes
         else:
@@ -112,18 +122,23 @@ class RequestGate:
         if has_body:
             _refuse_declared_length(scope, limit)
         body: bytes | None = None
+        declared: str | None = None
         if on_api and route not in PUBLIC_ROUTES:
-            if _signed(scope):  # even an empty body: the app must still receive it
+            if signed and not streamed:  # even an empty body: the app must still receive it
                 body = await _read_body(scope, receive, limit)
                 if body is None:
                     return None
                 await authenticate(Request(scope, _replay(body, receive)))
             else:
-                await authenticate(Request(scope, receive))
+                request = Request(scope, receive)
+                if signed:
+                    declared = _declared_md5(scope)
+                    request.state.declared_body_md5 = declared
+                await authenticate(request)
         if has_body and scope["method"] in WRITE_METHODS:
             _refuse_media_type(scope, route)
         if streamed:
-            return _counted(scope, receive, limit)
+            return _counted(scope, receive, limit, declared)
         if has_body and body is None:
             body = await _read_body(scope, receive, limit)
             if body is None:
@@ -181,13 +196,8 @@ def _too_large(scope: Scope, limit: int) -> PayloadTooLarge:
     setting, hint = "OBPILOT_MAX_BODY_BYTES", ""
     if route == LOGIN_ROUTE:
         setting = "OBPILOT_MAX_LOGIN_BODY_BYTES"
-    elif route == PACKAGE_UPLOAD_ROUTE and not _signed(scope):
-        setting = "OBPILOT_MAX_PACKAGE_BYTES"
     elif route == PACKAGE_UPLOAD_ROUTE:
-        hint = (
-            "; a signed (AK/SK) upload is read whole to check its signature: upload "
-            "large packages with HTTP Basic or a console session"
-        )
+        setting = "OBPILOT_MAX_PACKAGE_BYTES"
     return PayloadTooLarge(f"The request body is larger than {limit} bytes ({setting}){hint}")
 
 
@@ -209,17 +219,39 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
             return b"".join(chunks)
 
 
-def _counted(scope: Scope, receive: Receive, limit: int) -> Receive:
-    """The client's `receive`, refusing the body once more than `limit` bytes came in (the
-    route sees the refusal as an error, and renders it)."""
+def _declared_md5(scope: Scope) -> str:
+    """The digest a signed streamed upload declares (upper-case hex): its signature covers
+    it, and its body must match it."""
+    header = _header(scope, b"content-md5")
+    digest = declared_md5(header) if header is not None else None
+    if digest is None:
+        raise NotAuthenticated(
+            "AK/SK signature refused: a signed package upload declares its body's MD5 in a "
+            "Content-MD5 header (hex or base64), which the signature covers"
+        )
+    return digest
+
+
+def _counted(scope: Scope, receive: Receive, limit: int, md5: str | None) -> Receive:
+    """The client's `receive`, refusing the body once more than `limit` bytes came in, and,
+    given the `md5` it was signed over, once it ends with another digest (the route sees
+    the refusal as an error, and renders it)."""
     size = 0
+    digest = hashlib.md5(usedforsecurity=False)
 
     async def counted() -> Message:
         nonlocal size
         message = await receive()
-        size += len(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
         if size > limit:
             raise _too_large(scope, limit)
+        if md5 is not None and message["type"] == "http.request":
+            digest.update(chunk)
+            if not message.get("more_body", False) and digest.hexdigest().upper() != md5:
+                raise NotAuthenticated(
+                    "AK/SK signature refused: the body does not match its Content-MD5 header"
+                )
         return message
 
     return counted

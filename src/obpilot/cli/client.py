@@ -20,8 +20,7 @@ from obpilot.cli.errors import CliError, ExitCode
 from obpilot.cli.profiles import Profile
 from obpilot.iam.signatures import (
     SCHEME,
-    canonical_headers,
-    canonical_resource,
+    canonical_message,
     content_md5,
     sign,
 )
@@ -52,27 +51,25 @@ class AccessKeyAuth(httpx.Auth):
         date = format_datetime(datetime.now(UTC), usegmt=True)
         request.headers["Date"] = date
         body_md5 = self._body_md5 if self._body_md5 is not None else content_md5(request.content)
+        if self._body_md5 is not None:  # the server checks the streamed body against it
+            request.headers["Content-MD5"] = self._body_md5
         signature = sign(self._secret, signed_message(request, body_md5, date))
         request.headers["Authorization"] = f"{SCHEME} {self.access_key_id}:{signature}"
         yield request
 
 
 def signed_message(request: httpx.Request, body_md5: str, date: str) -> str:
-    """The seven parts the server signs (`obpilot.iam.signatures.canonical_message`), with
-    the body's MD5 given rather than computed from a body in memory."""
-    return "\n".join(
-        [
-            request.method.upper(),
-            body_md5,
-            request.headers.get("content-type", ""),
-            date,
-            request.headers["host"],
-            canonical_headers(request.headers.multi_items()),
-            canonical_resource(
-                request.url.raw_path.decode("ascii").split("?", 1)[0],
-                request.url.query.decode("ascii"),
-            ),
-        ]
+    """The message the server checks the signature of, with the body's MD5 given rather
+    than computed from a body in memory."""
+    return canonical_message(
+        method=request.method,
+        body_md5=body_md5,
+        content_type=request.headers.get("content-type", ""),
+        date=date,
+        host=request.headers["host"],
+        headers=request.headers.multi_items(),
+        path=request.url.raw_path.decode("ascii").split("?", 1)[0],
+        query=request.url.query.decode("ascii"),
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -30,13 +31,21 @@ def demo(
     ] = 1,
     host: Annotated[str | None, typer.Option(help="Bind address [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Bind port [default: 8080]")] = None,
+    wheels: Annotated[
+        Path,
+        typer.Option(
+            help="Where the pylibseekdb wheel is (pip downloads it there when it is missing)."
+        ),
+    ] = Path(".cache/wheels"),
     down: Annotated[
-        bool, typer.Option("--down", help="Stop and remove the demo's servers and files.")
+        bool,
+        typer.Option("--down", help="Delete the demo cluster, stop the demo, remove its files."),
     ] = False,
 ) -> None:
-    """A cluster of real seekdb servers on this machine, taken over through the API and
-    served (each seekdb takes about 190 MB of memory and 200 MB of disk). Run it again to
-    reuse what exists; --down stops and removes it."""
+    """A cluster of real seekdb servers on this machine, created through the API (this
+    machine as a LOCAL host, the pylibseekdb wheel as its package) and served (each seekdb
+    takes about 190 MB of memory and 200 MB of disk). Run it again to reuse what exists;
+    --down deletes it through the API and removes the demo."""
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     # The demo's own progress is printed; the log shows only what went wrong unless asked.
@@ -63,6 +72,7 @@ def demo(
                 password_source=source,
                 zones=zones,
                 servers_per_zone=servers_per_zone,
+                wheels=wheels.resolve(),
                 say=_say,
             )
         )

@@ -112,7 +112,7 @@ def _multipart(file: Path) -> tuple[Iterator[bytes], str, int]:
     """The body (in chunks), content type and length of a form with one file field."""
     boundary = uuid.uuid4().hex
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
         f'filename="{file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
     ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
@@ -129,20 +129,26 @@ def _multipart(file: Path) -> tuple[Iterator[bytes], str, int]:
 
 
 class TaskProgress:
-    """Says each subtask of a task once it has ended, numbered, as the demo's steps."""
+    """Says each step of a task once it has ended, numbered: the subtasks of one name (the
+    same step on several servers) together, without the engine's "Wait node" joins."""
 
     def __init__(self, say: Callable[[str], None]) -> None:
         self._say = say
-        self._told: set[int] = set()
+        self._told: set[str] = set()
 
     def __call__(self, task: Json) -> None:
-        subtasks = task.get("subtasks", [])
-        for number, subtask in enumerate(subtasks, 1):
-            if subtask["id"] in self._told or subtask["status"] not in ENDED:
+        steps: dict[str, list[str]] = {}
+        for subtask in task.get("subtasks", []):
+            if subtask["name"] != "Wait node":
+                steps.setdefault(subtask["name"], []).append(subtask["status"])
+        for number, (name, statuses) in enumerate(steps.items(), 1):
+            if name in self._told or not all(status in ENDED for status in statuses):
                 continue
-            self._told.add(subtask["id"])
-            outcome = "done" if subtask["status"] == "SUCCESSFUL" else subtask["status"].lower()
-            self._say(f"  [{number}/{len(subtasks)}] {subtask['name']}: {outcome}")
+            self._told.add(name)
+            failed = statuses.count("FAILED")
+            outcome = f"{failed} of {len(statuses)} failed" if failed else "done"
+            times = f" (x{len(statuses)})" if len(statuses) > 1 else ""
+            self._say(f"  [{number}/{len(steps)}] {name}{times}: {outcome}")
 
 
 ENDED = ("SUCCESSFUL", "FAILED")

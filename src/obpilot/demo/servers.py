@@ -1,14 +1,12 @@
-"""The demo's seekdb servers on this machine, driven by obpilot's own seekdb driver (with
-its small-machine defaults: memory_budget=1G, log_disk_size=2G, datafile_size=64M)."""
+"""The demo's safety net: its seekdb servers on this machine stopped by obpilot's own
+seekdb driver (which finds each by its pid-file lock, binary and directory), for when the
+API did not delete them (no metadb, an older demo's taken-over cluster)."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from obpilot.demo.client import DemoError
 from obpilot.demo.state import DemoServer
 from obpilot.errors import HostError, ServerProcessError
 from obpilot.hosts.drivers import Cause, ProcessSpec, ProcessState, SeekdbDriver
@@ -17,48 +15,10 @@ from obpilot.hosts.local import LocalExecutor
 Say = Callable[[str], None]
 
 
-def check_seekdb_installed() -> None:
-    if importlib.util.find_spec("pylibseekdb") is None:
-        raise DemoError(
-            "the demo runs seekdb servers, whose binary comes with the pylibseekdb package, "
-            "which is not installed here: `pip install pylibseekdb` (or `make install`)"
-        )
-
-
 def _driver(server: DemoServer, executor: LocalExecutor) -> SeekdbDriver:
     return SeekdbDriver(
         ProcessSpec(kind="seekdb", sql_port=server.port, home_path=server.home), executor
     )
-
-
-async def ensure_running(servers: Sequence[DemoServer], say: Say) -> None:
-    """Starts every server that does not run yet (in parallel); a running one is reused."""
-    executor = LocalExecutor()
-
-    async def one(server: DemoServer) -> None:
-        driver = _driver(server, executor)
-        where = f"seekdb {server.zone} port {server.port}"
-        before = await driver.status()
-        if before.state == ProcessState.RUNNING:
-            say(f"{where}: already running (pid {before.pid}); reused")
-            return
-        await asyncio.to_thread(Path(server.home).mkdir, parents=True, exist_ok=True)
-        say(f"{where}: starting in {server.home}")
-        after = await driver.start()
-        say(f"{where}: running (pid {after.pid})")
-
-    try:
-        results = await asyncio.gather(*(one(s) for s in servers), return_exceptions=True)
-    finally:
-        await executor.close()
-    problems = [str(r) for r in results if isinstance(r, BaseException)]
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(
-            result, HostError | ServerProcessError | OSError
-        ):
-            raise result
-    if problems:
-        raise DemoError("a demo server did not start:\n  " + "\n  ".join(problems))
 
 
 async def stop_settled(driver: SeekdbDriver, *, force: bool) -> None:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from obpilot.db.engine import Database
 from obpilot.engine import progress, transitions
@@ -380,6 +381,10 @@ class Engine:
                     key=key,
                     value=value,
                 )
+            if run.outputs:
+                # put_output flagged the row; the subtasks claimed below in this same
+                # transaction must see the outputs too (no second UPDATE of the row).
+                set_committed_value(task, "has_outputs", True)
             batch = [*lines, *progress.logged(subtask, ended, now)]
             runnable: list[repo.SubtaskRef] = []
             more_work = ended.target == S.READY

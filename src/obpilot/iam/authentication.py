@@ -11,9 +11,9 @@ cannot get more verifications than the lockout allows."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -74,7 +74,8 @@ class SignedRequest:
 
     authorization: str
     method: str
-    body: bytes
+    #: The body's MD5 as the signature covers it (upper-case hex; "" without a body).
+    body_md5: str
     content_type: str
     date: str | None
     host: str
@@ -356,13 +357,13 @@ class Authenticator:
                 expressions = await users.permission_expressions(user.id) if user else []
             if key is None or user is None:
                 raise signatures.SignatureRejected(f"Unknown AccessKeyId {access_key_id}")
-            if request.content_md5 is not None and not _md5_matches(
-                request.content_md5, request.body
+            if request.content_md5 is not None and not md5_matches(
+                request.content_md5, request.body_md5
             ):
                 raise signatures.SignatureRejected("The body does not match its Content-MD5 header")
             message = signatures.canonical_message(
                 method=request.method,
-                body=request.body,
+                body_md5=request.body_md5,
                 content_type=request.content_type,
                 date=request.date or "",
                 host=request.host,
@@ -425,9 +426,23 @@ def check_csrf(method: str, csrf_token: str | None, csrf_hash: str) -> None:
     )
 
 
-def _md5_matches(declared: str, body: bytes) -> bool:
-    digest = hashlib.md5(body, usedforsecurity=False).digest()
-    declared = declared.strip()
-    if hmac.compare_digest(declared.upper().encode(), digest.hex().upper().encode()):
-        return True
-    return hmac.compare_digest(declared.encode(), base64.b64encode(digest))
+EMPTY_BODY_MD5 = "D41D8CD98F00B204E9800998ECF8427E"
+
+
+def md5_matches(declared: str, body_md5: str) -> bool:
+    """Whether a Content-MD5 header (hex, or base64 as RFC 1864 writes it) names the
+    body whose upper-case hex MD5 is `body_md5`."""
+    # The signature writes an empty body's MD5 as ""; a header names it in full.
+    return declared_md5(declared) == (body_md5 or EMPTY_BODY_MD5)
+
+
+def declared_md5(header: str) -> str | None:
+    """A Content-MD5 header's digest as upper-case hex (None: not an MD5 in either form)."""
+    value = header.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{32}", value):
+        return value.upper()
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return digest.hex().upper() if len(digest) == 16 else None

@@ -68,7 +68,7 @@ def canonical_resource(path: str, query: str) -> str:
 def canonical_message(
     *,
     method: str,
-    body: bytes,
+    body_md5: str,
     content_type: str,
     date: str,
     host: str,
@@ -79,7 +79,7 @@ def canonical_message(
     return "\n".join(
         [
             method.upper(),
-            content_md5(body),
+            body_md5,
             content_type,
             date,
             host,
