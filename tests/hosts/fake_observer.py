@@ -214,9 +214,7 @@ def main() -> None:
         readable, _, _ = select.select([sql], [], [], 0.1)
         if readable:
             conn, _ = sql.accept()
-            threading.Thread(
-                target=serve_client, args=(conn, root_password()), daemon=True
-            ).start()
+            threading.Thread(target=serve_client, args=(conn, root_password()), daemon=True).start()
     time.sleep(0.3)  # the real one takes a few seconds to stop cleanly
     os._exit(0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import tracemalloc
 import zipfile
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from obpilot.app import create_app
+from obpilot.cli.client import AccessKeyAuth
 from obpilot.db.engine import Database
 from obpilot.inventory.models import Server
 from obpilot.packages.models import SoftwarePackage
@@ -25,9 +27,13 @@ from tests.conftest import UserClientFactory
 from tests.packages.conftest import OB_RELEASE, oceanbase_libs_rpm, oceanbase_rpm, seekdb_rpm
 from tests.support.iam import ADMIN_PASSWORD, client_for
 from tests.support.inventory import add_cluster, add_local_host
+from tests.support.ocp_client import OcpAccessKeyAuth
+from tests.support.rpm import Member, executable, rpm
 
 BASE = "/api/v2/software-packages"
 MiB = 1024 * 1024
+#: The address a signature names must be this server's.
+SIGNED_URL = "http://127.0.0.1:8080" + BASE
 
 
 async def upload(client: httpx.AsyncClient, name: str, data: bytes) -> httpx.Response:
@@ -267,3 +273,50 @@ async def test_package_permissions(client_as: UserClientFactory) -> None:
     assert (await viewer.delete(f"{BASE}/{created.json()['data']['id']}")).status_code == 403
     profile_only = await upload(await client_as("PROFILE"), "x.rpm", seekdb_rpm())
     assert profile_only.status_code == 403
+
+
+async def test_a_signed_upload_streams_and_its_body_must_match_its_declared_md5(
+    client: httpx.AsyncClient, database: Database, tmp_path: Path
+) -> None:
+    """Larger than the ordinary body limit, so the gate does not read it whole: the
+    signature covers the declared Content-MD5, and the body is checked against it as it
+    streams in."""
+    key = (await client.post("/api/v2/iam/accessKeys")).json()["data"]
+    padding = Member("./home/admin/oceanbase/etc/padding", random.randbytes(3 * MiB))
+    observer = executable("./home/admin/oceanbase/bin/observer", b"\x7fELF observer")
+    data = rpm("oceanbase-ce", "4.2.1.0", OB_RELEASE, [observer, padding], compressor="gzip")
+    boundary = "obpilot-test-boundary"
+    name = "oceanbase-ce-4.2.1.0-100000102023092807.el7.x86_64.rpm"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+    def signed(md5: str) -> AccessKeyAuth:
+        return AccessKeyAuth(key["accessKeyId"], key["accessKeySecret"], body_md5=md5)
+
+    other = hashlib.md5(body + b"!", usedforsecurity=False).hexdigest().upper()
+    refused = await client.post(SIGNED_URL, content=body, headers=headers, auth=signed(other))
+    assert refused.status_code == 401, refused.text
+    assert "does not match its Content-MD5" in refused.json()["error"]["message"]
+    assert await package_rows(database) == 0
+    assert kept_files(tmp_path) == []
+
+    unsigned_md5 = await client.post(
+        SIGNED_URL,
+        content=body,
+        headers=headers,
+        auth=OcpAccessKeyAuth(key["accessKeyId"], key["accessKeySecret"]),
+    )
+    assert unsigned_md5.status_code == 401  # a streamed upload must declare its MD5
+    assert "Content-MD5" in unsigned_md5.json()["error"]["message"]
+
+    right = hashlib.md5(body, usedforsecurity=False).hexdigest().upper()
+    created = await client.post(SIGNED_URL, content=body, headers=headers, auth=signed(right))
+    assert created.status_code == 200, created.text
+    assert created.json()["data"]["size"] == len(data)

@@ -233,9 +233,7 @@ class ClusterRepository:
     async def remove_servers(self, server_ids: Collection[int]) -> None:
         """Deletes servers' rows, then the rows of the zones they leave empty."""
         ids = list(server_ids)
-        zone_ids = set(
-            await self.session.scalars(select(Server.zone_id).where(Server.id.in_(ids)))
-        )
+        zone_ids = set(await self.session.scalars(select(Server.zone_id).where(Server.id.in_(ids))))
         await self.session.execute(delete(Server).where(Server.id.in_(ids)))
         for zone_id in zone_ids:
             left = await self.session.scalar(
