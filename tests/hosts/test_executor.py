@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from obpilot.errors import HostCommandFailed, HostCommandTimeout
+from obpilot.errors import HostCommandFailed, HostCommandTimeout, HostError
 from obpilot.hosts.executor import CommandResult, HostExecutor, check_result
 from tests.hosts.processes import gone
 
@@ -86,3 +86,31 @@ class TestBothExecutors:
             )
         )
         assert [r.stdout.strip() for r in results] == [str(n) for n in range(12)]
+
+
+async def test_put_file_copies_whole_into_a_new_directory(
+    executor: HostExecutor, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    source.write_bytes(bytes(range(256)) * 8192)  # 2 MiB: more than one chunk
+    destination = tmp_path / "new" / "bin" / "server"
+    await executor.put_file(source, str(destination), mode=0o750, step="copy", time_limit=60)
+    assert destination.read_bytes() == source.read_bytes()
+    assert destination.stat().st_mode & 0o777 == 0o750
+    assert not destination.with_name("server.obpilot-part").exists()
+    source.write_bytes(b"again")  # over an existing file: replaced
+    await executor.put_file(source, str(destination), mode=0o644, step="copy", time_limit=60)
+    assert destination.read_bytes() == b"again"
+
+
+async def test_put_file_into_a_place_it_cannot_write_is_a_host_error(
+    executor: HostExecutor, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    source.write_bytes(b"x")
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"not a directory")
+    with pytest.raises(HostError, match="copying a file failed"):
+        await executor.put_file(
+            source, str(blocker / "below"), mode=0o644, step="copy", time_limit=60
+        )

@@ -22,12 +22,14 @@ kind (a pid reused, a process that vanishes), as a race on a real host would."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import posixpath
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from obpilot.errors import HostError
@@ -203,6 +205,8 @@ class FakeHost:
         self.binaries: dict[str, Binary] = {}
         self.probes: list[ActionName] = []
         self.commands: list[list[str]] = []
+        #: What was copied onto the host: path -> (content, mode).
+        self.copied: dict[str, tuple[bytes, int]] = {}
         self.launches: list[LaunchRequest] = []
         self.signals: list[tuple[int, SignalName]] = []
         self._pids = itertools.count(4001)
@@ -239,6 +243,13 @@ class FakeHost:
 
     async def open_pipe(self, argv: Sequence[str], *, step: str) -> HostPipe:
         raise AssertionError("the fake host's agent is the host itself")
+
+    async def put_file(
+        self, source: Path, destination: str, *, mode: int, step: str, time_limit: float
+    ) -> None:
+        if self.outage is not None:
+            raise self.outage
+        self.copied[destination] = (await asyncio.to_thread(source.read_bytes), mode)
 
     # -- HostAgent ----------------------------------------------------------------------
 
