@@ -70,6 +70,8 @@ def test_a_cluster_on_a_local_and_an_ssh_host(
 
     deleted = client.delete(f"/api/v2/ob/clusters/{cluster_id}")
     assert wait_task(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    gone = client.get(f"/api/v2/ob/clusters/{cluster_id}")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "OBE11001")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         f"s{port}.deleted-{deleted.json()['data']['id']}" for port in ports
     )
