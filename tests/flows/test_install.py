@@ -11,11 +11,9 @@ from obpilot.flows.install import (
     PlannedServer,
     bootstrap_statements,
     findings_from_survey,
-    full_version_of,
     server_dirs,
     server_needs,
     set_password_statement,
-    version_matches,
 )
 from obpilot.hosts.protocol import SurveyAnswer, SurveyedPath
 
@@ -131,18 +129,3 @@ def test_bootstrap_names_one_rootservice_per_zone_then_adds_the_rest() -> None:
 
 def test_a_password_is_quoted_in_sql() -> None:
     assert set_password_statement("it's\\x") == "ALTER USER root IDENTIFIED BY 'it\\'s\\\\x'"
-
-
-def test_versions_as_the_binaries_print_them() -> None:
-    seekdb = (
-        "seekdb (OceanBase seekdb 1.4.0.0)\n\n"
-        "REVISION: 1-d0cbdf0e9931f46f68fd4ff4aec955c8c3b8efd2\nBUILD_BRANCH: HEAD\n"
-    )
-    observer = "observer (OceanBase_CE 4.2.1.0)\n\nREVISION: 100000102023092807-abc\n"
-    assert full_version_of(seekdb) == "1.4.0.0-1"
-    assert full_version_of(observer) == "4.2.1.0-100000102023092807"
-    assert full_version_of("observer (OceanBase_CE 4.2.1.0)\nREVISION: fake") == "4.2.1.0"
-    assert full_version_of("command not found") is None
-    assert version_matches("4.2.1.0", "4.2.1.0-100000102023092807")
-    assert version_matches("4.2.1.0-100000102023092807", "4.2.1.0-100000102023092807")
-    assert not version_matches("4.2.2.0", "4.2.1.0-100000102023092807")

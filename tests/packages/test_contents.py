@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from obpilot.errors import PackageRejected
-from obpilot.packages.contents import member_path, read_package
+from obpilot.packages.contents import full_version_of, member_path, read_package, version_matches
 from obpilot.packages.models import PackageKind
 from tests.packages.conftest import OB_RELEASE, oceanbase_libs_rpm, oceanbase_rpm, seekdb_rpm
 from tests.support.rpm import rpm
@@ -126,3 +126,18 @@ def test_a_member_path_never_climbs_out() -> None:
     assert member_path("/home/admin/oceanbase/lib/x.so") == "home/admin/oceanbase/lib/x.so"
     with pytest.raises(PackageRejected, match="outside its root"):
         member_path("./home/admin/oceanbase/../../../etc/passwd")
+
+
+def test_versions_as_the_binaries_print_them() -> None:
+    seekdb = (
+        "seekdb (OceanBase seekdb 1.4.0.0)\n\n"
+        "REVISION: 1-d0cbdf0e9931f46f68fd4ff4aec955c8c3b8efd2\nBUILD_BRANCH: HEAD\n"
+    )
+    observer = "observer (OceanBase_CE 4.2.1.0)\n\nREVISION: 100000102023092807-abc\n"
+    assert full_version_of(seekdb) == "1.4.0.0-1"
+    assert full_version_of(observer) == "4.2.1.0-100000102023092807"
+    assert full_version_of("observer (OceanBase_CE 4.2.1.0)\nREVISION: fake") == "4.2.1.0"
+    assert full_version_of("command not found") is None
+    assert version_matches("4.2.1.0", "4.2.1.0-100000102023092807")
+    assert version_matches("4.2.1.0-100000102023092807", "4.2.1.0-100000102023092807")
+    assert not version_matches("4.2.2.0", "4.2.1.0-100000102023092807")

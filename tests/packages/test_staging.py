@@ -13,7 +13,7 @@ import pytest
 from obpilot.errors import PackageRejected
 from obpilot.packages.contents import read_package
 from obpilot.packages.models import SoftwarePackage
-from obpilot.packages.staging import StagedFile, staged_dir, staged_files
+from obpilot.packages.staging import StagedFile, binary_version, staged_dir, staged_files
 from tests.packages.conftest import oceanbase_libs_rpm, oceanbase_rpm, seekdb_rpm
 from tests.support.rpm import executable, rpm
 
@@ -103,3 +103,22 @@ def test_a_package_without_its_binary_stages_nothing(tmp_path: Path) -> None:
     with pytest.raises(PackageRejected, match="holds no bin/observer"):
         staged_files(tmp_path, package)
     assert list(staged_dir(tmp_path, package.sha1).parent.iterdir()) == []
+
+
+def test_the_binarys_version_is_asked_once_and_kept(seekdb_wheel: Path, tmp_path: Path) -> None:
+    package = package_of(seekdb_wheel)
+    staged_files(tmp_path, package)
+    full = binary_version(tmp_path, package)
+    assert full is not None
+    assert full.startswith("1.4.0.0")  # the wheel is 1.4.0.post1; the binary says 1.4.0.0
+    kept = staged_dir(tmp_path, package.sha1) / "full-version"
+    assert kept.read_text() == full
+    kept.write_text("9.9.9.9-9")  # kept, not asked again
+    assert binary_version(tmp_path, package) == "9.9.9.9-9"
+
+
+def test_a_binary_that_cannot_run_here_has_no_version_here(tmp_path: Path) -> None:
+    package = stored(tmp_path, oceanbase_rpm(), "oceanbase-ce.rpm")  # "\x7fELF observer"
+    staged_files(tmp_path, package)
+    assert binary_version(tmp_path, package) is None
+    assert not (staged_dir(tmp_path, package.sha1) / "full-version").exists()

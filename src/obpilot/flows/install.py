@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,16 +49,13 @@ from obpilot.hosts.protocol import (
 from obpilot.inventory import service as inventory
 from obpilot.inventory.models import Server, ServerKind, ServerStatus
 from obpilot.packages import service as packages
-from obpilot.packages.staging import StagedFile, staged_files
+from obpilot.packages.contents import full_version_of, version_matches
+from obpilot.packages.staging import StagedFile, binary_version, staged_files
 
 #: What an observer needs at least, per server (obd's rule).
 OBSERVER_MEMORY_FLOOR = 3 << 30
 SURVEY_TIME_LIMIT = 10.0
 COPY_TIME_LIMIT = 600.0
-#: How a binary reports its version: `seekdb (OceanBase seekdb 1.4.0.0)` or
-#: `observer (OceanBase_CE 4.2.1.0)`, then `REVISION: 100000102023092807-...`.
-_VERSION_LINE = re.compile(r"\((?:OceanBase[ _][A-Za-z]+ )?([0-9][0-9.]*)\)")
-_REVISION_LINE = re.compile(r"^REVISION:\s*([0-9]+)", re.MULTILINE)
 
 
 # ------------------------------------------------------------------ host checks
@@ -286,27 +282,14 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def full_version_of(output: str) -> str | None:
-    """`1.4.0.0-1` from a binary's `--version` / `-V` output (its version, then the build
-    number of its revision, as OCP writes a full version)."""
-    version = _VERSION_LINE.search(output)
-    if version is None:
-        return None
-    revision = _REVISION_LINE.search(output)
-    return f"{version.group(1)}-{revision.group(1)}" if revision else version.group(1)
-
-
-def version_matches(wanted: str, full: str) -> bool:
-    """`fullVersion` as a client gives it: the full version, or just its version part."""
-    return wanted in (full, full.split("-")[0])
-
-
 # ------------------------------------------------------------------ steps
 
 
 class PrepareNewServers(FlowStep, abstract=True):
     """Unpacks the servers' package once on obpilot's machine, so that every server's
-    install copies the same checked files. Subclasses say what rolling back forgets."""
+    install copies the same checked files, and asks its binary once for its version
+    (checked against the request's `fullVersion`). Subclasses say what rolling back
+    forgets."""
 
     timeout = 600
     resumable = True
@@ -320,17 +303,45 @@ class PrepareNewServers(FlowStep, abstract=True):
                     raise SubtaskError(f"OB server {server_id} has no package to install")
                 package_ids.add(server.package_id)
             chosen = [await packages.get_package(session, package_id=i) for i in package_ids]
-            libs = [await packages.companion_libs(session, package) for package in chosen]
-        for package in [*chosen, *(lib for lib in libs if lib is not None)]:
-            files = await asyncio.to_thread(staged_files, ctx.resources.settings.home, package)
-            ctx.log(
-                f"package {package.file_name}: {len(files)} files ready to install "
-                f"({', '.join(f.relative_path for f in files)})"
-            )
+            libs = {p.id: await packages.companion_libs(session, p) for p in chosen}
+        home = ctx.resources.settings.home
+        for package in chosen:
+            for part in (package, libs[package.id]):
+                if part is not None:
+                    files = await asyncio.to_thread(staged_files, home, part)
+                    ctx.log(
+                        f"package {part.file_name}: {len(files)} files ready to install "
+                        f"({', '.join(f.relative_path for f in files)})"
+                    )
+            full = await asyncio.to_thread(binary_version, home, package, libs[package.id])
+            if full is None:
+                ctx.log(f"{package.file_name}: its binary does not run here; each host says")
+                continue
+            wanted = ctx.get("full_version")
+            if wanted and not version_matches(wanted, full):
+                raise SubtaskError(
+                    f"{package.file_name} installs version {full}, not fullVersion {wanted}"
+                )
+            ctx.log(f"{package.file_name}: its binary is version {full}")
+            await ctx.publish(package_version_key(package.id), full)
+            await self.found_version(ctx, full)
+
+    async def found_version(self, ctx: FlowContext, full_version: str) -> None:
+        return None
+
+
+def package_version_key(package_id: int) -> str:
+    """The output naming what a package's binary reported, when obpilot's machine ran it."""
+    return f"full_version_package_{package_id}"
 
 
 class PrepareInstallCluster(PrepareNewServers):
     name = "Prepare install cluster"
+
+    async def found_version(self, ctx: FlowContext, full_version: str) -> None:
+        """A cluster created without `fullVersion` shows the one its binary reported."""
+        async with ctx.database.transaction(write=True) as session:
+            await inventory.set_full_version(session, cluster_id_of(ctx), full_version)
 
     async def rollback(self, ctx: FlowContext) -> None:
         cluster_id = cluster_id_of(ctx)
@@ -459,7 +470,10 @@ class InstallPackage(FlowStep):
         if wrong:
             raise SubtaskError(f"{this.driver.label}: {', '.join(wrong)} differ from the package")
         ctx.log(f"{this.driver.label}: installed {len(files)} files, SHA-1 checked on the host")
-        await self._check_version(ctx, this)
+        assert this.server.package_id is not None
+        known = ctx.get(package_version_key(this.server.package_id))
+        if known is None:
+            await self._check_version(ctx, this)
 
     async def _files(self, ctx: FlowContext, server: Server) -> list[StagedFile]:
         assert server.package_id is not None
@@ -489,7 +503,6 @@ class InstallPackage(FlowStep):
         if wanted and not version_matches(wanted, full):
             raise SubtaskError(f"{this.driver.label}: {binary} is {full}, not fullVersion {wanted}")
         ctx.log(f"{this.driver.label}: {binary} is version {full}")
-        await ctx.publish(f"full_version_server_{this.server.id}", full)
 
 
 class StartObserverWithParam(FlowStep):

@@ -4,11 +4,9 @@ named as OCP names it. The request recorded the hosts as NEW; for each host, in 
 offers, as adding one host does) and asks the host's agent for one `survey`, which must
 show what obpilot's agent and servers need: Python 3.8+, /proc, coreutils' `timeout`,
 enough available memory and free disk. Every finding is logged; a failed one fails the
-subtask with its reasons and the host stays NEW, until a retry after the repair. Then
-The pre-check records the system the host reported (`operatingSystem`, `architecture`);
-"Update host status" then makes the host AVAILABLE. (The system is recorded by the step
-that saw it, not handed on as an output: a successor that the engine claims in the
-transaction ending its predecessor does not see that predecessor's outputs yet.)
+subtask with its reasons and the host stays NEW, until a retry after the repair. The
+pre-check records the system the host reported (`operatingSystem`, `architecture`), and
+"Update host status" then makes the host AVAILABLE.
 
 Both steps are idempotent: a retry looks again, records the same key (the first recorded
 stays), the same system and the same status."""

@@ -220,6 +220,13 @@ class ClusterRepository:
             update(Cluster).where(Cluster.id == cluster_id).values(ob_version=version)
         )
 
+    async def set_full_version(self, cluster_id: int, full_version: str) -> None:
+        await self.session.execute(
+            update(Cluster)
+            .where(Cluster.id == cluster_id, Cluster.full_version.is_(None))
+            .values(full_version=full_version)
+        )
+
     async def get_by_client_token(self, client_token: str) -> Cluster | None:
         return await self.session.scalar(
             select(Cluster).where(Cluster.client_token == client_token)

@@ -324,6 +324,11 @@ async def stamp_created_by(
     await session.flush()
 
 
+async def set_full_version(session: AsyncSession, cluster_id: int, full_version: str) -> None:
+    """Records the version a cluster's binary reported, unless the cluster names one."""
+    await ClusterRepository(session).set_full_version(cluster_id, full_version)
+
+
 async def find_cluster_by_token(session: AsyncSession, client_token: str) -> Cluster | None:
     return await ClusterRepository(session).get_by_client_token(client_token)
 

@@ -418,3 +418,24 @@ class CpioReader:
     def _skip(self, size: int) -> None:
         while size:
             size -= len(self._exact(min(size, COPY_CHUNK)))
+
+
+#: How a server binary reports its version: `seekdb (OceanBase seekdb 1.4.0.0)` or
+#: `observer (OceanBase_CE 4.2.1.0)`, then `REVISION: 100000102023092807-...`.
+_VERSION_LINE = re.compile(r"\((?:OceanBase[ _][A-Za-z]+ )?([0-9][0-9.]*)\)")
+_REVISION_LINE = re.compile(r"^REVISION:\s*([0-9]+)", re.MULTILINE)
+
+
+def full_version_of(output: str) -> str | None:
+    """`1.4.0.0-1` from a binary's `--version` / `-V` output (its version, then the build
+    number of its revision, as OCP writes a full version)."""
+    version = _VERSION_LINE.search(output)
+    if version is None:
+        return None
+    revision = _REVISION_LINE.search(output)
+    return f"{version.group(1)}-{revision.group(1)}" if revision else version.group(1)
+
+
+def version_matches(wanted: str, full: str) -> bool:
+    """`fullVersion` as a client gives it: the full version, or just its version part."""
+    return wanted in (full, full.split("-")[0])

@@ -10,27 +10,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from obpilot.errors import PackageRejected
+from obpilot.inventory.models import ServerKind
 from obpilot.packages.contents import (
     ByteStream,
     CpioEntry,
     CpioReader,
     binary_relative_path,
+    full_version_of,
     layout_path,
     member_path,
     open_wheel,
     rpm_payload,
+    server_kind,
 )
 from obpilot.packages.models import PackageKind, SoftwarePackage
 
 FILES = "files"
 MANIFEST = "manifest.json"
+VERSION_FILE = "full-version"
+VERSION_TIME_LIMIT = 60
 BINARY_MODE = 0o755
 DEFAULT_MODE = 0o644
 
@@ -66,6 +73,43 @@ def staged_files(home: Path, package: SoftwarePackage) -> list[StagedFile]:
         )
         for item in manifest
     ]
+
+
+def binary_version(
+    home: Path, package: SoftwarePackage, libs: SoftwarePackage | None = None
+) -> str | None:
+    """The full version the package's server binary reports (`--version`, `-V`), asked once
+    on this machine and kept beside its staged files: every server's copy is the same bytes
+    (its SHA-1 is checked on its host). None when the binary cannot run here (another
+    architecture, say); the host is asked then. `libs`: the staged libraries it needs."""
+    target = staged_dir(home, package.sha1)
+    kept = target / VERSION_FILE
+    if kept.is_file():
+        return kept.read_text().strip() or None
+    binary = target / FILES / binary_relative_path(package)
+    flag = "--version" if server_kind(package) == ServerKind.SEEKDB else "-V"
+    environment = {**os.environ, "TELEMETRY_ENABLED": "false"}
+    if libs is not None:
+        environment["LD_LIBRARY_PATH"] = str(staged_dir(home, libs.sha1) / FILES / "lib")
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:  # whatever it writes
+        try:
+            result = subprocess.run(  # noqa: S603 - the package's own binary, staged by us
+                [str(binary), flag],
+                capture_output=True,
+                timeout=VERSION_TIME_LIMIT,
+                env=environment,
+                cwd=scratch,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    output = (result.stdout + result.stderr).decode(errors="replace")
+    full = full_version_of(output) if result.returncode == 0 else None
+    if full is not None:
+        partial = kept.with_name(f".{VERSION_FILE}.{os.getpid()}")
+        partial.write_text(full)
+        partial.replace(kept)
+    return full
 
 
 def _stage(package: SoftwarePackage, target: Path) -> None:
