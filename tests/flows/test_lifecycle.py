@@ -20,6 +20,7 @@ def names(template: Template, context: Context = ONE_SERVER) -> list[str]:
 def test_a_seekdb_cluster_is_created_without_a_bootstrap() -> None:
     assert names(lifecycle.CREATE_CLUSTER[ServerKind.SEEKDB]) == [
         "Prepare install cluster",
+        "Reserve host",
         "Pre check for install OB",
         "Make dir for ob",
         "Install package",
@@ -50,6 +51,7 @@ def test_a_delete_moves_directories_aside_unless_it_keeps_the_data() -> None:
         "Stop observer process",
         "Clean observer host",
         "Delete cluster info",
+        "Unreserve host",
     ]
     assert "Clean observer host" not in names(lifecycle.DELETE_CLUSTER_KEEP_DATA)
 
@@ -57,8 +59,9 @@ def test_a_delete_moves_directories_aside_unless_it_keeps_the_data() -> None:
 def test_removing_servers_updates_only_the_zones_that_keep_some() -> None:
     emptied = Context.of({}, {"server_ids": ["4"], "zone_names": []})
     assert "Update zone status" not in names(lifecycle.DELETE_SERVERS, emptied)
-    assert names(lifecycle.DELETE_ZONE)[-2:] == [
+    assert names(lifecycle.DELETE_ZONE)[-3:] == [
         "Delete zone meta info",
+        "Unreserve host",
         "Update OB cluster status",
     ]
 

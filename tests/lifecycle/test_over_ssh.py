@@ -6,6 +6,7 @@ files travel over SFTP and its directory is claimed and moved aside over SSH."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -17,22 +18,8 @@ def test_a_cluster_on_a_local_and_an_ssh_host(
     api: tuple[httpx.Client, int, str], sshd: SshServer, tmp_path: Path
 ) -> None:
     client, local_host, rpm = api
-    credential = client.post(
-        "/api/v2/profiles/me/credentials",
-        json={
-            "name": "lifecycle-ssh",
-            "sshCredentialProperty": {
-                "type": "PRIVATE_KEY",
-                "username": sshd.username,
-                "privateKey": sshd.client_key,
-            },
-        },
-    ).json()["data"]
-    region = client.post("/api/v2/compute/regions", json={"name": "lc-region"}).json()["data"]
-    idc = client.post(
-        "/api/v2/compute/idcs", json={"name": "lc-idc", "regionId": region["id"]}
-    ).json()["data"]
-    host_type = client.post("/api/v2/compute/hostTypes", json={"name": "lc-type"}).json()["data"]
+    credential = _credential(client, sshd, "lifecycle-ssh")
+    idc_id, type_id = _catalog(client)
     batch = client.post(
         "/api/v2/compute/hosts/batchCreate",
         json={
@@ -40,8 +27,8 @@ def test_a_cluster_on_a_local_and_an_ssh_host(
             "sshPort": sshd.port,
             "kind": "DEDICATED_PHYSICAL_MACHINE",
             "credentialId": credential["id"],
-            "idcId": idc["id"],
-            "typeId": host_type["id"],
+            "idcId": idc_id,
+            "typeId": type_id,
         },
     )
     assert batch.status_code == 200, batch.text
@@ -76,3 +63,66 @@ def test_a_cluster_on_a_local_and_an_ssh_host(
         f"s{port}.deleted-{deleted.json()['data']['id']}" for port in ports
     )
     assert client.delete(f"/api/v2/compute/hosts/{remote_host}").status_code == 200
+
+
+def _credential(client: httpx.Client, sshd: SshServer, name: str) -> dict[str, Any]:
+    answer = client.post(
+        "/api/v2/profiles/me/credentials",
+        json={
+            "name": name,
+            "sshCredentialProperty": {
+                "type": "PRIVATE_KEY",
+                "username": sshd.username,
+                "privateKey": sshd.client_key,
+            },
+        },
+    )
+    data: dict[str, Any] = answer.json()["data"]
+    return data
+
+
+def test_a_host_whose_preparation_failed_takes_no_server(
+    api: tuple[httpx.Client, int, str], sshd: SshServer, tmp_path: Path
+) -> None:
+    client, local_host, rpm = api
+    credential = _credential(client, sshd, "lifecycle-unprepared")
+    idc_id, type_id = _catalog(client)
+    batch = client.post(
+        "/api/v2/compute/hosts/batchCreate",
+        json={
+            "hostBasicDataList": [{"innerIpAddress": "127.0.0.2"}],
+            "sshPort": free_port(),  # nothing listens there: the login fails
+            "kind": "DEDICATED_PHYSICAL_MACHINE",
+            "credentialId": credential["id"],
+            "idcId": idc_id,
+            "typeId": type_id,
+        },
+    )
+    assert batch.status_code == 200, batch.text
+    assert wait_task(client, batch.json()["data"]["id"])["status"] == "FAILED"
+    (unprepared,) = batch.json()["data"]["hostIds"]
+    body = cluster_body("lc_unprepared", local_host, rpm, tmp_path, [free_port(), free_port()])
+    body["zones"][1]["servers"][0]["hostId"] = unprepared
+    refused = client.post("/api/v2/ob/clusters", json=body)
+    assert refused.status_code == 400
+    (problem,) = refused.json()["error"]["subErrors"]
+    assert problem["field"] == "zones[1].servers[0].hostId"
+    assert "is NEW" in problem["message"]
+
+
+def _catalog(client: httpx.Client) -> tuple[int, int]:
+    """The IDC lc-idc (in region lc-region) and the host type lc-type: (idc id, type id)."""
+    idcs = client.get("/api/v2/compute/idcs").json()["data"]["contents"]
+    known = {idc["name"]: idc["id"] for idc in idcs}
+    types = client.get("/api/v2/compute/hostTypes").json()["data"]["contents"]
+    known_types = {t["name"]: t["id"] for t in types}
+    if "lc-idc" not in known:
+        region = client.post("/api/v2/compute/regions", json={"name": "lc-region"})
+        idc = client.post(
+            "/api/v2/compute/idcs", json={"name": "lc-idc", "regionId": region.json()["data"]["id"]}
+        )
+        known["lc-idc"] = idc.json()["data"]["id"]
+    if "lc-type" not in known_types:
+        made = client.post("/api/v2/compute/hostTypes", json={"name": "lc-type"})
+        known_types["lc-type"] = made.json()["data"]["id"]
+    return int(known["lc-idc"]), int(known_types["lc-type"])

@@ -31,6 +31,7 @@ def test_create_then_delete_as_a_field_client_does(
     cluster = client.get(f"/api/v2/ob/clusters/{data['clusterId']}").json()["data"]
     assert cluster["status"] == "RUNNING"
     assert cluster["origin"] == "CREATED"
+    assert client.get(f"/api/v2/compute/hosts/{host_id}").json()["data"]["status"] == "ONLINE"
     assert cluster["fullVersion"].startswith("1.4.0.0")  # what the binary reports
     for port in ports:  # root has the cluster's password now
         home = tmp_path / f"s{port}"
@@ -42,6 +43,8 @@ def test_create_then_delete_as_a_field_client_does(
     assert wait_task(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
     gone = client.get(f"/api/v2/ob/clusters/{data['clusterId']}")
     assert gone.status_code == 404
+    host = client.get(f"/api/v2/compute/hosts/{host_id}").json()["data"]
+    assert host["status"] in ("AVAILABLE", "ONLINE")  # ONLINE while other tests' clusters run
     assert gone.json()["error"]["code"] == "OBE11001"
     task_id = deleted.json()["data"]["id"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(

@@ -371,6 +371,27 @@ async def _forget_new_servers(ctx: FlowContext) -> None:
     ctx.log(f"servers {ids} removed from obpilot")
 
 
+class ReserveHost(FlowStep):
+    """The hosts of the new servers are ONLINE: in use (OCP's step). Rolling back frees
+    those that no other server uses."""
+
+    name = "Reserve host"
+    timeout = 60
+    resumable = True
+
+    async def execute(self, ctx: FlowContext) -> None:
+        host_ids = [int(value) for value in ctx.get_list("host_ids")]
+        async with ctx.database.transaction(write=True) as session:
+            await inventory.reserve_hosts(session, host_ids)
+        ctx.log(f"hosts {host_ids} reserved for the new servers")
+
+    async def rollback(self, ctx: FlowContext) -> None:
+        host_ids = [int(value) for value in ctx.get_list("host_ids")]
+        async with ctx.database.transaction(write=True) as session:
+            freed = await inventory.free_hosts(session, host_ids, leaving=task_servers(ctx))
+        ctx.log(f"hosts {freed} are AVAILABLE again" if freed else "every host stays in use")
+
+
 class PreCheckInstall(FlowStep):
     """The host checks of the create request, again: the server's ports are free, its
     directories are missing or empty and can be written, and its host has the memory and

@@ -17,6 +17,7 @@ from obpilot.flows.install import (
     PrepareAddObserver,
     PrepareAddZone,
     PrepareInstallCluster,
+    ReserveHost,
     SetClusterSysPassword,
     SetSysPassword,
     StartObserverWithParam,
@@ -30,6 +31,7 @@ from obpilot.flows.removal import (
     PrepareDeleteCluster,
     PrepareDeleteObserver,
     PrepareDeleteZone,
+    UnreserveHost,
 )
 from obpilot.flows.steps import (
     IDENTIFIED_PROCESS,
@@ -65,6 +67,7 @@ CREATE_CLUSTER = {
         "Create primary OB cluster",
         [
             single(PrepareInstallCluster),
+            single(ReserveHost),
             *_PUT_ON_HOSTS,
             parallel(WaitObserverAccessible, over=SERVERS),
             parallel(SetSysPassword, over=SERVERS),
@@ -78,6 +81,7 @@ CREATE_CLUSTER = {
         "Create primary OB cluster",
         [
             single(PrepareInstallCluster),
+            single(ReserveHost),
             *_PUT_ON_HOSTS,
             single(BootstrapOb),
             parallel(WaitObserverAccessible, over=SERVERS),
@@ -98,6 +102,7 @@ def _add_servers(
         name,
         [
             single(prepare),
+            single(ReserveHost),
             *_PUT_ON_HOSTS,
             parallel(WaitObserverAccessible, over=SERVERS),
             parallel(SetSysPassword, over=SERVERS),
@@ -122,6 +127,7 @@ DELETE_CLUSTER = cluster_template(
         _STOP,
         parallel(CleanObserverHost, over=SERVERS),
         single(DeleteClusterInfo),
+        single(UnreserveHost),
     ],
     hand_offs=_REMOVAL_HAND_OFFS,
 )
@@ -129,7 +135,7 @@ DELETE_CLUSTER = cluster_template(
 DELETE_CLUSTER_KEEP_DATA = cluster_template(
     "ob.cluster.delete.keep_data",
     "Delete primary OB cluster",
-    [single(PrepareDeleteCluster), _STOP, single(DeleteClusterInfo)],
+    [single(PrepareDeleteCluster), _STOP, single(DeleteClusterInfo), single(UnreserveHost)],
     hand_offs=_REMOVAL_HAND_OFFS,
 )
 DELETE_ZONE = cluster_template(
@@ -140,6 +146,7 @@ DELETE_ZONE = cluster_template(
         _STOP,
         parallel(CleanObserverHost, over=SERVERS),
         single(DeleteZoneMetaInfo),
+        single(UnreserveHost),
         single(UpdateClusterStatus),
     ],
     hand_offs=_REMOVAL_HAND_OFFS,
@@ -152,6 +159,7 @@ DELETE_SERVERS = cluster_template(
         _STOP,
         parallel(CleanObserverHost, over=SERVERS),
         single(DeleteObserverMetaInfo),
+        single(UnreserveHost),
         parallel(UpdateZoneStatus, over=ZONES),
         single(UpdateClusterStatus),
     ],

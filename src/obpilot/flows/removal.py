@@ -205,3 +205,18 @@ class DeleteObserverMetaInfo(FlowStep):
 
 class DeleteZoneMetaInfo(DeleteObserverMetaInfo):
     name = "Delete zone meta info"
+
+
+class UnreserveHost(FlowStep):
+    """The hosts that no server uses any more are AVAILABLE again (OCP's step)."""
+
+    name = "Unreserve host"
+    timeout = 60
+    resumable = True
+    rollbackable = False
+
+    async def execute(self, ctx: FlowContext) -> None:
+        host_ids = [int(value) for value in ctx.get_list("host_ids")]
+        async with ctx.database.transaction(write=True) as session:
+            freed = await inventory.free_hosts(session, host_ids)
+        ctx.log(f"hosts {freed} are AVAILABLE again" if freed else "every host stays in use")

@@ -135,6 +135,22 @@ class HostRepository:
             update(Host).where(Host.id == host_id).values(status=status, update_time=utcnow())
         )
 
+    async def move_statuses(
+        self, host_ids: Collection[int], *, from_status: HostStatus, to_status: HostStatus
+    ) -> None:
+        await self.session.execute(
+            update(Host)
+            .where(Host.id.in_(list(host_ids)), Host.status == from_status)
+            .values(status=to_status, update_time=utcnow())
+        )
+
+    async def used(self, host_ids: Collection[int], *, ignoring: Collection[int]) -> set[int]:
+        """Those of `host_ids` that some server runs on, not counting the servers `ignoring`."""
+        query = select(Server.host_id).where(Server.host_id.in_(list(host_ids)))
+        if ignoring:
+            query = query.where(Server.id.not_in(list(ignoring)))
+        return set(await self.session.scalars(query.distinct()))
+
     async def delete(self, host: Host) -> None:
         await self.session.delete(host)
         await self.session.flush()

@@ -161,6 +161,28 @@ async def mark_host_available(session: AsyncSession, host_id: int) -> None:
     await HostRepository(session).set_status(host_id, HostStatus.AVAILABLE)
 
 
+#: Hosts that can take new servers: prepared (AVAILABLE), or running some already (ONLINE).
+HOSTS_READY_FOR_SERVERS = frozenset({HostStatus.AVAILABLE, HostStatus.ONLINE})
+
+
+async def reserve_hosts(session: AsyncSession, host_ids: Collection[int]) -> None:
+    """Hosts about to run servers that obpilot creates are ONLINE: in use."""
+    await HostRepository(session).move_statuses(
+        host_ids, from_status=HostStatus.AVAILABLE, to_status=HostStatus.ONLINE
+    )
+
+
+async def free_hosts(
+    session: AsyncSession, host_ids: Collection[int], *, leaving: Collection[int] = ()
+) -> list[int]:
+    """Of `host_ids`, those that no server uses any more (the servers `leaving` aside) are
+    AVAILABLE again; returns them."""
+    hosts = HostRepository(session)
+    unused = set(host_ids) - await hosts.used(host_ids, ignoring=leaving)
+    await hosts.move_statuses(unused, from_status=HostStatus.ONLINE, to_status=HostStatus.AVAILABLE)
+    return sorted(unused)
+
+
 async def delete_host(session: AsyncSession, *, host_id: int) -> None:
     await delete_hosts(session, host_ids=[host_id])
 

@@ -369,6 +369,13 @@ async def _resolve_servers(
         if host is None:
             raise HostNotFound(entry.host_id)
         field_name = f"{where}.servers[{index}]" if where else f"servers[{index}]"
+        if host.status not in inventory.HOSTS_READY_FOR_SERVERS:
+            findings.add(
+                f"{field_name}.hostId",
+                f"host {host.name} is {host.status}: only a host whose Prepare host task "
+                "succeeded (AVAILABLE) takes servers",
+                host.id,
+            )
         port = entry.sql_port or sql_port or DEFAULT_SQL_PORT
         rpc: int | None = entry.rpc_port or rpc_port or DEFAULT_RPC_PORT
         if kind == ServerKind.SEEKDB:
@@ -576,9 +583,15 @@ async def _submit(
     strings = {"full_version": full_version} if full_version else {}
     lists = {
         "server_ids": [str(s.id) for s in servers],
+        "host_ids": host_ids_of(servers),
         "zone_names": sorted({z.name for z in cluster.zones}),
     }
     return await submit_for_cluster(session, cluster, template, strings, lists, caller)
+
+
+def host_ids_of(servers: Sequence[Server]) -> list[str]:
+    """The context list "Reserve host" and "Unreserve host" act on."""
+    return [str(host_id) for host_id in sorted({server.host_id for server in servers})]
 
 
 # ------------------------------------------------------------------ delete
@@ -613,6 +626,7 @@ async def delete_cluster(
         strings["purge"] = "true"
     lists = {
         "server_ids": [str(s.id) for s in servers],
+        "host_ids": host_ids_of(servers),
         "zone_names": [zone.name for zone in cluster.zones],
     }
     submitted = await submit_for_cluster(session, cluster, template, strings, lists, caller)
@@ -733,7 +747,11 @@ async def _add(
             cluster,
             template,
             {},
-            {"server_ids": [str(s.id) for s in added], "zone_names": [zone.name]},
+            {
+                "server_ids": [str(s.id) for s in added],
+                "host_ids": host_ids_of(added),
+                "zone_names": [zone.name],
+            },
             caller,
         )
         await inventory.stamp_created_by(
@@ -777,7 +795,11 @@ async def delete_zone(
             f"Zone {zone_name} is the last zone of OB cluster {cluster.name}: delete the "
             "cluster instead (DELETE /api/v2/ob/clusters/{id})"
         )
-    lists = {"server_ids": [str(s.id) for s in zone.servers], "zone_names": [zone.name]}
+    lists = {
+        "server_ids": [str(s.id) for s in zone.servers],
+        "host_ids": host_ids_of(zone.servers),
+        "zone_names": [zone.name],
+    }
     submitted = await submit_for_cluster(session, cluster, flows.DELETE_ZONE, {}, lists, caller)
     return brief_of(submitted.task, submitted.dag)
 
@@ -803,6 +825,10 @@ async def delete_servers(
         {zone.name for server, zone in servers.values() if server.id not in chosen}
         & {servers[server_id][1].name for server_id in chosen}
     )
-    lists = {"server_ids": [str(i) for i in sorted(chosen)], "zone_names": kept_zones}
+    lists = {
+        "server_ids": [str(i) for i in sorted(chosen)],
+        "host_ids": host_ids_of([servers[i][0] for i in chosen]),
+        "zone_names": kept_zones,
+    }
     submitted = await submit_for_cluster(session, cluster, flows.DELETE_SERVERS, {}, lists, caller)
     return brief_of(submitted.task, submitted.dag)
