@@ -1,5 +1,5 @@
 """Create and delete of real seekdb clusters through obpilot's API, next to a same-run
-baseline, printed as JSON (issue 13).
+baseline, printed as JSON.
 
 For clusters of 1 and 3 seekdb servers on the local host (each server its own homePath
 under a temp dir and its own free port), interleaved: obpilot, baseline, obpilot, ...

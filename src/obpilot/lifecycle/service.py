@@ -178,7 +178,7 @@ async def create_cluster(
             m.host.id: await host_target(session, host=m.host, secret_box=secret_box)
             for m in members
         }
-    _check_kinds(members, body, findings)
+    check_members(members, body.name, body.ob_cluster_id, findings)
     findings.raise_if_any(BadRequest, "The cluster cannot be created as asked")
     await _check_hosts(members, host_access, targets, findings)
     findings.raise_if_any(HostFindings, "The hosts cannot take the cluster's servers")
@@ -450,14 +450,16 @@ def _inside(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-def _check_kinds(members: Sequence[Member], body: ClusterCreate, findings: Findings) -> None:
+def check_members(
+    members: Sequence[Member], cluster_name: str, ob_cluster_id: int, findings: Findings
+) -> None:
     """One kind of server per cluster; each server's spec passes its driver's checks;
     no two servers of the request share a port or a directory on one host."""
     if len({m.kind for m in members}) > 1:
         findings.add("rpmName", "a cluster runs one kind of server: seekdb or observer")
     for member in members:
         try:
-            check_spec(member.spec(body.name, body.ob_cluster_id))
+            check_spec(member.spec(cluster_name, ob_cluster_id))
         except (ValueError, InvalidServerParameter) as error:
             findings.add(f"{member.field}.parameters", str(error))
     check_overlaps(members, findings)
@@ -726,12 +728,7 @@ async def _add(
             m.host.id: await host_target(session, host=m.host, secret_box=secret_box)
             for m in members
         }
-        for member in members:
-            try:
-                check_spec(member.spec(cluster.name, cluster.ob_cluster_id))
-            except (ValueError, InvalidServerParameter) as error:
-                findings.add(f"{member.field}.parameters", str(error))
-        check_overlaps(members, findings)
+        check_members(members, cluster.name, cluster.ob_cluster_id, findings)
     findings.raise_if_any(BadRequest, "The servers cannot be added as asked")
     await _check_hosts(members, host_access, targets, findings)
     findings.raise_if_any(HostFindings, "The hosts cannot take the new servers")
