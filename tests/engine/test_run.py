@@ -106,3 +106,18 @@ async def test_an_unregistered_class_fails_its_subtask(any_database: Database) -
         task_id = await submit_task(any_database, one(Broken), Context())
         _, subtasks = await wait_task(any_database, task_id, "FAILED")
     assert "no subtask class" in (subtasks[0].error_message or "")
+
+
+async def test_the_first_output_reaches_the_step_claimed_as_its_publisher_ends(
+    any_database: Database,
+) -> None:
+    """The next step is claimed in the very transaction that ends its publisher, the one
+    that records the task's first output: it sees that output all the same."""
+    template = Template(
+        key="test.first_output", name="First output", stages=[single(Publisher), single(Reader)]
+    )
+    async with running_engine(any_database):
+        task_id = await submit_task(any_database, template, Context.of({}, {}))
+        _, subtasks = await wait_task(any_database, task_id, "SUCCESSFUL")
+    lines = await log_of(any_database, subtasks[-1].id)
+    assert any('"published": "value from single"' in line for line in lines), lines
