@@ -9,6 +9,8 @@ from typing import Any
 from obpilot.flows.install import (
     OBSERVER_MEMORY_FLOOR,
     PlannedServer,
+    add_server_statements,
+    add_zone_statements,
     bootstrap_statements,
     findings_from_survey,
     server_dirs,
@@ -129,3 +131,15 @@ def test_bootstrap_names_one_rootservice_per_zone_then_adds_the_rest() -> None:
 
 def test_a_password_is_quoted_in_sql() -> None:
     assert set_password_statement("it's\\x") == "ALTER USER root IDENTIFIED BY 'it\\'s\\\\x'"
+
+
+def test_a_zone_joins_a_running_observer_cluster_and_servers_join_a_zone() -> None:
+    assert add_zone_statements("z4", "idc1", "hz") == [
+        "ALTER SYSTEM ADD ZONE 'z4' IDC 'idc1' REGION 'hz'",
+        "ALTER SYSTEM START ZONE 'z4'",
+    ]
+    assert add_zone_statements("z4", None, None)[0] == "ALTER SYSTEM ADD ZONE 'z4'"
+    server = SimpleNamespace(ip="10.0.0.9", port=2882)
+    assert add_server_statements([server], "z4") == [  # type: ignore[list-item]
+        "ALTER SYSTEM ADD SERVER '10.0.0.9:2882' ZONE 'z4'"
+    ]

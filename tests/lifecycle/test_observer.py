@@ -17,6 +17,11 @@ FAKE_OBSERVER = Path(__file__).resolve().parents[1] / "hosts" / "fake_observer.p
 VERSION, RELEASE = "4.2.1.0", "100000102023092807.el7"
 
 
+def _server(host_id: int, ports: tuple[int, int], base: Path) -> dict[str, object]:
+    sql, rpc = ports
+    return {"hostId": host_id, "sqlPort": sql, "rpcPort": rpc, "homePath": str(base / f"ob{sql}")}
+
+
 def _upload(client: httpx.Client, name: str, data: bytes, file_name: str) -> None:
     answer = client.post("/api/v2/software-packages", files={"file": (file_name, data)})
     assert answer.status_code == 200, answer.text
@@ -102,6 +107,33 @@ def test_an_observer_cluster_is_bootstrapped_with_one_rootservice_per_zone(
 
     cluster_id = created.json()["data"]["clusterId"]
     assert client.get(f"/api/v2/ob/clusters/{cluster_id}").json()["data"]["status"] == "RUNNING"
+
+    # A zone and a server join the running cluster through one of its servers.
+    zone3, extra = (free_port(), free_port()), (free_port(), free_port())
+    for path, new in (
+        ("zones", {"name": "zone3", "servers": [_server(host_id, zone3, tmp_path)]}),
+        ("servers", {"zoneName": "zone2", "servers": [_server(host_id, extra, tmp_path)]}),
+    ):
+        added = client.post(f"/api/v2/ob/clusters/{cluster_id}/{path}", json=new)
+        assert added.status_code == 200, added.text
+        task = wait_task(client, added.json()["data"]["id"])
+        assert task["status"] == "SUCCESSFUL", failed_logs(client, task)
+    lines = [json.loads(line) for line in (first / "log" / "observer.log").read_text().splitlines()]
+    assert [line["query"] for line in lines if "query" in line][3:] == [
+        "ALTER SYSTEM ADD ZONE 'zone3'",
+        "ALTER SYSTEM START ZONE 'zone3'",
+        f"ALTER SYSTEM ADD SERVER '127.0.0.1:{zone3[1]}' ZONE 'zone3'",
+        f"ALTER SYSTEM ADD SERVER '127.0.0.1:{extra[1]}' ZONE 'zone2'",
+    ]
+    joined = tmp_path / f"ob{zone3[0]}" / "log" / "observer.log"
+    (start,) = [json.loads(line) for line in joined.read_text().splitlines() if '"argv"' in line]
+    assert start["argv"][start["argv"].index("-r") + 1] == rootservices
+    cluster = client.get(f"/api/v2/ob/clusters/{cluster_id}").json()["data"]
+    assert [len(zone["servers"]) for zone in cluster["zones"]] == [2, 2, 1]
+    refused = client.delete(f"/api/v2/ob/clusters/{cluster_id}/zones/zone3")
+    assert refused.status_code == 400
+    assert "DELETE SERVER" in refused.json()["error"]["message"]
+
     deleted = client.delete(f"/api/v2/ob/clusters/{cluster_id}?purge=true")
     task = wait_task(client, deleted.json()["data"]["id"])
     assert task["status"] == "SUCCESSFUL", failed_logs(client, task)

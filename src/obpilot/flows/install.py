@@ -267,11 +267,25 @@ def bootstrap_statements(zones: Sequence[tuple[str, str | None, Sequence[Server]
         )
     statements = ["ALTER SYSTEM BOOTSTRAP " + ", ".join(clauses)]
     for name, _, servers in zones:
-        statements += [
-            f"ALTER SYSTEM ADD SERVER {_quoted(f'{s.ip}:{s.port}')} ZONE {_quoted(name)}"
-            for s in servers[1:]
-        ]
+        statements += add_server_statements(servers[1:], name)
     return statements
+
+
+def add_zone_statements(zone: str, idc: str | None, region: str | None) -> list[str]:
+    """A new zone of a running observer cluster, started so that servers can join it."""
+    named = (("IDC", idc), ("REGION", region))
+    where = "".join(f" {word} {_quoted(value)}" for word, value in named if value)
+    return [
+        f"ALTER SYSTEM ADD ZONE {_quoted(zone)}{where}",
+        f"ALTER SYSTEM START ZONE {_quoted(zone)}",
+    ]
+
+
+def add_server_statements(servers: Sequence[Server], zone: str) -> list[str]:
+    return [
+        f"ALTER SYSTEM ADD SERVER {_quoted(f'{server.ip}:{server.port}')} ZONE {_quoted(zone)}"
+        for server in servers
+    ]
 
 
 def set_password_statement(password: str) -> str:
@@ -583,6 +597,56 @@ class BootstrapOb(FlowStep):
         )
         if not answer["ok"]:
             raise SubtaskError(f"{first.driver.label}: bootstrap failed: {answer['error']}")
+
+
+class _JoinCluster(FlowStep, abstract=True):
+    """observer clusters: SQL that a running server of the cluster (not a new one) runs
+    for the new servers, as root with the cluster's password. The cluster then knows them:
+    taking that back needs OceanBase to move replicas away, so these steps prohibit
+    rollback (retry or skip them instead)."""
+
+    timeout = 600
+    rollbackable = False
+
+    async def statements(self, ctx: FlowContext, new: list[Server]) -> list[str]:
+        raise NotImplementedError
+
+    async def execute(self, ctx: FlowContext) -> None:
+        new_ids = set(task_servers(ctx))
+        async with ctx.database.transaction() as session:
+            cluster = await inventory.get_cluster(session, cluster_id=cluster_id_of(ctx))
+        servers = [server for zone in cluster.zones for server in zone.servers]
+        running = [s for s in servers if s.id not in new_ids and s.status == ServerStatus.RUNNING]
+        if not running:
+            raise SubtaskError("no running server of the cluster to add the new ones through")
+        member = await new_server(ctx, running[0].id)
+        statements = await self.statements(ctx, [s for s in servers if s.id in new_ids])
+        for statement in statements:
+            ctx.log(f"{member.driver.label}: {statement}")
+        answer = await member.driver.run_sql(
+            statements, password=member.process.spec.sql_password, step=self.name
+        )
+        if not answer["ok"]:
+            raise SubtaskError(f"{member.driver.label}: {self.name} failed: {answer['error']}")
+
+
+class AddZone(_JoinCluster):
+    name = "Add zone"
+
+    async def statements(self, ctx: FlowContext, new: list[Server]) -> list[str]:
+        zone_name = ctx.get_list("zone_names")[0]
+        async with ctx.database.transaction() as session:
+            zone = await inventory.get_zone(
+                session, cluster_id=cluster_id_of(ctx), zone_name=zone_name
+            )
+        return add_zone_statements(zone.name, zone.idc_name, zone.region_name)
+
+
+class AddObserver(_JoinCluster):
+    name = "Add observer"
+
+    async def statements(self, ctx: FlowContext, new: list[Server]) -> list[str]:
+        return add_server_statements(new, ctx.get_list("zone_names")[0])
 
 
 class WaitObserverAccessible(FlowStep):

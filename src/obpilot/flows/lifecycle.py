@@ -8,8 +8,10 @@ password; an observer cluster is bootstrapped once, with one rootservice per zon
 
 from __future__ import annotations
 
-from obpilot.engine import Template, parallel, single
+from obpilot.engine import Stage, Template, parallel, single
 from obpilot.flows.install import (
+    AddObserver,
+    AddZone,
     BootstrapOb,
     InstallPackage,
     MakeDirForOb,
@@ -95,8 +97,10 @@ CREATE_CLUSTER = {
 
 
 def _add_servers(
-    key: str, name: str, prepare: type[PrepareAddZone | PrepareAddObserver]
+    key: str, name: str, prepare: type[PrepareAddZone | PrepareAddObserver], joining: list[Stage]
 ) -> Template:
+    """New servers put on their hosts; `joining`: how they join the cluster (seekdb servers
+    are independent: each gets root's password; observers are added to the cluster)."""
     return cluster_template(
         key,
         name,
@@ -104,8 +108,7 @@ def _add_servers(
             single(prepare),
             single(ReserveHost),
             *_PUT_ON_HOSTS,
-            parallel(WaitObserverAccessible, over=SERVERS),
-            parallel(SetSysPassword, over=SERVERS),
+            *joining,
             *_RUNNING,
             single(UpdateClusterStatus),
         ],
@@ -113,8 +116,32 @@ def _add_servers(
     )
 
 
-ADD_ZONE = _add_servers("ob.zone.add.seekdb", "Add OB zone", PrepareAddZone)
-ADD_SERVERS = _add_servers("ob.server.add.seekdb", "Add OB server", PrepareAddObserver)
+_SEEKDB_JOINS = [
+    parallel(WaitObserverAccessible, over=SERVERS),
+    parallel(SetSysPassword, over=SERVERS),
+]
+ADD_ZONE = {
+    ServerKind.SEEKDB: _add_servers(
+        "ob.zone.add.seekdb", "Add OB zone", PrepareAddZone, _SEEKDB_JOINS
+    ),
+    ServerKind.OBSERVER: _add_servers(
+        "ob.zone.add.observer",
+        "Add OB zone",
+        PrepareAddZone,
+        [single(AddZone), single(AddObserver), parallel(WaitObserverAccessible, over=SERVERS)],
+    ),
+}
+ADD_SERVERS = {
+    ServerKind.SEEKDB: _add_servers(
+        "ob.server.add.seekdb", "Add OB server", PrepareAddObserver, _SEEKDB_JOINS
+    ),
+    ServerKind.OBSERVER: _add_servers(
+        "ob.server.add.observer",
+        "Add OB server",
+        PrepareAddObserver,
+        [single(AddObserver), parallel(WaitObserverAccessible, over=SERVERS)],
+    ),
+}
 
 _STOP = parallel(StopObserverProcess, over=SERVERS)
 _REMOVAL_HAND_OFFS = [STOPPED_BY_TASK, IDENTIFIED_PROCESS]
@@ -168,8 +195,8 @@ DELETE_SERVERS = cluster_template(
 
 TEMPLATES: tuple[Template, ...] = (
     *CREATE_CLUSTER.values(),
-    ADD_ZONE,
-    ADD_SERVERS,
+    *ADD_ZONE.values(),
+    *ADD_SERVERS.values(),
     DELETE_CLUSTER,
     DELETE_CLUSTER_KEEP_DATA,
     DELETE_ZONE,

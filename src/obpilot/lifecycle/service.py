@@ -19,7 +19,7 @@ import json
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -434,6 +434,22 @@ def with_rootservice_list(members: list[Member]) -> list[Member]:
     ]
 
 
+def joining_rootservices(members: list[Member], cluster: Cluster) -> list[Member]:
+    """New observers of a running cluster start naming its rootservices (the first server
+    of each of its zones), as a create's first start does."""
+    if not members or members[0].kind != ServerKind.OBSERVER:
+        return members
+    rootservices = ";".join(
+        f"{zone.servers[0].ip}:{zone.servers[0].port}:{zone.servers[0].sql_port}"
+        for zone in cluster.zones
+        if zone.servers
+    )
+    return [
+        dataclasses.replace(m, parameters={**m.parameters, "rootservice_list": rootservices})
+        for m in members
+    ]
+
+
 def _host_ids_int(servers: Sequence[ServerEntry]) -> list[int]:
     return [server.host_id for server in servers]
 
@@ -689,12 +705,12 @@ async def _add(
     cluster_id: int,
     zone: ZoneSpec,
     servers: Sequence[ServerEntry],
-    template: Template,
+    templates: Mapping[ServerKind, Template],
     caller: Caller,
     host_access: HostAccess,
     secret_box: SecretBox,
 ) -> SubmittedTaskOut:
-    new_zone = template is flows.ADD_ZONE
+    new_zone = templates is flows.ADD_ZONE
     findings = Findings()
     async with database.transaction() as session:
         cluster = await _created_cluster(session, cluster_id, "add zones or servers to")
@@ -718,11 +734,7 @@ async def _add(
             startup={},
         )
         findings.raise_if_any(BadRequest, "The servers cannot be added as asked")
-        if members and members[0].kind != ServerKind.SEEKDB:
-            raise BadRequest(
-                "Adding zones or servers to an observer cluster is not supported yet "
-                "(it needs ADD ZONE / ADD SERVER on the running cluster)"
-            )
+        members = joining_rootservices(members, cluster)
         await _check_against_registered(session, members, findings)
         targets = {
             m.host.id: await host_target(session, host=m.host, secret_box=secret_box)
@@ -742,7 +754,7 @@ async def _add(
         submitted = await submit_for_cluster(
             session,
             cluster,
-            template,
+            templates[members[0].kind],
             {},
             {
                 "server_ids": [str(s.id) for s in added],
@@ -777,6 +789,19 @@ async def _cluster_package(session: AsyncSession, cluster: Cluster) -> SoftwareP
     raise BadRequest(f"OB cluster {cluster.name} has no server installed from a package")
 
 
+def _refuse_observer_removal(cluster: Cluster) -> None:
+    """An observer leaves its cluster only after OceanBase has moved its replicas away
+    (`DELETE SERVER`, then a wait until it is gone); obpilot does not do that yet, and
+    stopping it earlier could lose data."""
+    kinds = {server.kind for zone in cluster.zones for server in zone.servers}
+    if ServerKind.OBSERVER in kinds:
+        raise BadRequest(
+            f"Removing zones or servers of the observer cluster {cluster.name} is not "
+            "supported: it needs DELETE SERVER and a wait until OceanBase has moved their "
+            "replicas away. Delete the whole cluster, or remove them with OceanBase's tools"
+        )
+
+
 async def delete_zone(
     session: AsyncSession, *, cluster_id: int, zone_name: str, caller: Caller
 ) -> SubmittedTaskOut:
@@ -784,6 +809,7 @@ async def delete_zone(
     the zone forgotten."""
     cluster = await _created_cluster(session, cluster_id, "delete zones of")
     cluster = await inventory.idle_cluster(session, cluster.id)
+    _refuse_observer_removal(cluster)
     zone = next((z for z in cluster.zones if z.name == zone_name), None)
     if zone is None:
         raise ZoneNotFound(cluster.id, zone_name)
@@ -808,6 +834,7 @@ async def delete_servers(
     they are forgotten (a zone left without servers goes too)."""
     cluster = await _created_cluster(session, cluster_id, "delete servers of")
     cluster = await inventory.idle_cluster(session, cluster.id)
+    _refuse_observer_removal(cluster)
     servers = {s.id: (s, zone) for zone in cluster.zones for s in zone.servers}
     unknown = [server_id for server_id in body.servers if server_id not in servers]
     if unknown:
