@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import IN_CI
+from tests.support.lifecycle import stop_leftover_servers
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
 WHEELS = Path(__file__).resolve().parents[2] / ".cache" / "wheels"
@@ -34,5 +35,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client
                 "/api/v2/software-packages", files={"file": (wheels[-1].name, file)}
             )
         assert answer.status_code == 200, answer.text
-        yield client, host["id"], wheels[-1].name
-        client.close()
+        try:
+            yield client, host["id"], wheels[-1].name
+        finally:
+            stop_leftover_servers(client)
+            client.close()

@@ -3,6 +3,8 @@ SQL on a created server."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -72,3 +74,36 @@ def failed_logs(client: httpx.Client, task: dict[str, Any]) -> str:
         for s in task["subtasks"]
         if s["status"] == "FAILED"
     )
+
+
+def stop_leftover_servers(client: httpx.Client) -> None:
+    """Stops, by pid, every server process of the clusters still registered (a test that
+    failed half way leaves its cluster behind): the pid in the server's pid file, if that
+    process runs from the server's home."""
+    clusters = client.get("/api/v2/ob/clusters").json()["data"]["contents"]
+    homes = [
+        server["homePath"]
+        for summary in clusters
+        for zone in client.get(f"/api/v2/ob/clusters/{summary['id']}").json()["data"]["zones"]
+        for server in zone["servers"]
+    ]
+    pids = [pid for home in homes if (pid := _server_pid(Path(home))) is not None]
+    for pid in pids:
+        os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 30
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+        time.sleep(0.1)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+def _server_pid(home: Path) -> int | None:
+    for name in ("run/seekdb.pid", "run/observer.pid"):
+        try:
+            pid = int((home / name).read_text().strip())
+            if Path(f"/proc/{pid}/cwd").resolve() == home.resolve():
+                return pid
+        except (OSError, ValueError):
+            continue
+    return None
