@@ -96,6 +96,13 @@ class HostInUse(Conflict):
     code = "CMP07000"
 
 
+class HostFindings(Conflict):
+    """A host cannot take the servers asked of it (a port in use, a directory in the
+    way, too little memory or disk)."""
+
+    code = "CMP07010"
+
+
 class MethodNotAllowed(ObpilotError):
     status_code = 405
     code = "COM10008"

@@ -44,7 +44,7 @@ def test_create_then_delete_as_a_field_client_does(
     gone = client.get(f"/api/v2/ob/clusters/{data['clusterId']}")
     assert gone.status_code == 404
     host = client.get(f"/api/v2/compute/hosts/{host_id}").json()["data"]
-    assert host["status"] in ("AVAILABLE", "ONLINE")  # ONLINE while other tests' clusters run
+    assert host["status"] == "AVAILABLE"  # no other cluster runs on it now
     assert gone.json()["error"]["code"] == "OBE11001"
     task_id = deleted.json()["data"]["id"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
@@ -115,6 +115,14 @@ def test_refusals_come_all_at_once_and_write_nothing(
         json=cluster_body("lc_nopkg", host_id, "nothing.rpm", tmp_path, [free_port()]),
     )
     assert unknown.status_code == 404
+
+    other_arch = cluster_body("lc_arch", host_id, rpm, tmp_path, [free_port()])
+    other_arch["zones"][0]["architecture"] = "aarch64"
+    answer = client.post("/api/v2/ob/clusters", json=other_arch)
+    assert answer.status_code == 400
+    (problem,) = answer.json()["error"]["subErrors"]
+    assert problem["field"] == "zones[0].architecture"
+    assert problem["message"].endswith("is for x86_64, not aarch64")
 
     big = cluster_body("lc_big", host_id, rpm, tmp_path, [free_port()])
     big["zones"][0]["servers"][0]["parameters"] = {"memory_budget": "100000G"}

@@ -80,6 +80,9 @@ ZoneName = Annotated[
 AccessKeyIdParam = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="AccessKeyId.")
 ]
+PackageId = Annotated[
+    int, _id_validator("id"), Path(description="Software package id.", json_schema_extra=_RANGE)
+]
 RegionId = Annotated[
     int, _id_validator("regionId"), Path(description="Region id.", json_schema_extra=_RANGE)
 ]

@@ -35,6 +35,7 @@ from obpilot.errors import (
     Conflict,
     DuplicateName,
     FieldProblem,
+    HostFindings,
     HostNotFound,
     InvalidServerParameter,
     NotFound,
@@ -42,7 +43,13 @@ from obpilot.errors import (
     ZoneNotFound,
 )
 from obpilot.flows import lifecycle as flows
-from obpilot.flows.install import PlannedServer, findings_from_survey, server_needs, survey_host
+from obpilot.flows.install import (
+    PlannedServer,
+    findings_from_survey,
+    server_dirs,
+    server_needs,
+    survey_host,
+)
 from obpilot.hosts.access import HostAccess, HostTarget
 from obpilot.hosts.drivers import ProcessSpec, check_spec
 from obpilot.inventory import service as inventory
@@ -109,10 +116,8 @@ class Member:
 
     def planned(self) -> PlannedServer:
         memory, disk = server_needs(self.kind, self.parameters)
-        dirs = [self.home]
-        if self.data_path and not _inside(self.data_path, self.home):
-            dirs.append(self.data_path)
-        return PlannedServer(self.field, self.host.id, self.ports, tuple(dirs), memory, disk)
+        dirs = tuple(server_dirs(self.home, self.data_path))
+        return PlannedServer(self.field, self.host.id, self.ports, dirs, memory, disk)
 
     def spec(self, cluster_name: str, ob_cluster_id: int) -> ProcessSpec:
         return ProcessSpec(
@@ -142,13 +147,6 @@ class Findings:
             raise error(f"{summary}: {lines}", problems=self.problems)
 
 
-class HostFindings(Conflict):
-    """A host cannot take the servers asked of it (a port in use, a directory in the
-    way, too little memory or disk)."""
-
-    code = "CMP07010"
-
-
 # ------------------------------------------------------------------ create
 
 
@@ -171,7 +169,8 @@ async def create_cluster(
             return repeated
         await inventory.ensure_cluster_name_free(session, body.name)
         regions = await zone_regions(session, [zone.idc_name for zone in body.zones])
-        members = with_rootservice_list(await _members(session, body, findings))
+        members = await _members(session, body, findings)
+        members = with_rootservices(members, _zone_firsts(members))
         findings.raise_if_any(BadRequest, "The cluster cannot be created as asked")
         await _check_against_registered(session, members, findings)
         targets = {
@@ -271,7 +270,9 @@ def _check_request(body: ClusterCreate, findings: Findings) -> None:
             findings.add(f"zones[{index}].name", f"zone {zone.name} is named twice", zone.name)
         if not zone.servers:
             findings.add(f"zones[{index}].servers", f"zone {zone.name} has no server")
-        if zone.root_server is not None and zone.root_server not in _host_ids(zone.servers):
+        if zone.root_server is not None and zone.root_server not in [
+            server.host_id for server in zone.servers
+        ]:
             findings.add(
                 f"zones[{index}].rootServer",
                 "the root server must be one of the zone's servers (its host id)",
@@ -299,10 +300,6 @@ def _check_request(body: ClusterCreate, findings: Findings) -> None:
             )
 
 
-def _host_ids(servers: Sequence[ServerEntry]) -> list[int | str]:
-    return [server.host_id for server in servers]
-
-
 async def zone_regions(session: AsyncSession, idc_names: Sequence[str | None]) -> dict[str, str]:
     """Each IDC a zone names must exist (404 otherwise); the region each is in."""
     regions = {}
@@ -327,6 +324,16 @@ async def _members(session: AsyncSession, body: ClusterCreate, findings: Finding
         if rpm_name not in chosen:
             chosen[rpm_name] = await packages.find_for_install(session, rpm_name)
         package = chosen[rpm_name]
+        for field_name, asked, has in (
+            ("architecture", zone.architecture, package.architecture),
+            ("packageOperatingSystem", zone.package_operating_system, package.operating_system),
+        ):
+            if asked is not None and asked != has:
+                findings.add(
+                    f"zones[{zone_index}].{field_name}",
+                    f"{package.file_name} is for {has}, not {asked}",
+                    asked,
+                )
         members += await _resolve_servers(
             session,
             zone.name,
@@ -362,7 +369,7 @@ async def _resolve_servers(
     except ValueError as error:
         findings.add(f"{where}.rpmName", str(error), package.file_name)
         return []
-    hosts = await inventory.hosts_by_id(session, set(_host_ids_int(servers)))
+    hosts = await inventory.hosts_by_id(session, {server.host_id for server in servers})
     members = []
     for index, entry in enumerate(servers):
         host = hosts.get(entry.host_id)
@@ -417,41 +424,32 @@ async def _resolve_servers(
     return members
 
 
-def with_rootservice_list(members: list[Member]) -> list[Member]:
-    """An observer's first start names the cluster's rootservices, the first server of
-    each zone (`-r ip:rpc:sql;...`, as obd passes it)."""
+def with_rootservices(
+    members: list[Member], rootservices: Sequence[Server | Member]
+) -> list[Member]:
+    """New observers start naming the cluster's rootservices, the first server of each
+    zone (`-r ip:rpc:sql;...`, as obd passes it): the request's own on a create, the
+    running cluster's when they join it."""
     if not members or members[0].kind != ServerKind.OBSERVER:
         return members
+    listed = ";".join(f"{ip}:{rpc}:{sql}" for ip, rpc, sql in map(_address, rootservices))
+    return [
+        dataclasses.replace(m, parameters={**m.parameters, "rootservice_list": listed})
+        for m in members
+    ]
+
+
+def _address(server: Server | Member) -> tuple[str, int | None, int]:
+    if isinstance(server, Member):
+        return server.host.inner_ip_address, server.rpc_port, server.sql_port
+    return server.ip, server.port, server.sql_port
+
+
+def _zone_firsts(members: Sequence[Member]) -> list[Member]:
     firsts: dict[str, Member] = {}
     for member in members:
         firsts.setdefault(member.zone, member)
-    rootservices = ";".join(
-        f"{m.host.inner_ip_address}:{m.rpc_port}:{m.sql_port}" for m in firsts.values()
-    )
-    return [
-        dataclasses.replace(m, parameters={**m.parameters, "rootservice_list": rootservices})
-        for m in members
-    ]
-
-
-def joining_rootservices(members: list[Member], cluster: Cluster) -> list[Member]:
-    """New observers of a running cluster start naming its rootservices (the first server
-    of each of its zones), as a create's first start does."""
-    if not members or members[0].kind != ServerKind.OBSERVER:
-        return members
-    rootservices = ";".join(
-        f"{zone.servers[0].ip}:{zone.servers[0].port}:{zone.servers[0].sql_port}"
-        for zone in cluster.zones
-        if zone.servers
-    )
-    return [
-        dataclasses.replace(m, parameters={**m.parameters, "rootservice_list": rootservices})
-        for m in members
-    ]
-
-
-def _host_ids_int(servers: Sequence[ServerEntry]) -> list[int]:
-    return [server.host_id for server in servers]
+    return list(firsts.values())
 
 
 def _path_problem(path: str) -> str | None:
@@ -734,7 +732,9 @@ async def _add(
             startup={},
         )
         findings.raise_if_any(BadRequest, "The servers cannot be added as asked")
-        members = joining_rootservices(members, cluster)
+        members = with_rootservices(
+            members, [zone.servers[0] for zone in cluster.zones if zone.servers]
+        )
         await _check_against_registered(session, members, findings)
         targets = {
             m.host.id: await host_target(session, host=m.host, secret_box=secret_box)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BeforeValidator
+from fastapi import APIRouter, Depends, Query, Request
 
 from obpilot.api.deps import DatabaseDep, SessionDep
 from obpilot.api.envelope import Envelope, NoDataEnvelope, Page, ok, ok_no_data
 from obpilot.api.pagination import make_page, page_params
-from obpilot.api.params import MAX_ID, parse_id
-from obpilot.errors import BadRequest
+from obpilot.api.params import PackageId
 from obpilot.iam.deps import require
 from obpilot.iam.permissions import Principal
 from obpilot.packages import service
@@ -27,20 +25,6 @@ router = APIRouter()
 BASE = "/api/v2/software-packages"
 PackagePage = Annotated[PageRequest, Depends(page_params(PACKAGE_SORT))]
 Filter = Annotated[list[str] | None, Query(max_length=128)]
-
-
-def _package_id(raw: object) -> int:
-    try:
-        return parse_id(raw, name="id")
-    except BadRequest as error:
-        raise ValueError(error.message) from None
-
-
-PackageId = Annotated[
-    int,
-    BeforeValidator(_package_id),
-    Path(description="Software package id.", json_schema_extra={"minimum": 1, "maximum": MAX_ID}),
-]
 
 
 def package_out(package: SoftwarePackage, *, deletable: bool) -> PackageOut:
