@@ -5,21 +5,43 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: demo test install system-deps console console-check lint typecheck pytest openapi services-start services-stop clean
+.PHONY: demo test install lock system-deps console console-check lint typecheck pytest openapi services-start services-stop clean
 
-$(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+## Python packages come from uv.lock only (exact versions and hashes; see the README's
+## Development section): `uv sync --locked` installs them and fails, resolving nothing, when
+## the lock does not match pyproject.toml. uv itself is pinned with its hashes in
+## scripts/uv-requirements.txt and installed from PyPI as a wheel into .cache/uv.
+UV_HOME := .cache/uv
+UV := $(UV_HOME)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+$(UV): scripts/uv-requirements.txt
+	python3 -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check --no-deps \
+		--require-hashes -r scripts/uv-requirements.txt
 	touch $@
 
-## The pylibseekdb wheel of the installed version, as PyPI serves it (pip keeps no copy):
-## the tests and the demo upload it as a real software package.
+$(VENV)/.installed: pyproject.toml uv.lock $(UV)
+	$(UV) sync --quiet --locked --extra dev --python python3
+	touch $@
+
+## make lock: resolve again, every package at its newest allowed version, into uv.lock.
+lock: $(UV)
+	$(UV) lock --upgrade --python python3
+
+## The pylibseekdb wheel of the locked version, as PyPI serves it and checked against the
+## lock's hashes: the tests and the demo upload it as a real software package.
 WHEELS := .cache/wheels
 
-$(WHEELS)/.pylibseekdb: $(VENV)/.installed
-	$(VENV)/bin/pip download --quiet --no-deps --only-binary :all: -d $(WHEELS) \
-		"pylibseekdb==$$($(VENV)/bin/pip show pylibseekdb | sed -n 's/^Version: //p')"
+$(WHEELS)/.pylibseekdb: uv.lock $(UV)
+	mkdir -p $(WHEELS)
+	rm -f $(WHEELS)/pylibseekdb-*.whl
+	$(UV) export --quiet --locked --extra dev --no-emit-project --format requirements-txt \
+		| awk '/^pylibseekdb==/ {keep = 1} keep {print} keep && !/\\$$/ {keep = 0}' \
+		> $(WHEELS)/pylibseekdb.requirements.txt
+	$(UV_HOME)/bin/pip download --quiet --disable-pip-version-check --no-deps \
+		--only-binary :all: --require-hashes -d $(WHEELS) -r $(WHEELS)/pylibseekdb.requirements.txt
 	touch $@
 
 install: $(VENV)/.installed $(WHEELS)/.pylibseekdb

@@ -11,7 +11,10 @@
     the metadb is read directly (no GET) until the server is UNAVAILABLE. Target: within
     a second.
 
-    .venv/bin/python bench/agent.py [--looks 100] [--deaths 3]
+    .venv/bin/python bench/agent.py [--looks 100] [--deaths 3] [--smoke]
+
+`--smoke` (what `make test` runs, tests/bench/): 5 looks (10 for the baseline) and one
+death; the same code paths and JSON keys as a full run.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from tests.support.inventory import add_local_host
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 from tests.support.sshd import SshServer
 
+import obpilot.schema  # noqa: F401  (every domain's table on the metadata, as the server has)
 from obpilot.db.engine import Database
 from obpilot.hosts.agent import BOOTSTRAP
 from obpilot.hosts.agent_link import agent_source
@@ -167,7 +171,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--looks", type=int, default=100)
     parser.add_argument("--deaths", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="5 looks, 1 death")
     args = parser.parse_args()
+    if args.smoke:
+        args.looks, args.deaths = 5, 1
     configure_logging(level="WARNING")  # stdout carries the JSON alone
     with tempfile.TemporaryDirectory(prefix="obpilot-bench-") as directory:
         root = Path(directory)

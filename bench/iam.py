@@ -6,7 +6,10 @@ Basic (with the verified-password cache, and with it disabled so every request p
 argon2id), by an AK/SK signature and by a console session, next to the same-run baseline
 `GET /api/v2/info`, which needs no authentication.
 
-    .venv/bin/python bench/iam.py [--requests 300]
+    .venv/bin/python bench/iam.py [--requests 300] [--smoke]
+
+`--smoke` (what `make test` runs, tests/bench/): 10 requests per method; the same code
+paths and JSON keys as a full run.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ async def measure(count: int, call: Callable[[], Awaitable[httpx.Response]]) -> 
 async def run(requests: int, home: Path, cache_seconds: float) -> dict[str, dict[str, float]]:
     settings = Settings(
         home=home,
-        admin_password=PASSWORD,  # type: ignore[arg-type]
+        admin_password=PASSWORD,
         basic_auth_cache_seconds=cache_seconds,
         advertised_address="bench",  # the Host the AK/SK requests below sign
     )
@@ -94,7 +97,10 @@ async def run(requests: int, home: Path, cache_seconds: float) -> dict[str, dict
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--smoke", action="store_true", help="10 requests per method")
     args = parser.parse_args()
+    if args.smoke:
+        args.requests = 10
     configure_logging(level="WARNING")
     with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
         results = await run(args.requests, Path(first), cache_seconds=60)

@@ -19,7 +19,10 @@ Overhead target: at most 10 % or 500 ms over the baseline's median, whichever is
 The first create through obpilot (which unpacks the uploaded wheel) is a warm-up,
 reported apart.
 
-    .venv/bin/python bench/lifecycle.py [--runs 3] [--sizes 1 3]
+    .venv/bin/python bench/lifecycle.py [--runs 3] [--sizes 1 3] [--smoke]
+
+`--smoke` (what `make test` runs, tests/bench/): one run of clusters of 1 server (the
+warm-up included); the same code paths and JSON keys as a full run.
 """
 
 from __future__ import annotations
@@ -424,7 +427,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--smoke", action="store_true", help="1 run, 1 server")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.sizes = 1, [1]
     configure_logging(level="WARNING")  # stdout carries the JSON alone
     wheels = sorted(WHEELS.glob("pylibseekdb-*.whl"))
     if not wheels:

@@ -11,7 +11,10 @@ For clusters of 3 and 6 seekdb servers on this machine:
 And the stop call's own response time (from request to the task in the answer) over many
 calls on SQLite, one at a time on an otherwise idle server; target p99 under 50 ms.
 
-    .venv/bin/python bench/stop.py [--rounds 2] [--calls 200]
+    .venv/bin/python bench/stop.py [--rounds 2] [--calls 200] [--sizes 3 6] [--smoke]
+
+`--smoke` (what `make test` runs, tests/bench/): one cluster of 1 server, one round, 5
+calls; the same code paths and JSON keys as a full run.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from tests.support.fleet import Fleet, FleetServer, process_alive
 from tests.support.inventory import add_cluster, add_local_host
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
+import obpilot.schema  # noqa: F401  (every domain's table on the metadata, as the server has)
 from obpilot.db.engine import Database
 from obpilot.hosts.agent import lock_holder
 from obpilot.hosts.drivers.seekdb import DEFAULT_PARAMETERS, LOG_LEVEL
@@ -258,7 +262,10 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--sizes", type=int, nargs="+", default=[3, 6])
+    parser.add_argument("--smoke", action="store_true", help="1 server, 1 round, 5 calls")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.rounds, args.calls = [1], 1, 5
     configure_logging(level="WARNING")  # stdout carries the JSON alone
     with tempfile.TemporaryDirectory(prefix="obpilot-bench-") as directory:
         root = Path(directory)

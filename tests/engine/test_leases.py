@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +19,7 @@ from obpilot.db.base import utcnow
 from obpilot.db.engine import Database
 from obpilot.engine import Context, SubtaskInstance, retry_subtask
 from obpilot.engine import repository as repo
+from obpilot.engine.processes import ProcessIdentity, this_process
 from obpilot.engine.transitions import Holder
 from tests.engine.helpers import GATED, crash, ctx, running
 from tests.support.engine_tasks import (
@@ -65,6 +68,9 @@ async def _claim_as_ghost(
                 lease_deadline=deadline,
                 lease_host=holder.host,
                 lease_boot=holder.boot,
+                lease_machine=holder.process.machine if holder.process else None,
+                lease_pid=holder.process.pid if holder.process else None,
+                lease_pid_started=holder.process.started if holder.process else None,
                 upstreams_left=0,
                 start_time=utcnow(),
             )
@@ -166,7 +172,9 @@ async def test_a_restart_takes_back_its_previous_boots_subtasks_at_once(
         for holder in (GHOST, elsewhere)
     }
     async with running_engine(any_database) as engine:
-        assert engine.holder == replace(PREVIOUS_BOOT, boot=engine.holder.boot)
+        assert engine.holder == replace(
+            PREVIOUS_BOOT, boot=engine.holder.boot, process=engine.holder.process
+        )
         # Taken back by the time the engine has started.
         _, subtasks = await snapshot(any_database, plain)
         assert (subtasks[1].status, subtasks[1].error_code) == ("FAILED", "TSK10015")
@@ -191,6 +199,53 @@ async def test_a_restart_takes_back_its_previous_boots_subtasks_at_once(
             holder.boot,
         )
         assert untouched.version == held.version
+
+
+def _ended_process() -> ProcessIdentity:
+    """The identity of a process of this machine that ran and has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    me = this_process()
+    assert me is not None
+    with open(f"/proc/{child.pid}/stat") as stat:
+        started = int(stat.read().rsplit(")", 1)[1].split()[19])
+    child.wait()
+    return ProcessIdentity(me.machine, child.pid, started)
+
+
+async def test_any_instance_of_the_machine_takes_back_what_an_ended_process_held(
+    any_database: Database, record_file: Path
+) -> None:
+    """Held under hour-long leases by an instance of another name whose process ended: the
+    engine takes them back when it starts, and at any reaping round after; a live process's
+    lease (this one's, as another boot) is left alone."""
+    quick = ctx(record_file, sleep_seconds=0)
+    dead = Holder("127.0.0.1:8080", socket.gethostname(), "2" * 32, _ended_process())
+    live = Holder("127.0.0.1:8081", socket.gethostname(), "3" * 32, this_process())
+    at_start = await submit_task(any_database, CRASH_RESUMABLE, quick)
+    await _claim_as_ghost(any_database, at_start, expired=False, holder=dead)
+    alive = await submit_task(any_database, CRASH, quick)
+    held = await _claim_as_ghost(any_database, alive, expired=False, holder=live)
+    async with running_engine(any_database) as engine:
+        assert engine.holder.executor != dead.executor
+        _, subtasks = await snapshot(any_database, at_start)
+        assert subtasks[1].run_time == 2
+        lines = await log_of(any_database, subtasks[1].id)
+        assert any(
+            f"executor 127.0.0.1:8080 lost: its process (pid {dead.process.pid}) on this "
+            "machine ended; the subtask can resume" in line
+            for line in lines
+        ), lines
+        await wait_task(any_database, at_start, "SUCCESSFUL")
+
+        later = await submit_task(any_database, CRASH, quick)
+        await wait_for(any_database, later, lambda _t, s: s[0].status == "SUCCESSFUL")
+        await _claim_as_ghost(any_database, later, expired=False, holder=dead)
+        assert await engine.reap() == 1
+        _, subtasks = await snapshot(any_database, later)
+        assert (subtasks[1].status, subtasks[1].error_code) == ("FAILED", "TSK10015")
+        assert await engine.reap() == 0
+    _, subtasks = await snapshot(any_database, alive)
+    assert (subtasks[1].status, subtasks[1].version) == ("RUNNING", held.version)
 
 
 async def test_a_restart_beside_a_live_instance_never_runs_a_subtask_twice_at_once(

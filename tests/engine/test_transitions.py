@@ -3,6 +3,7 @@ settling a task and OCP's operations do to subtask and task rows, and what they 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from obpilot.engine import transitions
 from obpilot.engine.models import SubtaskInstance, TaskInstance
+from obpilot.engine.processes import ProcessIdentity
 from obpilot.engine.repository import Edge, SubtaskRef, SubtaskState
 from obpilot.engine.states import (
     SUBTASK_TRANSITIONS,
@@ -25,7 +27,15 @@ from tests.support.engine_tasks import CATALOG, Broken, Noop, Permanent
 
 S = SubtaskStatus
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-RELEASED = {"lease_token": None, "lease_deadline": None, "lease_host": None, "lease_boot": None}
+RELEASED = {
+    "lease_token": None,
+    "lease_deadline": None,
+    "lease_host": None,
+    "lease_boot": None,
+    "lease_machine": None,
+    "lease_pid": None,
+    "lease_pid_started": None,
+}
 
 
 def ref(
@@ -169,7 +179,8 @@ def test_every_end_is_in_the_transition_table() -> None:
 
 def test_a_claim_takes_the_subtask_under_a_fresh_lease() -> None:
     deadline = NOW + timedelta(seconds=30)
-    holder = transitions.Holder("node-a", "machine-1", "b1")
+    process = ProcessIdentity("boot-1/4026531836", 4242, 1000)
+    holder = transitions.Holder("node-a", "machine-1", "b1", process)
     taken = transitions.claim(S.READY, holder=holder, token="t", now=NOW, deadline=deadline)
     assert (taken.source, taken.target) == (S.READY, S.RUNNING)
     assert taken.values == {
@@ -179,6 +190,9 @@ def test_a_claim_takes_the_subtask_under_a_fresh_lease() -> None:
         "lease_deadline": deadline,
         "lease_host": "machine-1",
         "lease_boot": "b1",
+        "lease_machine": "boot-1/4026531836",
+        "lease_pid": 4242,
+        "lease_pid_started": 1000,
         "start_time": NOW,
         "finish_time": None,
         "error_code": None,
@@ -273,6 +287,51 @@ def test_only_a_previous_boot_of_this_instance_is_taken_back_early() -> None:
         held(S.SUCCESSFUL),  # not held
     ):
         assert transitions.previous_boot(not_ours, NOW, holder=RESTARTED) is None
+
+
+ENDED = ProcessIdentity("boot-1/4026531836", 4242, 1000)
+# Another instance (another name) on the same machine, started after node-a's process ended.
+NEIGHBOUR = transitions.Holder(
+    "node-z", "machine-1", "new", ProcessIdentity("boot-1/4026531836", 5151, 2000)
+)
+
+
+def held_by_process(status: S = S.RUNNING, **fields: Any) -> SubtaskInstance:
+    process = {"lease_machine": ENDED.machine, "lease_pid": ENDED.pid, "lease_pid_started": 1000}
+    return held(status, **{**process, **fields})
+
+
+def test_a_subtask_whose_process_ended_is_taken_back_by_any_instance_of_its_machine() -> None:
+    """Whatever the name of the instance that finds it; its lease still runs for an hour."""
+    assert transitions.lease_process(held_by_process()) == ENDED
+    for resumable, target in ((True, S.READY), (False, S.FAILED)):
+        found = held_by_process(resumable=resumable)
+        taken = transitions.holder_ended(found, NOW, holder=NEIGHBOUR, ended=frozenset({ENDED}))
+        assert taken is not None
+        assert (taken.source, taken.target, taken.new_run) == (S.RUNNING, target, resumable)
+        assert taken.log is not None
+        assert taken.log.startswith("executor node-a lost: its process (pid 4242) on this")
+        assert {key: taken.values[key] for key in RELEASED} == RELEASED
+        assert_exists(taken)
+
+
+def test_only_an_ended_process_of_this_machine_loses_its_subtasks_early() -> None:
+    everything = frozenset({ENDED})
+    for not_taken, holder, ended in (
+        (held_by_process(), NEIGHBOUR, frozenset[ProcessIdentity]()),  # it still runs
+        (
+            held_by_process(lease_pid_started=999),
+            NEIGHBOUR,
+            everything,
+        ),  # not the process seen ended
+        (held_by_process(lease_machine="boot-2/4026531836"), NEIGHBOUR, everything),
+        (held_by_process(lease_machine="boot-1/4026532000"), NEIGHBOUR, everything),
+        (held(), NEIGHBOUR, everything),  # claimed before processes were recorded
+        (held_by_process(lease_boot="new"), NEIGHBOUR, everything),  # this boot's own
+        (held_by_process(S.SUCCESSFUL), NEIGHBOUR, everything),  # not held
+        (held_by_process(), replace(NEIGHBOUR, process=None), everything),  # no /proc here
+    ):
+        assert transitions.holder_ended(not_taken, NOW, holder=holder, ended=ended) is None
 
 
 def test_every_reap_is_in_the_transition_table() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import asyncssh
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.compute.service import HostCatalog
@@ -17,7 +16,7 @@ from obpilot.credentials.schemas import CredentialCreate
 from obpilot.db.engine import Database
 from obpilot.errors import BadRequest, CredentialInUse, CredentialNotFound, DuplicateName
 from obpilot.hosts.access import HostAccess, HostTarget, LocalTarget
-from obpilot.hosts.ssh import SshCredential, SshTarget
+from obpilot.hosts.ssh import SshCredential, SshTarget, UnreadablePrivateKey, check_private_key
 from obpilot.inventory import service as inventory
 from obpilot.inventory.models import Host, HostKind
 from obpilot.inventory.schemas import HostCreate
@@ -37,10 +36,8 @@ async def create_credential(
         assert ssh.private_key is not None
         secret = ssh.private_key.get_secret_value()
         try:
-            asyncssh.import_private_key(secret, passphrase)
-        except (asyncssh.KeyImportError, ValueError) as error:
-            # asyncssh's messages name the problem ("Incorrect passphrase", "Invalid PEM
-            # private key"), never the key.
+            check_private_key(secret, passphrase)
+        except UnreadablePrivateKey as error:
             raise BadRequest(f"privateKey cannot be read: {error}") from None
     else:
         assert ssh.password is not None

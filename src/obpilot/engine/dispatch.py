@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from obpilot.db.engine import Database
-from obpilot.engine import progress, transitions
+from obpilot.engine import processes, progress, transitions
 from obpilot.engine import repository as repo
 from obpilot.engine.catalog import Catalog
 from obpilot.engine.config import EngineConfig
@@ -71,7 +71,9 @@ class Engine:
         self.catalog = catalog
         self.clock = MetadbClock()
         # This process's run of instance `config.executor`: a restart is a new boot.
-        self.holder = Holder(config.executor, socket.gethostname(), uuid.uuid4().hex)
+        self.holder = Holder(
+            config.executor, socket.gethostname(), uuid.uuid4().hex, processes.this_process()
+        )
         self.claim_mode = ClaimMode.IMMEDIATE
         self.runs: dict[int, Run] = {}  # subtask id -> run
         self._wake = asyncio.Event()

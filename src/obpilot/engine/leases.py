@@ -6,11 +6,16 @@ lost theirs, and reaping any instance's expired ones.
 * Every instance reaps: a RUNNING subtask whose lease expired goes back to READY if its
   class is resumable, else to FAILED ("executor lost", TSK10015), which a retry clears
   (`transitions.lease_expired`).
-* A restarted instance (same name, `EngineConfig.executor`, on the same machine; a new
-  boot id: `transitions.Holder`) takes back what its previous boots held at start-up,
-  without waiting for those leases to expire, by the same rule
-  (`transitions.previous_boot`). Other instances' leases it leaves alone until they
-  expire: hence instance names must be unique among live instances."""
+* Every instance, at start-up and at every reaping round, takes back at once what a
+  process of its own machine held and no longer runs, whatever that instance's name
+  (`engine.processes`, `transitions.holder_ended`): obpilot restarted on another port or
+  under another name resumes without waiting for the old leases to expire.
+* A restarted instance (same name, `EngineConfig.executor`, on the same machine name; a
+  new boot id: `transitions.Holder`) takes back what its previous boots held at start-up,
+  also where the machine cannot tell (the machine itself restarted, or no /proc), by the
+  same rule (`transitions.previous_boot`). Other machines' leases, and live processes',
+  are left alone until they expire: hence instance names must be unique among live
+  instances."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.db.engine import Database
-from obpilot.engine import progress, transitions
+from obpilot.engine import processes, progress, transitions
 from obpilot.engine import repository as repo
 from obpilot.engine.catalog import Catalog
 from obpilot.engine.config import EngineConfig
@@ -156,23 +161,42 @@ class Reaper:
                 log.exception("reaping expired leases failed")
 
     async def reap(self) -> int:
-        """Handles RUNNING/CANCELING subtasks whose lease expired; returns how many."""
+        """Handles RUNNING/CANCELING subtasks whose lease expired, and those whose holder
+        on this machine ended; returns how many."""
         async with self.database.transaction() as session:
             expired = await repo.expired_leases(session, now=self.clock.now())
         mine = {run.token for run in self.runs.values()}
         # Our own live runs are left to their lease check, which stops them if need be.
         stale = [row for row in expired if row.lease_token not in mine]
-        return await self._take_back(stale, transitions.lease_expired)
+        return await self._take_back(stale, transitions.lease_expired) + await self._ended()
 
     async def recover(self) -> int:
         """Takes back at once what this instance's previous boots held (that process is
-        gone: this instance has its name); returns how many."""
+        gone: this instance has its name) and what ended processes of this machine held;
+        returns how many."""
         holder = self.holder
         async with self.database.transaction() as session:
             held = await repo.previous_boot_leases(
                 session, executor=holder.executor, host=holder.host, boot=holder.boot
             )
-        return await self._take_back(held, partial(transitions.previous_boot, holder=holder))
+        previous = partial(transitions.previous_boot, holder=holder)
+        return await self._take_back(held, previous) + await self._ended()
+
+    async def _ended(self) -> int:
+        """Takes back the subtasks held by processes of this machine that have ended."""
+        if self.holder.process is None:
+            return 0
+        async with self.database.transaction() as session:
+            held = await repo.machine_leases(
+                session, machine=self.holder.process.machine, boot=self.holder.boot
+            )
+        holders = {transitions.lease_process(row) for row in held}
+        ended = frozenset(p for p in holders if p is not None and processes.has_ended(p))
+        if not ended:
+            return 0
+        gone = [row for row in held if transitions.lease_process(row) in ended]
+        judge = partial(transitions.holder_ended, holder=self.holder, ended=ended)
+        return await self._take_back(gone, judge)
 
     async def _take_back(self, rows: list[SubtaskInstance], holder_gone: HolderGone) -> int:
         count = 0

@@ -62,6 +62,12 @@ class SubtaskInstance(TimestampMixin, Base):
     # boots and takes those subtasks back at once (`transitions.previous_boot`).
     lease_host: Mapped[str | None] = mapped_column(String(255))
     lease_boot: Mapped[str | None] = mapped_column(String(32))
+    # The holder's process as its machine knows it (`engine.processes`): any instance on
+    # that machine that finds the process ended takes the subtask back at once, whatever
+    # its own name (`transitions.holder_ended`).
+    lease_machine: Mapped[str | None] = mapped_column(String(80))
+    lease_pid: Mapped[int | None] = mapped_column(Integer)
+    lease_pid_started: Mapped[int | None] = mapped_column(BigInteger)
     parallel_idx: Mapped[int] = mapped_column(Integer, default=-1)
     parallel_key: Mapped[str | None] = mapped_column(String(128))
     prohibit_rollback: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -145,7 +145,7 @@ async def end_run(
 
 
 # Whether a held subtask's executor is gone, and then what becomes of the subtask:
-# `transitions.lease_expired`, or `.previous_boot` for one holder.
+# `transitions.lease_expired`, or `.previous_boot` or `.holder_ended` for one holder.
 HolderGone = Callable[[SubtaskInstance, datetime], Transition | None]
 
 

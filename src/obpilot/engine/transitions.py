@@ -19,6 +19,7 @@ from enum import Enum, auto
 from typing import TYPE_CHECKING, Any
 
 from obpilot.engine.context import Context
+from obpilot.engine.processes import ProcessIdentity
 from obpilot.engine.states import (
     HELD_SUBTASK_STATUSES,
     FailureCode,
@@ -89,6 +90,9 @@ _LEASE_RELEASED = {
     "lease_deadline": None,
     "lease_host": None,
     "lease_boot": None,
+    "lease_machine": None,
+    "lease_pid": None,
+    "lease_pid_started": None,
 }
 
 
@@ -106,13 +110,15 @@ def run_header(
 @dataclass(frozen=True)
 class Holder:
     """Who takes leases: instance `executor` (its name: unique among live instances, the
-    same across restarts) on machine `host`, in its process `boot` (fresh at each start).
-    The machine keeps instances of one name on two machines (a default name such as
-    0.0.0.0:8080) from taking each other's subtasks as their own previous boot's."""
+    same across restarts) on machine `host`, in its process `boot` (fresh at each start),
+    which is `process` on its machine (None where /proc cannot tell). The machine keeps
+    instances of one name on two machines (a default name such as 0.0.0.0:8080) from
+    taking each other's subtasks as their own previous boot's."""
 
     executor: str
     host: str
     boot: str
+    process: ProcessIdentity | None = None
 
 
 def claim(
@@ -130,6 +136,9 @@ def claim(
             "lease_deadline": deadline,
             "lease_host": holder.host,
             "lease_boot": holder.boot,
+            "lease_machine": holder.process.machine if holder.process else None,
+            "lease_pid": holder.process.pid if holder.process else None,
+            "lease_pid_started": holder.process.started if holder.process else None,
             "start_time": now,
             "finish_time": None,
             "error_code": None,
@@ -244,6 +253,30 @@ def previous_boot(row: SubtaskInstance, now: datetime, *, holder: Holder) -> Tra
     if row.lease_boot == holder.boot:
         return None
     return executor_lost(row, "it restarted", now)
+
+
+def lease_process(row: SubtaskInstance) -> ProcessIdentity | None:
+    """The process that holds `row`'s lease, where the claim recorded it."""
+    if row.lease_machine is None or row.lease_pid is None or row.lease_pid_started is None:
+        return None
+    return ProcessIdentity(row.lease_machine, row.lease_pid, row.lease_pid_started)
+
+
+def holder_ended(
+    row: SubtaskInstance, now: datetime, *, holder: Holder, ended: frozenset[ProcessIdentity]
+) -> Transition | None:
+    """`holder` found, on its own machine, a subtask whose holding process is among those
+    it saw `ended` (None: not held, not on this machine, this boot's own, or its holder
+    still runs): that subtask is taken back at once, whatever the instance's name, as
+    `executor_lost` says."""
+    process = lease_process(row)
+    if row.status not in HELD_SUBTASK_STATUSES or process is None or holder.process is None:
+        return None
+    if process.machine != holder.process.machine or row.lease_boot == holder.boot:
+        return None
+    if process not in ended:
+        return None
+    return executor_lost(row, f"its process (pid {process.pid}) on this machine ended", now)
 
 
 def executor_lost(row: SubtaskInstance, why: str, now: datetime) -> Transition:

@@ -9,12 +9,13 @@ import contextlib
 import os
 import posixpath
 import shlex
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncssh
+from cryptography.utils import CryptographyDeprecationWarning
 
 from obpilot.hosts.agent_link import AgentLink
 from obpilot.hosts.executor import (
@@ -28,6 +29,17 @@ from obpilot.hosts.executor import (
     HostUnreachable,
     check_result,
 )
+
+# asyncssh (2.24) names cryptography's DSA key classes in its type annotations, and since
+# cryptography 51 each of those names warns that DSA is deprecated: five lines on the stderr
+# of every obpilot command, about an algorithm no obpilot host or credential uses. Only
+# that warning is silenced, and only while asyncssh is imported; this is the one module that
+# imports asyncssh.
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        "ignore", message="DSA is deprecated", category=CryptographyDeprecationWarning
+    )
+    import asyncssh
 
 #: How much of a file one write to the channel carries.
 COPY_CHUNK = 1 << 20
@@ -76,6 +88,20 @@ class SshOptions:
     max_sessions: int = 8
     #: The Python 3 interpreter on remote hosts.
     python: str = "python3"
+
+
+class UnreadablePrivateKey(ValueError):
+    """A private key that cannot be read; the message names the problem, never the key."""
+
+
+def check_private_key(key: str, passphrase: str | None) -> None:
+    """Raises UnreadablePrivateKey unless `key` (OpenSSH or PEM) opens with `passphrase`."""
+    try:
+        asyncssh.import_private_key(key, passphrase)
+    except (asyncssh.KeyImportError, ValueError) as error:
+        # asyncssh's messages name the problem ("Incorrect passphrase", "Invalid PEM
+        # private key"), never the key.
+        raise UnreadablePrivateKey(str(error)) from None
 
 
 def host_key_fingerprint(host_key: str) -> str:

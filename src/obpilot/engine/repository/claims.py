@@ -137,6 +137,20 @@ async def previous_boot_leases(
     return list(rows)
 
 
+async def machine_leases(
+    session: AsyncSession, *, machine: str, boot: str
+) -> list[SubtaskInstance]:
+    """Subtasks held by a process on machine `machine` other than boot `boot`: the other
+    instances' on this machine, whatever their names, and this instance's previous boots'."""
+    rows = await session.scalars(
+        select(Sub)
+        .where(Sub.status.in_(HELD), Sub.lease_machine == machine, Sub.lease_boot != boot)
+        .order_by(Sub.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
 async def database_utc_now(session: AsyncSession, dialect: str) -> datetime | None:
     """The metadb's clock (naive UTC), or None where the metadb is local (SQLite)."""
     if dialect == "postgresql":
