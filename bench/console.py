@@ -10,7 +10,10 @@
     in the metadb to the node's change in the page (same machine, same clock), and the
     browser's own part (an event's arrival to the frame painted with it).
 
-    .venv/bin/python bench/console.py [--runs 5] [--screenshot flow-3206.png]
+    .venv/bin/python bench/console.py [--runs 5] [--screenshot flow-3206.png] [--smoke]
+
+`--smoke` (what `make test` runs, tests/bench/): one page load and one live task; the same
+code paths and JSON keys as a full run. OBPILOT_CHROMIUM names another chromium binary.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import gzip
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -37,11 +41,12 @@ from playwright.sync_api import Browser, sync_playwright
 from tests.support.engine_tasks import SEED_STOP, SPREAD, seed_context
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
+import obpilot.schema  # noqa: F401  (every domain's table on the metadata, as the server has)
 from obpilot.db.engine import Database
 from obpilot.engine import Context, submit
 from obpilot.web import static_dir
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("OBPILOT_CHROMIUM", "/usr/bin/chromium")  # as tests/web
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-sync"]
 SERVE_ENV = {
     "OBPILOT_EXTRA_MODULES": "tests.support.engine_tasks",
@@ -208,7 +213,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--screenshot", type=Path, help="save the 3,206-step flow view here")
+    parser.add_argument("--smoke", action="store_true", help="1 page load, 1 live task")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs = 1
     if not (static_dir() / "index.html").is_file():
         raise SystemExit("the console is not built: run `make console`")
     result: dict[str, Any] = {"bundle": bundle()}

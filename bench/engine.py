@@ -17,7 +17,11 @@
 (a) to (d) run on SQLite and, when OBPILOT_TEST_PG_URL is set (an admin URL, as
 `scripts/test-services.sh env` prints), on PostgreSQL; (e) needs PostgreSQL.
 
-    eval "$(bash scripts/test-services.sh env)"; .venv/bin/python bench/engine.py
+    eval "$(bash scripts/test-services.sh env)"; .venv/bin/python bench/engine.py [--smoke]
+
+`--smoke` (what `make test` runs, tests/bench/): one timed run of each, the 100 x 10 task
+submitted once, fan-outs of 20 and 16 subtasks; the same code paths and JSON keys as a full
+run.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -51,6 +56,7 @@ from tests.support.engine_tasks import (
 )
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
+import obpilot.schema  # noqa: F401  (every domain's table on the metadata, as the server has)
 from obpilot.app import create_app
 from obpilot.db import migrate
 from obpilot.db.engine import Database
@@ -98,6 +104,9 @@ SERVE_ENV = {
     "OBPILOT_ENGINE_WORKERS": "8",
     "OBPILOT_LOG_LEVEL": "WARNING",
 }
+# A recovery's server: once the figure is taken, its stop need not drain the subtask that
+# sleeps on (the default lets it 20 s); the measurement itself never stops it gently.
+RECOVERY_ENV = {**SERVE_ENV, "OBPILOT_ENGINE_DRAIN_SECONDS": "0"}
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -128,7 +137,7 @@ async def bench_submit(database: Database, runs: int) -> dict[str, Any]:
     big_context = seed_context(zones=100, servers_per_zone=10)
     big_ms = []
     task_id = 0
-    for _ in range(3):
+    for _ in range(min(runs, 3)):
         seconds, task_id = await submit_seconds(database, big_context)
         big_ms.append(seconds * 1000)
     async with database.transaction() as session:
@@ -215,7 +224,7 @@ async def bench_get(database: Database, task_id: int, home: Path, runs: int) -> 
     settings = Settings(
         home=home,
         metadb_url=url,
-        admin_password=ADMIN_PASSWORD,  # type: ignore[arg-type]
+        admin_password=ADMIN_PASSWORD,
         engine_workers=0,
     )
     app = create_app(settings, run_migrations=False)
@@ -277,7 +286,7 @@ async def bench_recovery(url: str, home: Path) -> dict[str, Any]:
     to that subtask running again (its second run)."""
     await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
     migrate.upgrade(url)
-    server = ServerProcess(home, metadb_url=url, env=SERVE_ENV)
+    server = ServerProcess(home, metadb_url=url, env=RECOVERY_ENV)
     database = Database(url)
     try:
         server.start()
@@ -305,6 +314,22 @@ async def bench_recovery(url: str, home: Path) -> dict[str, Any]:
         await database.dispose()
 
 
+#: The recovery figures: each is measured on a fresh metadb and `obpilot serve` home of
+#: its own, and lands under its key in its metadb's result (name -> measure(url, home)).
+RECOVERIES: dict[str, Callable[[str, Path], Awaitable[dict[str, Any]]]] = {
+    "recovery": bench_recovery,
+}
+
+
+async def recoveries(dialect: str, admin_url: str | None, home: Path) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for name, measure in RECOVERIES.items():
+        figure_home = home / f"{name}-{dialect}"
+        with fresh_metadb(admin_url, figure_home / "obpilot.db") as url:
+            figures[name] = await measure(url, figure_home)
+    return figures
+
+
 async def on_instances(
     admin_url: str,
     home: Path,
@@ -323,8 +348,12 @@ async def on_instances(
     ]
     database = Database(url)
     try:
-        for server in servers:
-            server.start()
+        # Started side by side, each start waiting for its HTTP; the timing begins once all
+        # answer. Every start has ended (or failed) before `finally` stops them.
+        starts = [asyncio.to_thread(server.start) for server in servers]
+        for outcome in await asyncio.gather(*starts, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
         started = time.perf_counter()
         async with database.transaction(write=True) as session:
             task = await submit(session, template, context, creator_id=1, creator_name="bench")
@@ -376,6 +405,20 @@ async def bench_spread(admin_url: str, home: Path, subtasks: int) -> dict[str, A
     }
 
 
+@contextmanager
+def fresh_metadb(admin_url: str | None, sqlite_path: Path) -> Iterator[str]:
+    """A new metadb's URL, not migrated yet: the SQLite file `sqlite_path`, or with
+    `admin_url` a new PostgreSQL database, dropped afterwards."""
+    if admin_url is None:
+        yield f"sqlite+aiosqlite:///{sqlite_path}"
+        return
+    url, drop = fresh_database_url(admin_url)
+    try:
+        yield url
+    finally:
+        drop()
+
+
 async def one_metadb(name: str, url: str, home: Path, runs: int) -> dict[str, Any]:
     migrate.upgrade(url)
     database = Database(url)
@@ -394,28 +437,21 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--throughput-subtasks", type=int, default=1000)
     parser.add_argument("--spread-subtasks", type=int, default=400)
+    parser.add_argument("--smoke", action="store_true", help="1 run, fan-outs of 20 and 16")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.throughput_subtasks, args.spread_subtasks = 1, 20, 16
     configure_logging(level="WARNING")
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as directory:
         home = Path(directory)
-        sqlite_url = f"sqlite+aiosqlite:///{home / 'bench.db'}"
-        result["sqlite"] = await one_metadb("sqlite", sqlite_url, home, args.runs)
-        recovery_url = f"sqlite+aiosqlite:///{home / 'recovery' / 'obpilot.db'}"
-        result["sqlite"]["recovery"] = await bench_recovery(recovery_url, home / "recovery")
         admin = os.environ.get("OBPILOT_TEST_PG_URL")
+        metadbs = {"sqlite": None, **({"postgresql": admin} if admin else {})}
+        for dialect, admin_url in metadbs.items():
+            with fresh_metadb(admin_url, home / "bench.db") as url:
+                result[dialect] = await one_metadb(dialect, url, home, args.runs)
+            result[dialect].update(await recoveries(dialect, admin_url, home))
         if admin:
-            url, drop = fresh_database_url(admin)
-            try:
-                result["postgresql"] = await one_metadb("postgresql", url, home, args.runs)
-            finally:
-                drop()
-            url, drop = fresh_database_url(admin)
-            try:
-                pg_recovery = await bench_recovery(url, home / "recovery-pg")
-                result["postgresql"]["recovery"] = pg_recovery
-            finally:
-                drop()
             result["postgresql"]["noop_throughput"] = await bench_throughput(
                 admin, home, args.throughput_subtasks
             )

@@ -36,6 +36,7 @@ from obpilot.packages.routes import router as packages_router
 from obpilot.provision.routes import router as provision_router
 from obpilot.settings import Settings
 from obpilot.system.routes import router as system_router
+from obpilot.system.unserved import router as unserved_router
 from obpilot.takeover.routes import router as takeover_router
 from obpilot.tasks.routes import router as tasks_router
 from obpilot.tasks.stream import StreamHub
@@ -53,6 +54,7 @@ ROUTERS = (
     provision_router,
     packages_router,
     lifecycle_router,
+    unserved_router,
 )
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -121,6 +121,13 @@ class PayloadTooLarge(ObpilotError):
     code = "COM10413"
 
 
+class NotServed(ObpilotError):
+    """An OCP resource that obpilot does not manage (tenants, obproxy, arbitration)."""
+
+    status_code = 501
+    code = "COM10501"
+
+
 class Unexpected(ObpilotError):
     status_code = 500
     code = "COM10999"

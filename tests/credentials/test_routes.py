@@ -134,6 +134,23 @@ async def test_delete_refuses_a_credential_in_use(client: httpx.AsyncClient) -> 
     assert gone.json()["error"]["code"] == "COM10002"
 
 
+async def test_credential_id_0_is_none_for_a_local_host_and_an_error_for_an_ssh_host(
+    client: httpx.AsyncClient,
+) -> None:
+    """OCP's clients send credentialId 0 when none is set."""
+    hosts = "/api/v2/compute/hosts"
+    ssh = {"name": "far", "innerIpAddress": "10.0.0.1", "kind": "DEDICATED_PHYSICAL_MACHINE"}
+    refused = await client.post(hosts, json={**ssh, "credentialId": 0})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == "COM10001"
+    assert "credentialId 0 names no credential" in refused.json()["error"]["message"]
+    assert (await client.get(hosts)).json()["data"]["page"]["totalElements"] == 0
+    local = {"name": "me", "innerIpAddress": "127.0.0.1", "kind": "LOCAL", "credentialId": 0}
+    added = await client.post(hosts, json=local)
+    assert added.status_code == 200, added.text
+    assert added.json()["data"]["credentialId"] is None
+
+
 async def test_viewing_and_managing_need_host_permissions(
     client: httpx.AsyncClient, client_as: UserClientFactory
 ) -> None:

@@ -23,9 +23,9 @@ import pytest
 
 from tests.support.databases import free_port
 from tests.support.fleet import process_alive
+from tests.support.wheels import WHEELS, locked_wheel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WHEELS = REPO_ROOT / ".cache" / "wheels"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -34,7 +34,7 @@ class Banner:
     url: str
     password: str
     commands: dict[str, str]  # "list", "stop", "follow" -> shell command
-    cli: dict[str, str]  # "login", "list", "stop", "follow" -> the obpilot CLI's command
+    cli: dict[str, str]  # "path", "login", "list", "stop", "follow" -> the CLI's commands
 
 
 class Demo:
@@ -45,7 +45,12 @@ class Demo:
         self.home = home
         self.port = port
         self.environment = {k: v for k, v in os.environ.items() if not k.startswith("OBPILOT_")}
-        self.environment.update(OBPILOT_HOME=str(home), PYTHONPATH=str(REPO_ROOT))
+        # As in a fresh checkout: obpilot is .venv/bin/obpilot, not on PATH.
+        venv_bin = str(Path(sys.executable).parent)
+        path = [d for d in os.environ.get("PATH", "").split(":") if d != venv_bin]
+        self.environment.update(
+            OBPILOT_HOME=str(home), PYTHONPATH=str(REPO_ROOT), PATH=":".join(path)
+        )
         self.process: subprocess.Popen[bytes] | None = None
         self.runs = 0
 
@@ -124,6 +129,7 @@ def parse_banner(text: str) -> Banner:
             "follow": command_after("Follow the task"),
         },
         cli={
+            "path": command_after("obpilot is not on PATH"),
             "login": command_after("The CLI logs in once"),
             "list": command_after("List clusters", 2),
             "stop": command_after("Stop the cluster", 2),
@@ -173,10 +179,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         if IN_CI:
             pytest.fail("curl is needed to run the demo's printed commands")
         pytest.skip("curl is not installed")
-    if not list(WHEELS.glob("pylibseekdb-*.whl")):
-        if IN_CI:
-            pytest.fail(f"no pylibseekdb wheel in {WHEELS}")
-        pytest.skip(f"no pylibseekdb wheel in {WHEELS} (make install)")
+    locked_wheel()
     running = Demo(tmp_path / "home", free_port())
     yield running
     running.kill()
@@ -223,20 +226,17 @@ def test_demo_up_rerun_stop_and_down(demo: Demo) -> None:
     hosts = httpx.get(f"{banner.url}/api/v2/compute/hosts", auth=auth).json()["data"]["contents"]
     assert [(h["kind"], h["idcName"], h["typeName"]) for h in hosts] == [("LOCAL", "demo", "demo")]
     packages = httpx.get(f"{banner.url}/api/v2/software-packages", auth=auth).json()["data"]
-    assert [p["fileName"] for p in packages["contents"]] == [
-        next(WHEELS.glob("pylibseekdb-*.whl")).name
-    ]
+    assert [p["fileName"] for p in packages["contents"]] == [locked_wheel().name]
 
     # The printed CLI commands: log in, then list the clusters.
     assert banner.cli["list"] == "obpilot cluster list"
     assert banner.cli["stop"].startswith("obpilot cluster stop demo -y")
     assert banner.cli["follow"] == "obpilot task watch $TASK"
-    cli_env = {
-        **demo.environment,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "OBPILOT_CLI_CONFIG": str(demo.home / "cli.toml"),
-    }
-    script = f"set -e\n{banner.cli['login']}\n{banner.cli['list']} -o json\n"
+    assert banner.cli["path"] == f'export PATH={Path(sys.executable).parent}:"$PATH"'
+    cli_env = {**demo.environment, "OBPILOT_CLI_CONFIG": str(demo.home / "cli.toml")}
+    script = "\n".join(
+        ["set -e", banner.cli["path"], banner.cli["login"], banner.cli["list"] + " -o json", ""]
+    )
     cli = subprocess.run(
         ["bash", "-c", script],
         capture_output=True,

@@ -1,5 +1,7 @@
 """A crash of obpilot loses nothing: SIGKILL the server during "Stop observer process",
-start it again, and the task completes with nothing half-done."""
+start it again, and the task completes with nothing half-done. It is started again on
+another port, so under another instance name, and its leases run for 300 s: only the
+killed process's absence from this machine lets the new instance resume at once."""
 
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ from tests.support.inventory import add_local_host
 from tests.support.operations import cluster_view, server_statuses, wait_subtask, wait_task
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
-FAST_LEASES = {
-    "OBPILOT_ENGINE_LEASE_SECONDS": "3",
-    "OBPILOT_ENGINE_HEARTBEAT_SECONDS": "1",
+LONG_LEASES = {
+    "OBPILOT_ENGINE_LEASE_SECONDS": "300",
+    "OBPILOT_ENGINE_HEARTBEAT_SECONDS": "10",
     "OBPILOT_ENGINE_POLL_SECONDS": "0.5",
 }
 
@@ -26,7 +28,7 @@ async def test_sigkill_during_stop_then_restart_completes_the_task(
 ) -> None:
     fleet = running_fleet
     home = tmp_path / "home"
-    first = ServerProcess(home, env=FAST_LEASES).start()
+    first = ServerProcess(home, env=LONG_LEASES).start()
     database = Database(f"sqlite+aiosqlite:///{home / 'obpilot.db'}")
     try:
         async with database.transaction(write=True) as session:
@@ -39,20 +41,30 @@ async def test_sigkill_during_stop_then_restart_completes_the_task(
             assert response.status_code == 200, response.text
             task_id = response.json()["data"]["id"]
             await wait_subtask(client, task_id, "Stop observer process", "RUNNING")
+        killed = first.process.pid  # type: ignore[union-attr]
         first.kill()
 
-        second = ServerProcess(home, env=FAST_LEASES).start()
+        second = ServerProcess(home, env=LONG_LEASES).start()
+        assert second.port != first.port
         try:
             async with httpx.AsyncClient(
                 base_url=second.base_url, auth=("admin", ADMIN_PASSWORD), timeout=30
             ) as client:
-                task = await wait_task(client, task_id, within=180)
+                task = await wait_task(client, task_id, within=120)  # the leases: 300 s
                 assert task["status"] == "SUCCESSFUL", task
                 stops = [s for s in task["subtasks"] if s["name"] == "Stop observer process"]
                 assert len(stops) == 3
                 assert all(s["status"] == "SUCCESSFUL" for s in stops)
-                # What the killed instance held was resumed by the new one.
-                assert any(s["executor"] == f"127.0.0.1:{second.port}" for s in stops), stops
+                # What the killed instance held was resumed by the new one, at once.
+                resumed = [s for s in stops if s["executor"] == f"127.0.0.1:{second.port}"]
+                assert resumed, stops
+                log = await client.get(
+                    f"/api/v2/tasks/instances/{task_id}/subtasks/{resumed[0]['id']}/log"
+                )
+                assert (
+                    f"executor 127.0.0.1:{first.port} lost: its process (pid {killed}) on this "
+                    "machine ended"
+                ) in log.text
                 view = await cluster_view(client, cluster.id)
                 assert view["status"] == "STOPPED"
                 assert set(server_statuses(view).values()) == {"STOPPED"}

@@ -7,24 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
 from tests.support.rpm import Member, executable, rpm, symlink
+from tests.support.wheels import locked_wheel
 
-WHEELS = Path(__file__).resolve().parents[2] / ".cache" / "wheels"
 OB_VERSION = "4.2.1.0"
 OB_RELEASE = "100000102023092807.el7"
 
 
 @pytest.fixture(scope="session")
 def seekdb_wheel() -> Path:
-    """The pylibseekdb wheel of the installed version, as PyPI serves it."""
-    found = sorted(WHEELS.glob("pylibseekdb-*.whl"))
-    if not found:
-        message = f"no pylibseekdb wheel in {WHEELS} (run `make install`)"
-        if IN_CI:
-            pytest.fail(message + "; CI downloads it")
-        pytest.skip(message)
-    return found[-1]
+    """The pylibseekdb wheel of the installed (locked) version, as PyPI serves it."""
+    return locked_wheel()
 
 
 def oceanbase_rpm(*, version: str = OB_VERSION, compressor: str = "gzip") -> bytes:

@@ -62,7 +62,8 @@ async def test_a_local_and_an_ssh_host_are_prepared_and_become_available(
     client: httpx.AsyncClient, sshd: SshServer
 ) -> None:
     place = await placement(client)
-    local = await post(client, BATCH_CREATE, local_batch(place, alias="me"))
+    # credentialId 0 is what OCP's clients send when none is set: none, for a LOCAL host.
+    local = await post(client, BATCH_CREATE, local_batch(place, alias="me", credentialId=0))
     # What field clients read (data.id, data.hostIds), and OCP's contents.
     [task] = local["contents"]
     assert (task["id"], task["name"], task["cluster"]) == (local["id"], "Prepare host", None)
@@ -152,6 +153,11 @@ async def test_a_refused_batch_adds_no_host_and_no_task(client: httpx.AsyncClien
         ),
         (local_batch(place, hostBasicDataList=two, **ssh), 400, "10.0.0.1 more than once"),
         (local_batch(place, kind="DEDICATED_CONTAINER"), 400, "needs credentialId"),
+        (
+            local_batch(place, kind="DEDICATED_CONTAINER", credentialId=0),
+            400,
+            "credentialId 0 names no credential",
+        ),
         (
             local_batch(place, hostBasicDataList=[{"innerIpAddress": "10.0.0.2"}], **ssh),
             404,

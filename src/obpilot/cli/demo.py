@@ -33,9 +33,7 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Bind port [default: 8080]")] = None,
     wheels: Annotated[
         Path,
-        typer.Option(
-            help="Where the pylibseekdb wheel is (pip downloads it there when it is missing)."
-        ),
+        typer.Option(help="Where the pylibseekdb wheel is (`make install` downloads it there)."),
     ] = Path(".cache/wheels"),
     down: Annotated[
         bool,

@@ -10,6 +10,7 @@ import shlex
 import shutil
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -244,7 +245,7 @@ async def _local_host(api: ApiClient, idc_id: int, type_id: int, say: Say) -> in
 
 async def _package(api: ApiClient, wheels: Path, say: Say) -> str:
     """The pylibseekdb wheel as a software package: its file name (the create's rpmName)."""
-    file = await wheel.find_or_download(wheels, say)
+    file = wheel.find(wheels)
     sha1 = await asyncio.to_thread(wheel.sha1_of, file)
     page = await api.data("GET", "/api/v2/software-packages?size=2000")
     for package in page["contents"]:
@@ -365,6 +366,20 @@ def commands(base_url: str, password: str, cluster_id: int) -> list[tuple[str, s
     ]
 
 
+def cli_on_path() -> str | None:
+    """The shell line that puts this obpilot's command on PATH, for the printed commands to
+    run as printed (a fresh checkout has it only as .venv/bin/obpilot); None when `obpilot`
+    on PATH is this one already, or this Python has no `obpilot` beside it."""
+    bin_dir = Path(sys.executable).parent
+    ours = bin_dir / "obpilot"
+    if not ours.exists():
+        return None
+    found = shutil.which("obpilot")
+    if found is not None and Path(found).resolve() == ours.resolve():
+        return None
+    return f'export PATH={shlex.quote(str(bin_dir))}:"$PATH"'
+
+
 def banner(base_url: str, password: str, password_source: str, cluster: Json) -> str:
     servers_in = sum(len(zone["servers"]) for zone in cluster["zones"])
     ports = ", ".join(str(s["sqlPort"]) for z in cluster["zones"] for s in z["servers"])
@@ -389,6 +404,10 @@ def banner(base_url: str, password: str, password_source: str, cluster: Json) ->
         f"printf '%s\\n' {shlex.quote(password)} | obpilot login --url {base_url} "
         f"--user {ADMIN} --password-stdin"
     )
+    path_line = cli_on_path()
+    if path_line is not None:
+        lines += ["", "obpilot is not on PATH; this puts this one there, for the commands below:"]
+        lines.append(f"  {path_line}")
     lines += [
         "",
         "The CLI logs in once (it keeps an access key, not the password):",

@@ -1,11 +1,9 @@
 """The pylibseekdb wheel the demo uploads as its software package: the one `make install`
-downloads into .cache/wheels/, or downloaded the same way when it is missing."""
+downloads into .cache/wheels/."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -29,27 +27,16 @@ def _found(directory: Path, version: str | None) -> Path | None:
     return wheels[-1] if wheels else None
 
 
-async def find_or_download(directory: Path, say: Say) -> Path:
+def find(directory: Path) -> Path:
     """The wheel of the installed pylibseekdb (any, when it is not installed) in
-    `directory`; pip downloads it there from the package index first when it is missing."""
+    `directory`, where `make install` downloads the locked version."""
     version = installed_version()
     wheel = _found(directory, version)
-    if wheel is not None:
-        return wheel
-    requirement = f"pylibseekdb=={version}" if version else "pylibseekdb"
-    say(f"no {requirement} wheel in {directory}: downloading it with pip (as `make install` does)")
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
-        *("--only-binary", ":all:", "-d", str(directory), requirement),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    wheel = _found(directory, version)
-    if process.returncode != 0 or wheel is None:
+    if wheel is None:
+        requirement = f"pylibseekdb {version}" if version else "pylibseekdb"
         raise DemoError(
-            f"pip could not download {requirement} into {directory}:\n"
-            + output.decode(errors="replace").strip()
+            f"no {requirement} wheel in {directory}: `make install` downloads the one "
+            "uv.lock names, checked against its hashes"
         )
     return wheel
 

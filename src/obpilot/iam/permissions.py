@@ -352,4 +352,19 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
         "POST",
         "/api/v2/tasks/instances/{id}/subtasks/{sid}/cancel",
     ): "CLUSTER:{task}:UPDATE + TASK:*:UPDATE",
+    # OCP resources obpilot does not manage: any caller gets 501 and why (system/unserved.py).
+    ("GET", "/api/v2/ob/tenants"): AUTHENTICATED,
+    ("GET", "/api/v2/ob/clusters/{id}/tenants"): AUTHENTICATED,
+    ("POST", "/api/v2/ob/clusters/{id}/tenants"): AUTHENTICATED,
+    ("POST", "/api/v2/ob/clusters/{id}/tenants/createTenant"): AUTHENTICATED,
+    ("GET", "/api/v2/ob/clusters/{id}/tenants/{tenantId}"): AUTHENTICATED,
+    ("DELETE", "/api/v2/ob/clusters/{id}/tenants/{tenantId}"): AUTHENTICATED,
+    ("GET", "/api/v2/ob/cluster/{id}/tenants/{tenantId}"): AUTHENTICATED,
+    ("POST", "/api/v2/obproxy/clusters"): AUTHENTICATED,
+    ("GET", "/api/v2/obproxy/clusters/{id}"): AUTHENTICATED,
+    ("DELETE", "/api/v2/obproxy/clusters/{id}"): AUTHENTICATED,
+    ("GET", "/api/v2/arbitration/services"): AUTHENTICATED,  # stays 404: "not supported"
+    ("POST", "/api/v2/arbitration/services"): AUTHENTICATED,
+    ("GET", "/api/v2/arbitration/services/{id}"): AUTHENTICATED,
+    ("DELETE", "/api/v2/arbitration/services/{id}/delete"): AUTHENTICATED,
 }

@@ -7,7 +7,7 @@ from datetime import datetime
 from ipaddress import ip_address
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_serializer, field_validator
+from pydantic import AfterValidator, Field, field_serializer, field_validator, model_validator
 
 from obpilot.api.envelope import CamelModel, TimesOut
 from obpilot.compute.service import HostCatalog
@@ -47,16 +47,46 @@ ServerParameters = Annotated[
 ]
 
 
+# OCP's clients send credentialId 0 when none is set (a Go zero value): for a LOCAL host
+# that means no credential (`credential_for_kind`).
+CredentialIdField = Annotated[
+    int | None,
+    Field(
+        ge=0,
+        le=2**63 - 1,
+        description="Required unless kind is LOCAL; 0 (what OCP's clients send when none is "
+        "set) is none.",
+    ),
+]
+
+
+def credential_for_kind(kind: HostKind, credential_id: int | None) -> int | None:
+    """The credential a host of `kind` is reached with: 0 is none, which only a LOCAL
+    host may have."""
+    if credential_id != 0:
+        return credential_id
+    if kind == HostKind.LOCAL:
+        return None
+    raise ValueError(
+        f"credentialId 0 names no credential: a {kind} host is reached over SSH and needs one"
+    )
+
+
 class HostCreate(CamelModel):
     name: str | None = Field(default=None, min_length=1, max_length=128)
     alias: str | None = Field(default=None, max_length=128)
     inner_ip_address: str = Field(min_length=1, max_length=64)
     ssh_port: int = Field(default=22, ge=1, le=65535)
     kind: HostKind = HostKind.DEDICATED_PHYSICAL_MACHINE
-    credential_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    credential_id: CredentialIdField = None
     description: str | None = Field(default=None, max_length=256)
     idc_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     type_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+
+    @model_validator(mode="after")
+    def _credential_for_kind(self) -> HostCreate:
+        self.credential_id = credential_for_kind(self.kind, self.credential_id)
+        return self
 
     @field_validator("inner_ip_address")
     @classmethod

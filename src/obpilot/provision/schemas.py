@@ -6,7 +6,7 @@ from pydantic import Field, JsonValue, field_validator, model_validator
 
 from obpilot.api.envelope import CamelModel
 from obpilot.inventory.models import HostKind
-from obpilot.inventory.schemas import host_address
+from obpilot.inventory.schemas import CredentialIdField, credential_for_kind, host_address
 from obpilot.tasks.schemas import SubmittedTaskOut
 
 #: How many hosts one batch may add.
@@ -35,9 +35,7 @@ class HostBatchCreate(CamelModel):
     )
     idc_id: int = Field(ge=1, le=2**63 - 1)
     type_id: int = Field(ge=1, le=2**63 - 1)
-    credential_id: int | None = Field(
-        default=None, ge=1, le=2**63 - 1, description="Required unless kind is LOCAL."
-    )
+    credential_id: CredentialIdField = None
     alias: str | None = Field(default=None, max_length=128)
     description: str | None = Field(default=None, max_length=256)
 
@@ -47,6 +45,7 @@ class HostBatchCreate(CamelModel):
         repeated = sorted({address for address in addresses if addresses.count(address) > 1})
         if repeated:
             raise ValueError(f"hostBasicDataList names {', '.join(repeated)} more than once")
+        self.credential_id = credential_for_kind(self.kind, self.credential_id)
         if self.kind != HostKind.LOCAL and self.credential_id is None:
             raise ValueError(f"a {self.kind} host needs credentialId (to log in over SSH)")
         return self
