@@ -38,13 +38,13 @@ FROM_SERVER_FIELDS = {"mysql_port", "rpc_port", "zone", "cluster", "cluster_id"}
 #: Never on a command line (obshell's nonStartItems).
 NOT_START_ITEMS = {"homePath", "redo_dir", "clog_dir", "slog_dir", "rootPwd", "root_password"}
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_VALUE = re.compile(r"^[^\s,'\x00-\x1f\x7f]{1,512}$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_VALUE = re.compile(r"[^\s,'\x00-\x1f\x7f]{1,512}")
 
 
 def check_parameters(parameters: dict[str, str]) -> None:
     for name, value in parameters.items():
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise InvalidServerParameter(f"Invalid observer parameter name {name!r}")
         if name in FROM_SERVER_FIELDS:
             raise InvalidServerParameter(
@@ -53,7 +53,7 @@ def check_parameters(parameters: dict[str, str]) -> None:
             )
         if name in NOT_START_ITEMS:
             raise InvalidServerParameter(f"observer parameter {name} is not a start option")
-        if not isinstance(value, str) or not _VALUE.match(value):
+        if not isinstance(value, str) or not _VALUE.fullmatch(value):
             raise InvalidServerParameter(
                 f"Invalid observer parameter {name}={value!r}: 1 to 512 characters without "
                 "spaces, commas or quotes (the -o option joins name=value pairs with commas)"

@@ -34,9 +34,9 @@ LOG_LEVEL = "WARN"  # INFO logging grows the log by ~40 MB per restart
 FIRST_START_VARIABLES = ("time_zone=+00:00",)  # only honoured when a base dir is new
 
 _UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP])B?$", re.IGNORECASE)
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
-_VALUE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,256}$")
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)([KMGTP])B?", re.IGNORECASE)
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,127}")
+_VALUE = re.compile(r"[^\s\x00-\x1f\x7f]{1,256}")
 
 #: Per host (executor label): the pylibseekdb binary found there, so that later starts
 #: skip that look.
@@ -52,7 +52,7 @@ REFUSED_NAMES = {
 
 
 def parse_size(name: str, value: str) -> int:
-    match = _SIZE.match(value.strip())
+    match = _SIZE.fullmatch(value.strip())
     if not match:
         raise InvalidServerParameter(
             f"Invalid seekdb parameter {name}={value!r}: give a size with a unit, such as 2G"
@@ -70,9 +70,9 @@ def check_parameters(parameters: dict[str, str]) -> list[str]:
     warnings = []
     sizes: dict[str, int] = {}
     for name, value in parameters.items():
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise InvalidServerParameter(f"Invalid seekdb parameter name {name!r}")
-        if not isinstance(value, str) or not _VALUE.match(value):
+        if not isinstance(value, str) or not _VALUE.fullmatch(value):
             raise InvalidServerParameter(
                 f"Invalid seekdb parameter {name}={value!r}: 1 to 256 characters, no spaces"
             )
