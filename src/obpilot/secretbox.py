@@ -7,6 +7,8 @@ a metadb must share this key."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -25,6 +27,14 @@ class SecretDecryptError(ObpilotError):
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def digest(self, purpose: str, data: bytes) -> str:
+        """A keyed digest of `data` (HMAC-SHA256, with a key derived from the secret key for
+        `purpose`): it tells equal data apart from other data, and with no secret key the
+        metadb alone cannot be used to guess what was digested."""
+        derived = hmac.new(self._key, f"obpilot digest: {purpose}".encode(), hashlib.sha256)
+        return hmac.new(derived.digest(), data, hashlib.sha256).hexdigest()
 
     @classmethod
     def from_settings(cls, *, home: Path, key: str | None) -> SecretBox:

@@ -158,6 +158,18 @@ def test_client_token_answers_the_same_task(
     other = client.post("/api/v2/ob/clusters", json={**body, "password": "Other-pass-1"})
     assert other.status_code == 409
     assert wait_task(client, first["id"])["status"] == "SUCCESSFUL"
+
+    # Tokens are each user's own: another creator's same token and body is a new request
+    # (here refused: the name is taken), never the first user's cluster or task.
+    user = {"username": "token_user", "password": "Token-pass-1", "roles": ["CLUSTER_MANAGER"]}
+    assert client.post("/api/v2/iam/users", json=user).status_code == 200
+    with httpx.Client(
+        base_url=client.base_url, auth=("token_user", "Token-pass-1"), timeout=60
+    ) as another:
+        theirs = another.post("/api/v2/ob/clusters", json=body)
+    assert theirs.status_code == 409, theirs.text
+    assert "clientToken" not in theirs.json()["error"]["message"]
+    assert "data" not in theirs.json() or theirs.json()["data"] is None
     deleted = client.delete(f"/api/v2/ob/clusters/{first['clusterId']}?purge=true")
     assert wait_task(client, deleted.json()["data"]["id"])["status"] == "SUCCESSFUL"
 

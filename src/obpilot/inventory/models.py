@@ -138,6 +138,7 @@ class Host(TimestampMixin, Base):
 
 class Cluster(TimestampMixin, Base):
     __tablename__ = "ob_cluster"
+    __table_args__ = (UniqueConstraint("creator", "client_token"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -156,9 +157,10 @@ class Cluster(TimestampMixin, Base):
     origin: Mapped[str] = mapped_column(String(16), default=ClusterOrigin.TAKEN_OVER)
     #: The server software's full version (`1.0.0.0-100000012025112711`), as OCP names it.
     full_version: Mapped[str | None] = mapped_column(String(128))
-    #: A create request's idempotency token and the digest of its body: the same token
-    #: with the same body answers the same task.
-    client_token: Mapped[str | None] = mapped_column(String(128), unique=True)
+    #: A create request's idempotency token, its creator's own (unique per creator), and
+    #: the keyed digest of its body: the same token with the same body answers the same
+    #: task.
+    client_token: Mapped[str | None] = mapped_column(String(128))
     request_digest: Mapped[str | None] = mapped_column(String(64))
     #: The task that created the cluster (what a repeated clientToken answers).
     create_task_id: Mapped[int | None] = mapped_column(

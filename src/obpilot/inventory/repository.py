@@ -243,9 +243,9 @@ class ClusterRepository:
             .values(full_version=full_version)
         )
 
-    async def get_by_client_token(self, client_token: str) -> Cluster | None:
+    async def get_by_client_token(self, creator: str, client_token: str) -> Cluster | None:
         return await self.session.scalar(
-            select(Cluster).where(Cluster.client_token == client_token)
+            select(Cluster).where(Cluster.creator == creator, Cluster.client_token == client_token)
         )
 
     async def find_zone(self, cluster_id: int, name: str) -> Zone | None:

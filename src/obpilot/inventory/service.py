@@ -351,8 +351,10 @@ async def set_full_version(session: AsyncSession, cluster_id: int, full_version:
     await ClusterRepository(session).set_full_version(cluster_id, full_version)
 
 
-async def find_cluster_by_token(session: AsyncSession, client_token: str) -> Cluster | None:
-    return await ClusterRepository(session).get_by_client_token(client_token)
+async def find_cluster_by_token(
+    session: AsyncSession, *, creator: str, client_token: str
+) -> Cluster | None:
+    return await ClusterRepository(session).get_by_client_token(creator, client_token)
 
 
 async def remove_servers(session: AsyncSession, server_ids: Collection[int]) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import posixpath
 import re
@@ -159,12 +158,12 @@ async def create_cluster(
     secret_box: SecretBox,
 ) -> tuple[SubmittedTaskOut, int]:
     """The task "Create primary OB cluster" and the new cluster's id."""
-    digest = _digest(body)
+    digest = request_digest(body, secret_box)
     findings = Findings()
     _check_request(body, findings)
     findings.raise_if_any(BadRequest, "The cluster cannot be created as asked")
     async with database.transaction() as session:
-        repeated = await _repeated(session, body, digest)
+        repeated = await _repeated(session, body, digest, caller)
         if repeated is not None:
             return repeated
         await inventory.ensure_cluster_name_free(session, body.name)
@@ -183,7 +182,7 @@ async def create_cluster(
     findings.raise_if_any(HostFindings, "The hosts cannot take the cluster's servers")
     kind = members[0].kind
     async with database.transaction(write=True) as session:
-        repeated = await _repeated(session, body, digest)
+        repeated = await _repeated(session, body, digest, caller)
         if repeated is not None:
             return repeated
         password = body.root_secret
@@ -214,21 +213,28 @@ async def create_cluster(
         return brief_of(submitted.task, submitted.dag), cluster.id
 
 
-def _digest(body: ClusterCreate) -> str:
+def request_digest(body: ClusterCreate, secret_box: SecretBox) -> str | None:
+    """What tells a repeated request (its clientToken's) from another: a keyed digest of the
+    body, since it holds root's password (None without a clientToken: nothing to tell)."""
+    if body.client_token is None:
+        return None
     wire = body.model_dump(mode="json", by_alias=True, exclude={"client_token"})
     wire["password"] = body.root_secret
     wire.pop("rootPassword", None)
-    return hashlib.sha256(json.dumps(wire, sort_keys=True).encode()).hexdigest()
+    return secret_box.digest("create cluster request", json.dumps(wire, sort_keys=True).encode())
 
 
 async def _repeated(
-    session: AsyncSession, body: ClusterCreate, digest: str
+    session: AsyncSession, body: ClusterCreate, digest: str | None, caller: Caller
 ) -> tuple[SubmittedTaskOut, int] | None:
-    """The same clientToken with the same body answers the same task; with another body
-    it is a conflict."""
+    """The same clientToken of the same user with the same body answers the same task;
+    with another body it is a conflict. Each user's tokens are their own: another user's
+    token never answers their cluster or task."""
     if body.client_token is None:
         return None
-    cluster = await inventory.find_cluster_by_token(session, body.client_token)
+    cluster = await inventory.find_cluster_by_token(
+        session, creator=caller.name, client_token=body.client_token
+    )
     if cluster is None:
         return None
     if cluster.request_digest != digest:
