@@ -140,6 +140,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         # A redirect would be answered before authentication, outside the envelope, to an
         # address built from the client's Host header: a wrong path is a 404 instead.
         redirect_slashes=False,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()

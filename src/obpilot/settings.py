@@ -109,9 +109,17 @@ class Settings(BaseSettings):
     engine_executor: str | None = Field(
         default=None,
         description="This instance's name in tasks' `executor`; default: the server address. "
-        "It must be unique among live instances sharing the metadb and stay the same across "
-        "restarts: at start-up an instance takes back at once the subtasks that its previous "
-        "run (same name) held, instead of waiting for their leases to expire.",
+        "It must be unique among live instances sharing the metadb. Any instance on the "
+        "same machine takes back at once the subtasks of an instance whose process ended, "
+        "whatever its name; one restarted under the same name also takes back its previous "
+        "boots' (after the machine itself restarted), instead of waiting for their leases.",
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="Serve the interactive API pages /docs and /redoc. They load their "
+        "scripts from a CDN into obpilot's origin, where the console's session cookie is "
+        "valid, so they are off unless an admin turns them on; /openapi.json is always "
+        "served (and committed as docs/openapi.json).",
     )
     extra_modules: str = Field(
         default="",
