@@ -37,6 +37,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -280,10 +281,11 @@ async def second_running(database: Database, task_id: int, *, run_time: int) -> 
         await asyncio.sleep(0.01)
 
 
-async def bench_recovery(url: str, home: Path) -> dict[str, Any]:
-    """SIGKILL `obpilot serve` while a resumable subtask runs, start it again (same port,
-    so the same instance name, default lease of 30 s): how long from its answering HTTP
-    to that subtask running again (its second run)."""
+async def bench_recovery(url: str, home: Path, *, another_name: bool = False) -> dict[str, Any]:
+    """SIGKILL `obpilot serve` while a resumable subtask runs, start it again (default lease
+    of 30 s) on the same port, so under the same instance name, or with `another_name` on
+    another port, so under another name: how long from its answering HTTP to that subtask
+    running again (its second run)."""
     await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
     migrate.upgrade(url)
     server = ServerProcess(home, metadb_url=url, env=RECOVERY_ENV)
@@ -298,6 +300,8 @@ async def bench_recovery(url: str, home: Path) -> dict[str, Any]:
         await second_running(database, task.id, run_time=1)
         server.kill()
         killed = time.perf_counter()
+        if another_name:
+            server = ServerProcess(home, metadb_url=url, env=RECOVERY_ENV)
         server.start()
         answering = time.perf_counter()
         await second_running(database, task.id, run_time=2)
@@ -318,6 +322,7 @@ async def bench_recovery(url: str, home: Path) -> dict[str, Any]:
 #: its own, and lands under its key in its metadb's result (name -> measure(url, home)).
 RECOVERIES: dict[str, Callable[[str, Path], Awaitable[dict[str, Any]]]] = {
     "recovery": bench_recovery,
+    "recovery_another_name": partial(bench_recovery, another_name=True),
 }
 
 

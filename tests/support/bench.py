@@ -8,6 +8,7 @@ first (asyncio.run cancels its main task), then SIGKILL for its process group.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -77,10 +78,8 @@ def _end(bench: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
     try:
         return bench.communicate(timeout=60)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # its group may be gone with it
             os.killpg(bench.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         return bench.communicate()
 
 
@@ -90,7 +89,8 @@ def _tail(output: bytes, size: int = 6000) -> str:
 
 def number(value: object) -> float:
     """A JSON number (not a boolean)."""
-    assert isinstance(value, int | float) and not isinstance(value, bool), value
+    assert isinstance(value, int | float), value
+    assert not isinstance(value, bool), value
     return float(value)
 
 

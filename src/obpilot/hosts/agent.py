@@ -58,7 +58,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Literal
 
     from obpilot.hosts.protocol import (
@@ -102,6 +102,18 @@ if TYPE_CHECKING:
         WaitReadyAnswer,
         WaitReadyRequest,
     )
+
+# --------------------------------------------------------------------------- environment
+
+#: What of a parent's environment a child of obpilot's keeps: where programs are, the
+#: locale and the time zone. Nothing else: obpilot's own may hold its admin password,
+#: secret key or metadb URL (OBPILOT_*), and a server needs none of the rest.
+INHERITED_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+
+
+def minimal_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    return {name: environment[name] for name in INHERITED_VARIABLES if name in environment}
+
 
 # --------------------------------------------------------------------------- processes
 
@@ -584,7 +596,7 @@ def launch(request: LaunchRequest) -> LaunchAnswer:
     before = os.path.getsize(console) if os.path.exists(console) else 0
     previous_holder = lock_holder(request["pid_file"])
     previous_pid = read_pid_file(request["pid_file"]).get("pid")
-    env = dict(os.environ)
+    env = minimal_environment(os.environ)
     env.update(request.get("env") or {})
     with open(console, "ab") as output:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")

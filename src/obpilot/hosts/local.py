@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from obpilot.hosts.agent import minimal_environment
 from obpilot.hosts.agent_link import AgentLink
 from obpilot.hosts.executor import (
     CommandResult,
@@ -73,7 +74,7 @@ class LocalExecutor:
                 stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, **env} if env else None,
+                env={**minimal_environment(os.environ), **(env or {})},
                 start_new_session=True,
             )
         except OSError as error:
@@ -128,6 +129,7 @@ class LocalExecutor:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                env=minimal_environment(os.environ),
                 start_new_session=True,
                 limit=PIPE_LINE_LIMIT,
             )
