@@ -111,9 +111,7 @@ def _exit_code(status: int, code: str) -> ExitCode:
 def auth_for(profile: Profile) -> httpx.Auth:
     if profile.access_key_id and profile.access_key_secret:
         return AccessKeyAuth(profile.access_key_id, profile.access_key_secret)
-    if profile.password is not None:
-        return httpx.BasicAuth(profile.user, profile.password)
-    raise CliError("the profile holds no credentials: run `obpilot login` again")
+    raise CliError("the profile holds no access key: run `obpilot login` again")
 
 
 def check_url(url: str) -> str:

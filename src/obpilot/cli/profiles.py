@@ -22,6 +22,7 @@ from typing import Any
 
 import tomli_w
 
+from obpilot.cli import output
 from obpilot.cli.errors import CliError
 
 CONFIG_ENV = "OBPILOT_CLI_CONFIG"
@@ -53,13 +54,30 @@ class Profile:
     user: str
     access_key_id: str | None = None
     access_key_secret: str | None = None
-    # Only for servers that offer no access keys (`login --keep-password`).
-    password: str | None = None
     key_created_by_login: bool = False
 
     @property
     def auth_kind(self) -> str:
-        return "AK/SK" if self.access_key_id else "Basic"
+        return "AK/SK"
+
+
+def _profile(values: dict[str, Any]) -> Profile:
+    # An older obpilot could keep a password in clear (`login --keep-password`): it is never
+    # used, and the next save leaves it out.
+    values = {name: value for name, value in values.items() if name != "password"}
+    return Profile(**values)
+
+
+def _private(path: Path) -> None:
+    """Makes the profile file readable by its owner only, saying so when it was not: its
+    access key secrets must then be taken as seen by others."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        path.chmod(0o600)
+        output.say(
+            f"{path} was readable by others (mode {mode:04o}); it is 0600 now. Anyone who read "
+            "it holds its access keys: `obpilot logout` revokes them, then log in again"
+        )
 
 
 @dataclass
@@ -73,10 +91,11 @@ class ProfileStore:
         path = path or config_path()
         if not path.exists():
             return cls(path)
+        _private(path)
         try:
             document = tomllib.loads(path.read_text())
             profiles = {
-                name: Profile(**values) for name, values in document.get("profiles", {}).items()
+                name: _profile(values) for name, values in document.get("profiles", {}).items()
             }
         except (tomllib.TOMLDecodeError, TypeError, AttributeError) as error:
             raise CliError(f"cannot read the CLI profiles in {path}: {error}") from None

@@ -96,14 +96,6 @@ def login(
         bool,
         typer.Option("--access-key-secret-stdin", help="Read the access key's secret from stdin."),
     ] = False,
-    keep_password: Annotated[
-        bool,
-        typer.Option(
-            "--keep-password",
-            help="Keep the password in the profile (HTTP Basic) instead of creating an access "
-            "key: only for servers that offer no access keys.",
-        ),
-    ] = False,
     profile: Annotated[
         str, typer.Option("--profile", "-p", help="The profile to create or replace.")
     ] = DEFAULT_PROFILE,
@@ -115,7 +107,7 @@ def login(
     ~/.config/obpilot/cli.toml (or $OBPILOT_CLI_CONFIG), readable by you only."""
     if access_key_id is None and access_key_secret_stdin:
         raise typer.BadParameter("--access-key-secret-stdin needs --access-key-id")
-    if access_key_id is not None and (password_stdin or keep_password):
+    if access_key_id is not None and password_stdin:
         raise typer.BadParameter("give either a password or an access key, not both")
 
     async def work() -> None:
@@ -131,21 +123,15 @@ def login(
             )
         else:
             password = _read_secret("Password", password_stdin, "--password-stdin")
-            if keep_password:
-                made = Profile(url=base_url, user=user, password=password)
-            else:
-                made = await _key_from_password(base_url, user, password)
+            made = await _key_from_password(base_url, user, password)
         async with ApiClient(base_url, auth_for(made)) as client:
             await _check_identity(client, user)
         replaced = store.profiles.get(profile)
         store.profiles[profile] = made
         store.current = profile
         store.save()
-        how = (
-            f"access key {made.access_key_id}"
-            + (" created for it" if made.key_created_by_login else "")
-            if made.access_key_id
-            else "its password (HTTP Basic)"
+        how = f"access key {made.access_key_id}" + (
+            " created for it" if made.key_created_by_login else ""
         )
         output.say(f"logged in to {base_url} as {user}: profile {profile!r} keeps {how}")
         if replaced is not None:
