@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from obpilot.errors import PackageRejected
-from obpilot.packages.contents import full_version_of, member_path, read_package, version_matches
+from obpilot.packages.contents import (
+    full_version_of,
+    mebibytes,
+    member_path,
+    read_package,
+    shown,
+    version_matches,
+)
 from obpilot.packages.models import PackageKind
 from tests.packages.conftest import OB_RELEASE, oceanbase_libs_rpm, oceanbase_rpm, seekdb_rpm
 from tests.support.rpm import rpm
@@ -126,6 +133,13 @@ def test_a_member_path_never_climbs_out() -> None:
     assert member_path("/home/admin/oceanbase/lib/x.so") == "home/admin/oceanbase/lib/x.so"
     with pytest.raises(PackageRejected, match="outside its root"):
         member_path("./home/admin/oceanbase/../../../etc/passwd")
+
+
+def test_messages_show_values_short_and_sizes_in_mib() -> None:
+    assert shown("oceanbase-ce") == "oceanbase-ce"
+    assert shown("x" * 4000) == "x" * 100 + "…"
+    assert mebibytes(64 * 1024 * 1024) == "64 MiB"
+    assert mebibytes(138_794_616) == "132.4 MiB"
 
 
 def test_versions_as_the_binaries_print_them() -> None:

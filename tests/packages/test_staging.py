@@ -13,7 +13,13 @@ import pytest
 from obpilot.errors import PackageRejected
 from obpilot.packages.contents import read_package
 from obpilot.packages.models import SoftwarePackage
-from obpilot.packages.staging import StagedFile, binary_version, staged_dir, staged_files
+from obpilot.packages.staging import (
+    StagedFile,
+    binary_version,
+    staged_dir,
+    staged_files,
+    unpack_allowance,
+)
 from tests.packages.conftest import oceanbase_libs_rpm, oceanbase_rpm, seekdb_rpm
 from tests.support.rpm import executable, rpm
 
@@ -47,6 +53,8 @@ def test_the_real_wheel_stages_a_seekdb_that_runs_with_its_libaio(
     files = staged_files(tmp_path, package_of(seekdb_wheel))
     by_path = {file.relative_path: file for file in files}
     assert sorted(by_path) == ["bin/libaio.so.1", "bin/seekdb"]
+    unpacked = sum(file.local_path.stat().st_size for file in files)  # 2.7 times the wheel
+    assert unpacked * 4 < unpack_allowance(seekdb_wheel.stat().st_size)
     binary = by_path["bin/seekdb"]
     assert binary.mode == 0o755
     done = subprocess.run(

@@ -3,8 +3,9 @@
 `<home>/packages/staged/<sha1>/` holds `files/` (laid out as in a server's home: bin/seekdb,
 bin/libaio.so.1, lib/...) and `manifest.json` (each file's path, sha1 and mode). It is
 built in a temporary directory beside it and renamed into place, so concurrent callers
-each build it at most once and none sees half of it. Synchronous file work: call it in a
-thread."""
+each build it at most once and none sees half of it; a package that would unpack to more
+than its allowance, or than the disk holds, is refused and leaves nothing. Synchronous
+file work: call it in a thread."""
 
 from __future__ import annotations
 
@@ -24,10 +25,13 @@ from obpilot.packages.contents import (
     ByteStream,
     CpioEntry,
     CpioReader,
+    MiB,
     binary_relative_path,
     full_version_of,
     layout_path,
+    mebibytes,
     member_path,
+    open_member,
     open_wheel,
     rpm_payload,
     server_kind,
@@ -40,6 +44,22 @@ VERSION_FILE = "full-version"
 VERSION_TIME_LIMIT = 60
 BINARY_MODE = 0o755
 DEFAULT_MODE = 0o644
+
+#: What a package may unpack to (the files it stages; for an RPM, its whole payload too):
+#: UNPACK_RATIO times its own size, at least UNPACK_FLOOR, at most MAX_UNPACKED_BYTES.
+#: Binaries compress 2 to 5 times (the real pylibseekdb wheel's seekdb 2.7 times: 50 MiB
+#: to 132 MiB), so 16 leaves room for packages heavier in text, while a bomb (zeros deflate
+#: 1000 times, xz far more) gets no more than 16 times its upload. The floor lets a small
+#: package hold a few compressible files; the cap bounds what even the largest upload
+#: (OBPILOT_MAX_PACKAGE_BYTES, 2 GiB by default) may take.
+UNPACK_RATIO = 16
+UNPACK_FLOOR = 64 * MiB
+MAX_UNPACKED_BYTES = 4096 * MiB
+#: A server's home holds a few hundred files.
+MAX_STAGED_FILES = 10_000
+#: Staging leaves at least this much free on the disk of obpilot's home, which holds the
+#: SQLite metadb and the logs.
+FREE_SPACE_RESERVE = 512 * MiB
 
 
 @dataclass(frozen=True)
@@ -112,15 +132,21 @@ def binary_version(
     return full
 
 
+def unpack_allowance(package_size: int) -> int:
+    """The most a package of `package_size` bytes may unpack to (UNPACK_RATIO)."""
+    return min(MAX_UNPACKED_BYTES, max(UNPACK_FLOOR, UNPACK_RATIO * package_size))
+
+
 def _stage(package: SoftwarePackage, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{package.sha1}-", dir=target.parent))
     try:
-        unpacker = _Unpacker(package, building / FILES)
+        path = Path(package.path)
+        unpacker = _Unpacker(package, building / FILES, unpack_allowance(path.stat().st_size))
         if package.kind == PackageKind.SEEKDB_WHEEL:
-            unpacker.from_wheel(Path(package.path))
+            unpacker.from_wheel(path)
         else:
-            with Path(package.path).open("rb") as file:
+            with path.open("rb") as file:
                 unpacker.from_rpm(file)
         manifest = unpacker.manifest()
         binary = _binary_path(package)
@@ -144,12 +170,16 @@ def _binary_path(package: SoftwarePackage) -> str | None:
 
 
 class _Unpacker:
-    """Writes a package's members where `layout_path` puts them, hashing as it writes."""
+    """Writes a package's members where `layout_path` puts them, hashing as it writes; each
+    file is counted (`_claim`) before it is written."""
 
-    def __init__(self, package: SoftwarePackage, root: Path) -> None:
+    def __init__(self, package: SoftwarePackage, root: Path, allowance: int) -> None:
         self.kind = PackageKind(package.kind)
         self.binary = _binary_path(package)
+        self.file_name = package.file_name
         self.root = root
+        self.allowance = allowance
+        self.unpacked = 0  # bytes claimed so far
         self.files: dict[str, tuple[str, int]] = {}  # relative path -> (sha1, mode)
 
     def from_wheel(self, path: Path) -> None:
@@ -157,31 +187,31 @@ class _Unpacker:
             for info in archive.infolist():
                 relative = layout_path(self.kind, member_path(info.filename))
                 if relative is not None and not info.is_dir():
-                    with archive.open(info) as member:
-                        self._write(relative, member, (info.external_attr >> 16) & 0o777)
+                    mode = (info.external_attr >> 16) & 0o777
+                    with open_member(archive, info) as member:  # stops at its file_size
+                        self._write(relative, member, info.file_size, mode)
 
     def from_rpm(self, file: BinaryIO) -> None:
         links: dict[str, str] = {}  # symlink's relative path -> its target's member path
         # newc stores a hard-linked file's data with its last name only.
         hard_links: dict[int, list[tuple[str, int]]] = {}
         with rpm_payload(file) as payload:
-            reader = CpioReader(payload)
+            reader = CpioReader(payload, self.allowance)
             for entry in reader:
                 relative = layout_path(self.kind, entry.path)
                 if relative is None:
                     continue
                 if entry.is_symlink:
-                    target = reader.read_all().decode("utf-8", "surrogateescape")
-                    links[relative] = _link_member(entry, target)
+                    links[relative] = _link_member(entry, reader.read_link_target())
                 elif entry.is_file and entry.links > 1 and entry.size == 0:
                     hard_links.setdefault(entry.inode, []).append((relative, entry.mode))
                 elif entry.is_file:
-                    self._write(relative, reader, entry.mode & 0o777)
+                    self._write(relative, reader, entry.size, entry.mode & 0o777)
                     for other, mode in hard_links.pop(entry.inode, []):
                         self._copy(relative, other, mode & 0o777)
         for names in hard_links.values():  # hard links to an empty file
             for relative, mode in names:
-                self._write(relative, None, mode & 0o777)
+                self._write(relative, None, 0, mode & 0o777)
         self._resolve_links(links)
 
     def manifest(self) -> list[dict[str, str | int]]:
@@ -206,7 +236,10 @@ class _Unpacker:
                 self._copy(source, relative, self.files[source][1])
                 del links[relative]
 
-    def _write(self, relative: str, source: CpioReader | ByteStream | None, mode: int) -> None:
+    def _write(
+        self, relative: str, source: CpioReader | ByteStream | None, size: int, mode: int
+    ) -> None:
+        self._claim(size)
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         with _HashingWriter(path) as target:
@@ -216,7 +249,32 @@ class _Unpacker:
                 shutil.copyfileobj(source, target)
         self._record(relative, target.hexdigest(), mode)
 
+    def _claim(self, size: int) -> None:
+        """Counts a file of `size` bytes about to be written against the package's bounds
+        and the free space of the disk, refusing it before it is written."""
+        if len(self.files) >= MAX_STAGED_FILES:
+            raise PackageRejected(
+                f"{self.file_name} stages more than {MAX_STAGED_FILES} files; a server's home "
+                "holds a few hundred"
+            )
+        if self.unpacked + size > self.allowance:
+            raise PackageRejected(
+                f"{self.file_name} unpacks to more than {mebibytes(self.allowance)}, the most "
+                f"obpilot unpacks from a package of its size ({UNPACK_RATIO} times it, at least "
+                f"{mebibytes(UNPACK_FLOOR)}, at most {mebibytes(MAX_UNPACKED_BYTES)})"
+            )
+        free = shutil.disk_usage(self.root.parent).free
+        if free - size < FREE_SPACE_RESERVE:
+            raise PackageRejected(
+                f"Staging {self.file_name} needs {mebibytes(size)} more on the disk of "
+                f"{self.root.parent.parent}, which has {mebibytes(free)} free; obpilot keeps "
+                f"{mebibytes(FREE_SPACE_RESERVE)} of it free for its metadb and logs. Free "
+                "some space, then retry"
+            )
+        self.unpacked += size
+
     def _copy(self, source: str, relative: str, mode: int) -> None:
+        self._claim((self.root / source).stat().st_size)
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.root / source, path)
