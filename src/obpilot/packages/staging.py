@@ -281,9 +281,11 @@ class _Unpacker:
         self._record(relative, self.files[source][0], mode)
 
     def _record(self, relative: str, sha1: str, mode: int) -> None:
-        if relative == self.binary:
-            mode = BINARY_MODE
-        final_mode = mode or DEFAULT_MODE
+        # Installed with fixed modes, never the archive's: a member the package marks
+        # executable (and the binary) 0755, any other 0644; nothing group- or world-writable
+        # beside a binary that runs as the server's user.
+        executable = relative == self.binary or mode & 0o111
+        final_mode = BINARY_MODE if executable else DEFAULT_MODE
         (self.root / relative).chmod(final_mode)
         self.files[relative] = (sha1, final_mode)
 
