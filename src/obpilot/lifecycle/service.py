@@ -411,7 +411,7 @@ async def _resolve_servers(
         parameters = {**startup, **entry.parameters}
         data = None
         if kind == ServerKind.OBSERVER:
-            data = posixpath.normpath(data_path or f"{home}/store")
+            data = canonical_path(data_path or f"{home}/store")
             parameters["data_dir"] = data
         members.append(
             Member(
@@ -421,7 +421,7 @@ async def _resolve_servers(
                 kind=kind,
                 sql_port=port,
                 rpc_port=rpc,
-                home=posixpath.normpath(home) if home.startswith("/") else home,
+                home=canonical_path(home) if home.startswith("/") else home,
                 data_path=data,
                 parameters=parameters,
                 package=package,
@@ -461,12 +461,20 @@ def _zone_firsts(members: Sequence[Member]) -> list[Member]:
 def _path_problem(path: str) -> str | None:
     if not path.startswith("/") or "\x00" in path:
         return "give an absolute path"
-    if posixpath.normpath(path) == "/":
+    if canonical_path(path) == "/":
         return "the root directory cannot be a server's directory"
     return None
 
 
+def canonical_path(path: str) -> str:
+    """One spelling of an absolute path: `normpath`, and a leading `//` (which POSIX lets
+    normpath keep) made `/`, so that `//tmp/a/../b` and `/tmp/b` compare equal."""
+    normal = posixpath.normpath(path)
+    return "/" + normal.lstrip("/") if normal.startswith("//") else normal
+
+
 def _inside(path: str, parent: str) -> bool:
+    path, parent = canonical_path(path), canonical_path(parent)
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
