@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from obpilot.db.engine import Database
-from obpilot.errors import PackageNotFound
+from obpilot.errors import BadRequest, PackageNotFound
 from obpilot.inventory.models import ServerKind
 from obpilot.packages import service
 from obpilot.packages.models import PackageKind, SoftwarePackage
@@ -51,13 +51,14 @@ async def registered(database: Database) -> Database:
     return database
 
 
-async def test_a_name_means_its_file_name_else_the_newest_of_that_name(
+async def test_a_name_means_its_file_name_else_the_one_package_of_that_name(
     registered: Database,
 ) -> None:
     async with registered.transaction() as session:
         assert (await service.find_for_install(session, "ob-old.rpm")).file_name == "ob-old.rpm"
-        newest = await service.find_for_install(session, "oceanbase-ce")
-        assert newest.file_name == "ob-new.rpm"
+        with pytest.raises(BadRequest) as shared:
+            await service.find_for_install(session, "oceanbase-ce")
+        assert "(ob-new.rpm, ob-old.rpm): give rpmName as one of these" in shared.value.message
         wheel = await service.find_for_install(session, "pylibseekdb")
         assert wheel.kind == PackageKind.SEEKDB_WHEEL
         with pytest.raises(PackageNotFound) as missing:

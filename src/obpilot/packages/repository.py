@@ -51,26 +51,26 @@ class PackageRepository:
             select(SoftwarePackage).where(SoftwarePackage.file_name == file_name)
         )
 
-    async def newest_named(self, name: str) -> SoftwarePackage | None:
-        return await self.session.scalar(
-            select(SoftwarePackage)
-            .where(SoftwarePackage.name == name)
-            .order_by(SoftwarePackage.create_time.desc(), SoftwarePackage.id.desc())
-            .limit(1)
+    async def named(self, name: str) -> list[SoftwarePackage]:
+        return list(
+            await self.session.scalars(
+                select(SoftwarePackage)
+                .where(SoftwarePackage.name == name)
+                .order_by(SoftwarePackage.file_name)
+            )
         )
 
-    async def newest_of_kind(
-        self, kind: str, *, version: str, architecture: str
-    ) -> SoftwarePackage | None:
-        return await self.session.scalar(
-            select(SoftwarePackage)
-            .where(
-                SoftwarePackage.kind == kind,
-                SoftwarePackage.version == version,
-                SoftwarePackage.architecture == architecture,
+    async def of_kind(self, kind: str, *, version: str, architecture: str) -> list[SoftwarePackage]:
+        return list(
+            await self.session.scalars(
+                select(SoftwarePackage)
+                .where(
+                    SoftwarePackage.kind == kind,
+                    SoftwarePackage.version == version,
+                    SoftwarePackage.architecture == architecture,
+                )
+                .order_by(SoftwarePackage.file_name)
             )
-            .order_by(SoftwarePackage.create_time.desc(), SoftwarePackage.id.desc())
-            .limit(1)
         )
 
     async def file_names(self) -> list[str]:

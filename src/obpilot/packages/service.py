@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.db.engine import Database
-from obpilot.errors import DuplicatePackage, PackageInUse, PackageNotFound
+from obpilot.errors import BadRequest, DuplicatePackage, PackageInUse, PackageNotFound
 from obpilot.inventory import service as inventory
 from obpilot.packages.contents import binary_relative_path as binary_relative_path
 from obpilot.packages.contents import read_package
@@ -131,22 +131,40 @@ def _remove_files(home: Path, package: SoftwarePackage) -> None:
 
 async def find_for_install(session: AsyncSession, rpm_name: str) -> SoftwarePackage:
     """The package a request names: by its file name exactly, else by its package name
-    (`oceanbase-ce`, `seekdb`, `pylibseekdb`: the newest registered)."""
+    (`oceanbase-ce`, `seekdb`, `pylibseekdb`) when exactly one upload has it. A name that
+    several uploads share is refused, naming them: whoever may upload could otherwise slip
+    a newer one in under a name that others install."""
     packages = PackageRepository(session)
-    package = await packages.get_by_file_name(rpm_name) or await packages.newest_named(rpm_name)
-    if package is None:
+    package = await packages.get_by_file_name(rpm_name)
+    if package is not None:
+        return package
+    named = await packages.named(rpm_name)
+    if len(named) > 1:
+        raise BadRequest(
+            f"{len(named)} software packages are named {rpm_name!r} "
+            f"({', '.join(p.file_name for p in named)}): give rpmName as one of these file names"
+        )
+    if not named:
         registered = ", ".join(await packages.file_names()) or "none"
         raise PackageNotFound(
             f"No software package is named {rpm_name!r} (by file name or package name); "
             f"registered: {registered}. Upload it with POST /api/v2/software-packages"
         )
-    return package
+    return named[0]
 
 
 async def companion_libs(session: AsyncSession, package: SoftwarePackage) -> SoftwarePackage | None:
-    """For an oceanbase-ce RPM, the oceanbase-ce-libs RPM of its version and architecture."""
+    """For an oceanbase-ce RPM, the oceanbase-ce-libs RPM of its version and architecture;
+    several such uploads are refused, naming them, as a shared name is."""
     if package.kind != PackageKind.OCEANBASE_RPM:
         return None
-    return await PackageRepository(session).newest_of_kind(
+    found = await PackageRepository(session).of_kind(
         PackageKind.OCEANBASE_LIBS_RPM, version=package.version, architecture=package.architecture
     )
+    if len(found) > 1:
+        raise BadRequest(
+            f"{len(found)} oceanbase-ce-libs packages are of version {package.version} "
+            f"({package.architecture}): {', '.join(p.file_name for p in found)}; delete all but "
+            "the one to install"
+        )
+    return found[0] if found else None
