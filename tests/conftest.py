@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Delete, Table, delete, select
+from sqlalchemy import Delete, Table, delete, select, text
 
 from obpilot.app import create_app
 from obpilot.db import migrate
@@ -103,6 +103,8 @@ async def _empty_tables(database: Database) -> None:
     async with database.transaction() as session:
         for table in reversed(metadata.sorted_tables):
             await session.execute(_emptying(table))
+        if database.dialect == "sqlite":  # AUTOINCREMENT ids start again at 1 for each test
+            await session.execute(text("DELETE FROM sqlite_sequence"))
 
 
 async def _database(url: str) -> AsyncIterator[Database]:

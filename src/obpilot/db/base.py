@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Table
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -54,6 +54,17 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = getattr(cls, "__table__", None)
+        if isinstance(table, Table):
+            # Without AUTOINCREMENT SQLite gives the next row the highest id plus one, so a
+            # deleted row's id comes back, and with it whatever still names that id (a grant
+            # on CLUSTER:2, the tasks of cluster 2). With it, ids only grow, as PostgreSQL's
+            # sequences and MySQL's AUTO_INCREMENT do. (A table without one integer primary
+            # key is unaffected.)
+            table.dialect_kwargs["sqlite_autoincrement"] = True
 
 
 class TimestampMixin:

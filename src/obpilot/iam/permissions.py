@@ -103,6 +103,14 @@ def required(resource: str, action: str, resource_id: int | str | None = None) -
     )
 
 
+def instance_prefix(resource: str, resource_id: int) -> str:
+    """What every expression on one instance of a top-level resource, or on what lives in
+    it, starts with: `CLUSTER:7:` (`CLUSTER:7:READ`, `CLUSTER:7:TENANT:*:READ`). An id is
+    digits without leading zeros (`Permission.parse`), so no other instance's expression
+    starts so (`CLUSTER:70:READ` does not)."""
+    return f"{resource}:{resource_id}:"
+
+
 class PermissionSet:
     """The union of a user's grants."""
 

@@ -254,6 +254,25 @@ class RoleRepository:
             self.session.add(RolePermission(role_id=role.id, expression=expression))
         await self.session.flush()
 
+    async def delete_permissions_starting(self, prefix: str) -> list[tuple[str, str]]:
+        """Deletes every role's grants that start with `prefix`: the (role name, grant) pairs
+        it deleted."""
+        named = RolePermission.expression.startswith(prefix, autoescape=True)
+        deleted = [
+            (name, expression)
+            for name, expression in await self.session.execute(
+                select(Role.name, RolePermission.expression)
+                .join(Role, Role.id == RolePermission.role_id)
+                .where(named)
+                .order_by(Role.name, RolePermission.expression)
+            )
+        ]
+        if deleted:
+            await self.session.execute(
+                delete(RolePermission).where(named).execution_options(synchronize_session=False)
+            )
+        return deleted
+
     async def count_users(self, role_id: int) -> int:
         return int(
             await self.session.scalar(

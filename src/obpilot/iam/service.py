@@ -31,7 +31,7 @@ from obpilot.errors import (
 )
 from obpilot.iam import passwords, signatures
 from obpilot.iam.models import AccessKey, AuditEvent, ConsoleSession, Role, User
-from obpilot.iam.permissions import Permission, Principal
+from obpilot.iam.permissions import Permission, Principal, instance_prefix
 from obpilot.iam.repository import (
     AccessKeyRepository,
     AuditRepository,
@@ -40,8 +40,11 @@ from obpilot.iam.repository import (
     UserRepository,
 )
 from obpilot.iam.schemas import RoleCreate, RoleUpdate, UserCreate
+from obpilot.logging import get_logger
 from obpilot.paging import PageRequest
 from obpilot.secretbox import SecretBox
+
+log = get_logger(__name__)
 
 ADMIN_USERNAME = "admin"
 ADMIN_ROLE = "ADMIN"
@@ -327,6 +330,23 @@ async def delete_role(session: AsyncSession, *, role_id: int) -> None:
     if holders:
         raise Conflict(f"Role {role.name} is held by {holders} user(s); take it from them first")
     await roles.delete(role)
+
+
+async def drop_cluster_grants(session: AsyncSession, *, cluster_id: int) -> None:
+    """Drops every role's grants on a cluster that obpilot forgets (`CLUSTER:7:READ`,
+    `CLUSTER:7:TENANT:*:READ`), in the transaction that forgets it. No metadb gives the id
+    again, but a grant left behind would pass to a cluster that got it all the same: from a
+    metadb restored from a dump, or from MySQL before 8.0, whose counters restart from the
+    highest id. A role left without grants stays, granting nothing."""
+    dropped = await RoleRepository(session).delete_permissions_starting(
+        instance_prefix("CLUSTER", cluster_id)
+    )
+    if dropped:
+        log.info(
+            "grants on a forgotten cluster dropped",
+            cluster_id=cluster_id,
+            grants=[f"{role}: {expression}" for role, expression in dropped],
+        )
 
 
 # ---- access keys ----------------------------------------------------------------------

@@ -28,6 +28,7 @@ from obpilot.errors import (
     ZoneNotFound,
 )
 from obpilot.hosts.drivers import ProcessSpec
+from obpilot.iam import service as iam
 from obpilot.inventory import repository, state
 from obpilot.inventory.models import (
     Cluster,
@@ -363,9 +364,10 @@ async def remove_servers(session: AsyncSession, server_ids: Collection[int]) -> 
 
 
 async def forget_cluster(session: AsyncSession, cluster_id: int) -> None:
-    """Removes the cluster, its zones and servers from obpilot; nothing on any host. The
-    caller decides whether it may (see `idle_cluster`)."""
+    """Removes the cluster, its zones and servers from obpilot, and the roles' grants on it;
+    nothing on any host. The caller decides whether it may (see `idle_cluster`)."""
     await ClusterRepository(session).forget(cluster_id)
+    await iam.drop_cluster_grants(session, cluster_id=cluster_id)
 
 
 # ------------------------------------------------------------------ the operation lock
