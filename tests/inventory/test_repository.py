@@ -8,6 +8,7 @@ from cryptography.fernet import Fernet
 from obpilot.credentials.schemas import CredentialCreate
 from obpilot.credentials.service import add_host, create_credential
 from obpilot.db.engine import Database
+from obpilot.iam.permissions import PermissionSet, Principal
 from obpilot.inventory.models import Cluster, HostKind, Server
 from obpilot.inventory.repository import (
     ClusterRepository,
@@ -130,6 +131,7 @@ async def test_hosts_found_by_ids_and_by_credential(database: Database) -> None:
                 }
             ),
             secret_box=SecretBox(Fernet.generate_key()),
+            owner=Principal(id=1, username="admin", permissions=PermissionSet.parse(["**"])),
         )
         first = await add_local_host(session, "first")
         second = await add_host(

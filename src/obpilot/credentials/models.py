@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obpilot.db.base import Base, BigId, TimestampMixin
@@ -21,9 +21,13 @@ class TargetType(StrEnum):
 
 class Credential(TimestampMixin, Base):
     __tablename__ = "credential"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    #: The user who created it, the only one who sees and uses it but for holders of
+    #: `CREDENTIAL:*:USE` (ADMIN); NULL for credentials made before credentials had owners.
+    owner_id: Mapped[int | None] = mapped_column(BigId)
+    name: Mapped[str] = mapped_column(String(128))
     description: Mapped[str | None] = mapped_column(String(256))
     target_type: Mapped[str] = mapped_column(String(16), default=TargetType.HOST)
     type: Mapped[str] = mapped_column(String(16))

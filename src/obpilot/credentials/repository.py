@@ -25,17 +25,26 @@ class CredentialRepository:
     async def get(self, credential_id: int) -> Credential | None:
         return await self.session.get(Credential, credential_id)
 
-    async def get_by_name(self, name: str) -> Credential | None:
-        return await self.session.scalar(select(Credential).where(Credential.name == name))
+    async def get_by_name(self, owner_id: int, name: str) -> Credential | None:
+        return await self.session.scalar(
+            select(Credential).where(Credential.owner_id == owner_id, Credential.name == name)
+        )
 
-    async def page(self, page: PageRequest) -> tuple[list[Credential], int]:
-        total = await self.session.scalar(select(func.count()).select_from(Credential))
+    async def page(
+        self, page: PageRequest, *, owner_id: int | None
+    ) -> tuple[list[Credential], int]:
+        """A page of the credentials of `owner_id`, or of every owner's with None."""
+        owned = [] if owner_id is None else [Credential.owner_id == owner_id]
+        total = await self.session.scalar(
+            select(func.count()).select_from(Credential).where(*owned)
+        )
         order = [
             CREDENTIAL_SORT[s.field].desc() if s.descending else CREDENTIAL_SORT[s.field].asc()
             for s in page.sort
         ]
         rows = await self.session.scalars(
             select(Credential)
+            .where(*owned)
             .order_by(*order, Credential.id.asc())
             .offset(page.offset)
             .limit(page.size)

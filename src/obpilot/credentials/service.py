@@ -17,19 +17,29 @@ from obpilot.db.engine import Database
 from obpilot.errors import BadRequest, CredentialInUse, CredentialNotFound, DuplicateName
 from obpilot.hosts.access import HostAccess, HostTarget, LocalTarget
 from obpilot.hosts.ssh import SshCredential, SshTarget, UnreadablePrivateKey, check_private_key
+from obpilot.iam.permissions import Principal, required
 from obpilot.inventory import service as inventory
 from obpilot.inventory.models import Host, HostKind
 from obpilot.inventory.schemas import HostCreate
 from obpilot.paging import PageRequest
 from obpilot.secretbox import SecretBox
 
+#: Lets its holder see and use every user's credentials (ADMIN holds it, through `**`).
+USE_EVERY_CREDENTIAL = required("CREDENTIAL", "USE")
+
+
+def may_use(user: Principal, credential: Credential) -> bool:
+    """A credential is its owner's: only they see it, list it, delete it and add hosts with
+    it, but for holders of `CREDENTIAL:*:USE`."""
+    return credential.owner_id == user.id or user.permissions.allows(USE_EVERY_CREDENTIAL)
+
 
 async def create_credential(
-    session: AsyncSession, *, spec: CredentialCreate, secret_box: SecretBox
+    session: AsyncSession, *, spec: CredentialCreate, secret_box: SecretBox, owner: Principal
 ) -> Credential:
     credentials = CredentialRepository(session)
-    if await credentials.get_by_name(spec.name) is not None:
-        raise DuplicateName(f"A credential named {spec.name!r} already exists")
+    if await credentials.get_by_name(owner.id, spec.name) is not None:
+        raise DuplicateName(f"You have a credential named {spec.name!r} already")
     ssh = spec.ssh_credential_property
     passphrase = ssh.passphrase.get_secret_value() if ssh.passphrase else None
     if ssh.type == CredentialType.PRIVATE_KEY:
@@ -44,6 +54,7 @@ async def create_credential(
         secret = ssh.password.get_secret_value()
     return await credentials.add(
         Credential(
+            owner_id=owner.id,
             name=spec.name,
             description=spec.description,
             target_type=spec.target_type,
@@ -56,21 +67,35 @@ async def create_credential(
 
 
 async def list_credentials(
-    session: AsyncSession, *, page: PageRequest
+    session: AsyncSession, *, page: PageRequest, viewer: Principal
 ) -> tuple[list[Credential], int]:
-    return await CredentialRepository(session).page(page)
+    every = viewer.permissions.allows(USE_EVERY_CREDENTIAL)
+    return await CredentialRepository(session).page(page, owner_id=None if every else viewer.id)
 
 
-async def get_credential(session: AsyncSession, *, credential_id: int) -> Credential:
+async def get_credential(
+    session: AsyncSession, *, credential_id: int, viewer: Principal
+) -> Credential:
+    """The credential, for a user who may use it; another's is not found, as a missing one."""
+    credential = await _stored(session, credential_id)
+    if not may_use(viewer, credential):
+        raise CredentialNotFound(credential_id)
+    return credential
+
+
+async def _stored(session: AsyncSession, credential_id: int) -> Credential:
+    """A stored credential, whoever owns it: what a stored host is reached with."""
     credential = await CredentialRepository(session).get(credential_id)
     if credential is None:
         raise CredentialNotFound(credential_id)
     return credential
 
 
-async def delete_credential(session: AsyncSession, *, credential_id: int) -> None:
+async def delete_credential(
+    session: AsyncSession, *, credential_id: int, viewer: Principal
+) -> None:
     credentials = CredentialRepository(session)
-    credential = await get_credential(session, credential_id=credential_id)
+    credential = await get_credential(session, credential_id=credential_id, viewer=viewer)
     hosts = await inventory.host_names_using_credential(session, credential_id)
     if hosts:
         raise CredentialInUse(
@@ -103,7 +128,7 @@ async def ssh_target(
 ) -> SshTarget:
     if credential_id is None:
         raise BadRequest("An SSH host needs credentialId (a credential to log in with)")
-    credential = await get_credential(session, credential_id=credential_id)
+    credential = await _stored(session, credential_id)
     return SshTarget(
         address=address,
         port=ssh_port,
@@ -129,7 +154,12 @@ async def host_target(session: AsyncSession, *, host: Host, secret_box: SecretBo
 
 
 async def add_reachable_host(
-    database: Database, *, spec: HostCreate, host_access: HostAccess, secret_box: SecretBox
+    database: Database,
+    *,
+    spec: HostCreate,
+    host_access: HostAccess,
+    secret_box: SecretBox,
+    requester: Principal,
 ) -> tuple[Host, HostCatalog]:
     """Adds a host. Any kind but LOCAL is reached over SSH: obpilot logs in once with the
     given credential (which proves address, port, credential and a usable python3) and
@@ -141,6 +171,8 @@ async def add_reachable_host(
     name."""
     async with database.transaction() as session:
         name = await inventory.check_new_host(session, spec)
+        if spec.credential_id is not None:  # only a credential the requester may use
+            await get_credential(session, credential_id=spec.credential_id, viewer=requester)
         target = None
         if spec.kind != HostKind.LOCAL:
             target = await ssh_target(
@@ -189,7 +221,7 @@ async def add_host(session: AsyncSession, *, spec: HostCreate, host_key: str | N
     exist, and any kind but LOCAL needs the host key its login pinned
     (`add_reachable_host`)."""
     if spec.credential_id is not None:
-        await get_credential(session, credential_id=spec.credential_id)
+        await _stored(session, spec.credential_id)
     if spec.kind != HostKind.LOCAL and host_key is None:
         raise RuntimeError("an SSH host is recorded with the host key of its first login")
     return await inventory.create_host(session, spec=spec, host_key=host_key)

@@ -30,7 +30,7 @@ async def batch_create_hosts(
     user: Annotated[Principal, Depends(require("HOST", "CREATE"))],
 ) -> Envelope[HostBatchCreated]:
     caller = Caller.of(user, instance=request.app.state.settings.executor_name)
-    preparing = await service.batch_create_hosts(session, spec=body, caller=caller)
+    preparing = await service.batch_create_hosts(session, spec=body, caller=caller, requester=user)
     task = preparing.submitted.task
     return ok(
         HostBatchCreated(

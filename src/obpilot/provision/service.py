@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from obpilot.credentials import service as credentials
 from obpilot.engine import Context, Submitted, submit_task
 from obpilot.flows.prepare_host import HOST_IDS, PREPARE_HOST
+from obpilot.iam.permissions import Principal
 from obpilot.inventory import service as inventory
 from obpilot.inventory.models import HostStatus
 from obpilot.inventory.schemas import HostCreate
@@ -25,14 +26,16 @@ class PreparingHosts:
 
 
 async def batch_create_hosts(
-    session: AsyncSession, *, spec: HostBatchCreate, caller: Caller
+    session: AsyncSession, *, spec: HostBatchCreate, caller: Caller, requester: Principal
 ) -> PreparingHosts:
     """Records the hosts as NEW and submits their Prepare host task. Any refusal (an
     unknown credential, IDC or type, an address already registered with this port, a LOCAL
     host that is not this machine) comes before any write, so a refused batch changes
     nothing."""
     if spec.credential_id is not None:
-        await credentials.get_credential(session, credential_id=spec.credential_id)
+        await credentials.get_credential(
+            session, credential_id=spec.credential_id, viewer=requester
+        )
     hosts = [
         HostCreate(
             alias=spec.alias,
