@@ -177,7 +177,10 @@ class StandInLogin(HostAccess):
         self.meanwhile = meanwhile
         self.held_during_logins: list[int] = []
 
-    async def record_host_key(self, target: SshTarget, *, step: str = "record host key") -> str:
+    async def record_host_key(
+        self, target: SshTarget, *, step: str = "record host key", fingerprint: str | None = None
+    ) -> str:
+        assert fingerprint == host_key_fingerprint(STAND_IN_KEY)  # a password's host is pinned
         self.held_during_logins.append(self.connections.here())
         await self.meanwhile()
         return STAND_IN_KEY
@@ -203,6 +206,7 @@ async def _add_ssh_host(
             "innerIpAddress": "10.0.0.7",
             "sshPort": 22,
             "credentialId": credential.json()["data"]["id"],
+            "hostKeyFingerprint": host_key_fingerprint(STAND_IN_KEY),
         },
     )
     return response, login

@@ -172,7 +172,16 @@ async def add_reachable_host(
     async with database.transaction() as session:
         name = await inventory.check_new_host(session, spec)
         if spec.credential_id is not None:  # only a credential the requester may use
-            await get_credential(session, credential_id=spec.credential_id, viewer=requester)
+            credential = await get_credential(
+                session, credential_id=spec.credential_id, viewer=requester
+            )
+            sends_password = credential.type == CredentialType.PASSWORD
+            if sends_password and spec.kind != HostKind.LOCAL and not spec.host_key_fingerprint:
+                raise BadRequest(
+                    "A password is sent only to a host whose key is known: give "
+                    "hostKeyFingerprint (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` "
+                    "on the host prints it), or use a private-key credential"
+                )
         target = None
         if spec.kind != HostKind.LOCAL:
             target = await ssh_target(
@@ -185,17 +194,23 @@ async def add_reachable_host(
             )
     host_key = None
     if target is not None:
-        host_key = await first_login(host_access, target, host_name=name)
+        host_key = await first_login(
+            host_access, target, host_name=name, fingerprint=spec.host_key_fingerprint
+        )
     async with database.transaction(write=True) as session:
         host = await add_host(session, spec=spec, host_key=host_key)
         return host, await inventory.host_catalog(session, [host])
 
 
-async def first_login(host_access: HostAccess, target: SshTarget, *, host_name: str) -> str:
+async def first_login(
+    host_access: HostAccess, target: SshTarget, *, host_name: str, fingerprint: str | None = None
+) -> str:
     """Logs in to a new SSH host (which proves address, port, credential and a usable
-    python3) and returns the host key it offered, to be recorded: every later connection
-    must present it."""
-    return await host_access.record_host_key(target, step=f"add host {host_name}")
+    python3) and returns the host key it offered (the one `fingerprint` names, when given),
+    to be recorded: every later connection must present it."""
+    return await host_access.record_host_key(
+        target, step=f"add host {host_name}", fingerprint=fingerprint
+    )
 
 
 async def pinned_host_target(

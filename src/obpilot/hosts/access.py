@@ -90,9 +90,11 @@ class HostAccess:
         self._forward_exits(key, executor, self._exit_listeners)
         return executor
 
-    async def record_host_key(self, target: SshTarget, *, step: str = "record host key") -> str:
+    async def record_host_key(
+        self, target: SshTarget, *, step: str = "record host key", fingerprint: str | None = None
+    ) -> str:
         """See `obpilot.hosts.ssh.record_host_key`."""
-        return await record_host_key(target, self.ssh_options, step=step)
+        return await record_host_key(target, self.ssh_options, step=step, fingerprint=fingerprint)
 
     async def forget(self, key: Hashable) -> None:
         cached = self._executors.pop(key, None)

@@ -11,7 +11,7 @@ import posixpath
 import shlex
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -408,11 +408,67 @@ async def _abandon(process: asyncssh.SSHClientProcess[Any]) -> None:
         await asyncio.wait_for(process.wait_closed(), 0.5)
 
 
-async def record_host_key(target: SshTarget, options: SshOptions, *, step: str) -> str:
-    """Connects once, trusting whatever key the host offers, checks that the credential
-    logs in and that the host has a usable Python 3, and returns the host key (OpenSSH
-    public key line) to record. Later connections accept only that key."""
-    connection = await _open(target, options, step=step, trust_any_key=True)
+#: The host key types obpilot asks for, one at a time, to find the one a fingerprint names.
+PINNABLE_KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+)
+
+
+async def host_key_named(
+    target: SshTarget, options: SshOptions, fingerprint: str, *, step: str
+) -> str:
+    """The host key (OpenSSH public key line) that `target` offers and `fingerprint`
+    (`SHA256:...`) names. Only key exchanges: nothing of the credential is sent, and a host
+    that offers no such key is refused (HostKeyChanged, naming what it offered)."""
+    offered: list[str] = []
+    for key_type in PINNABLE_KEY_TYPES:
+        try:
+            key = await asyncio.wait_for(
+                asyncssh.get_server_host_key(
+                    target.address, target.port, config=None, server_host_key_algs=[key_type]
+                ),
+                options.connect_timeout,
+            )
+        except (OSError, TimeoutError) as error:
+            raise HostUnreachable(
+                host=target.label,
+                step=step,
+                detail=f"cannot connect to {target.address} port {target.port}: {error}",
+            ) from None
+        except asyncssh.Error:  # the host has no key of this type
+            continue
+        if key is None:
+            continue
+        found = str(key.get_fingerprint("sha256"))
+        if found == fingerprint:
+            return key.export_public_key("openssh").decode().strip()
+        offered.append(found)
+    raise HostKeyChanged(
+        host=target.label,
+        step=step,
+        detail=f"it offered {', '.join(offered) or 'no key obpilot knows'}, not {fingerprint}; "
+        "no credential was sent to it",
+    )
+
+
+async def record_host_key(
+    target: SshTarget, options: SshOptions, *, step: str, fingerprint: str | None = None
+) -> str:
+    """Connects once, checks that the credential logs in and that the host has a usable
+    Python 3, and returns the host key (OpenSSH public key line) to record. Later
+    connections accept only that key. With `fingerprint`, the credential goes only to a host
+    presenting the key it names; without, whatever key the host offers is trusted (first
+    use), which a private key may do: it proves itself without being sent."""
+    if fingerprint is not None:
+        pinned = await host_key_named(target, options, fingerprint, step=step)
+        connection = await _open(replace(target, host_key=pinned), options, step=step)
+    else:
+        connection = await _open(target, options, step=step, trust_any_key=True)
     try:
         host_key = connection.get_server_host_key()
         if host_key is None:  # pragma: no cover - asyncssh always has it after kex

@@ -82,6 +82,13 @@ class HostCreate(CamelModel):
     description: str | None = Field(default=None, max_length=256)
     idc_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     type_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    host_key_fingerprint: str | None = Field(
+        default=None,
+        pattern=r"^SHA256:[A-Za-z0-9+/]{43}$",
+        description="The host's SSH key as `ssh-keygen -lf` prints it (SHA256:...): the "
+        "credential is sent only to a host presenting that key. Required with a password "
+        "credential; a private key may pin the key the host offers at first contact.",
+    )
 
     @model_validator(mode="after")
     def _credential_for_kind(self) -> HostCreate:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obpilot.credentials import service as credentials
+from obpilot.credentials.models import CredentialType
 from obpilot.engine import Context, Submitted, submit_task
+from obpilot.errors import BadRequest
 from obpilot.flows.prepare_host import HOST_IDS, PREPARE_HOST
 from obpilot.iam.permissions import Principal
 from obpilot.inventory import service as inventory
-from obpilot.inventory.models import HostStatus
+from obpilot.inventory.models import HostKind, HostStatus
 from obpilot.inventory.schemas import HostCreate
 from obpilot.operations.service import Caller
 from obpilot.provision.schemas import HostBatchCreate
@@ -33,9 +35,16 @@ async def batch_create_hosts(
     host that is not this machine) comes before any write, so a refused batch changes
     nothing."""
     if spec.credential_id is not None:
-        await credentials.get_credential(
+        credential = await credentials.get_credential(
             session, credential_id=spec.credential_id, viewer=requester
         )
+        if credential.type == CredentialType.PASSWORD and spec.kind != HostKind.LOCAL:
+            # Each host's first login comes later, in the task, with no key to check it by.
+            raise BadRequest(
+                "A batch logs in to hosts whose keys are not known yet, and a password is sent "
+                "only to a host whose key is: use a private-key credential, or add each host "
+                "with POST /api/v2/compute/hosts and its hostKeyFingerprint"
+            )
     hosts = [
         HostCreate(
             alias=spec.alias,
