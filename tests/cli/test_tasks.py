@@ -66,6 +66,9 @@ def test_ctrl_c_stops_watching_only(stack: Stack, cli: Cli) -> None:
         stdout=terminal,
         stderr=terminal,
         env=env,
+        # As a terminal's foreground program has it: tests run in the background inherit an
+        # ignored SIGINT, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     os.close(terminal)
     shown = _read_until(controller, b"Stop observer process x3")
