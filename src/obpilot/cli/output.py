@@ -1,19 +1,27 @@
 """Rendering for the CLI: data on stdout as a table, a wide table, JSON or YAML; words and
-progress on stderr. Colour only on a terminal and never with NO_COLOR (rich's rules)."""
+progress on stderr. Colour only on a terminal and never with NO_COLOR (rich's rules).
+
+Every value is printed as the text it is, whoever wrote it (a host reports its system, a
+server writes its log): the consoles read no markup or emoji codes in a string, and no
+control character of a value reaches the terminal (`formats.printable`); only rich's
+own styles do. JSON and YAML keep each value whole, escaped."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import yaml
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
+
+from obpilot.formats import UNPRINTABLE, printable, printable_lines
 
 Json = dict[str, Any]
 
@@ -39,11 +47,34 @@ class OutputFormat(StrEnum):
     YAML = "yaml"
 
 
+#: What JSON writes escaped beyond the control characters json.dumps escapes itself:
+#: a terminal would act on them, and a script reads them back the same.
+_JSON_ESCAPES = str.maketrans({char: f"\\u{ord(char):04x}" for char in UNPRINTABLE if char > "~"})
+
+
+class _PlainConsole(Console):
+    """A console whose output holds no control character but its own: every text it
+    renders is made printable, its lines kept (a report has several)."""
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            yield (
+                segment if segment.control else segment._replace(text=printable_lines(segment.text))
+            )
+
+
 def _console(file: Any) -> Console:
     # Off a terminal, no wrapping: a script reads whole lines.
     terminal = file.isatty()
-    return Console(
-        file=file, highlight=False, soft_wrap=not terminal, width=None if terminal else 1000
+    return _PlainConsole(
+        file=file,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        soft_wrap=not terminal,
+        width=None if terminal else 1000,
     )
 
 
@@ -62,8 +93,14 @@ def say(message: str | Text) -> None:
 
 
 def status_text(status: object) -> Text:
-    value = "" if status is None else str(status)
+    value = "" if status is None else printable(str(status))
     return Text(value, style=STATUS_STYLES.get(value, ""))
+
+
+def write_line(text: str) -> None:
+    """One line of text on stdout as it reads (a task's log line), for scripts too."""
+    sys.stdout.write(printable(text) + "\n")
+    sys.stdout.flush()
 
 
 @dataclass(frozen=True)
@@ -76,13 +113,14 @@ class Column:
         value = self.value(row)
         if isinstance(value, Text):
             return value
-        return Text("" if value is None else str(value))
+        # One line, whatever the value holds: a cell never breaks its row.
+        return Text("" if value is None else printable(str(value)))
 
 
 def dump(data: Any, fmt: OutputFormat) -> str:
     if fmt is OutputFormat.YAML:
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(data, indent=2, ensure_ascii=False).translate(_JSON_ESCAPES) + "\n"
 
 
 def table(rows: Sequence[Json], columns: Sequence[Column], fmt: OutputFormat) -> Table:

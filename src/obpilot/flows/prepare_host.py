@@ -9,12 +9,18 @@ pre-check records the system the host reported (`operatingSystem`, `architecture
 "Update host status" then makes the host AVAILABLE.
 
 Both steps are idempotent: a retry looks again, records the same key (the first recorded
-stays), the same system and the same status."""
+stays), the same system and the same status.
+
+The system is recorded as the agent's link made it (printable: `hosts.agent_link`), and
+no longer than its column holds: a host may report anything."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
+
+from sqlalchemy import String
 
 from obpilot.credentials.service import pinned_host_target
 from obpilot.engine import Subtask, SubtaskError, Template, parallel
@@ -24,6 +30,7 @@ from obpilot.hosts.access import HostTarget
 from obpilot.hosts.protocol import SURVEY, SurveyAnswer, SurveyRequest
 from obpilot.hosts.ssh import SshTarget
 from obpilot.inventory import service as inventory
+from obpilot.inventory.models import Host
 
 #: The context list a Prepare host task fans out over.
 HOST_IDS = "host_ids"
@@ -56,6 +63,12 @@ def login_home(target: HostTarget) -> str:
         user = target.credential.username
         return "/root" if user == "root" else f"/home/{user}"
     return str(Path.home())
+
+
+def stored_system(text: str, column: str) -> str:
+    """As much of what a host reports of its system as the host's `column` holds."""
+    length = cast(String, Host.__table__.c[column].type).length
+    return text[:length]
 
 
 def _gib(amount: int) -> str:
@@ -124,8 +137,8 @@ class PreCheckForCreateHost(Subtask):
             await inventory.record_host_system(
                 session,
                 host_id,
-                operating_system=answer["operating_system"],
-                architecture=answer["architecture"],
+                operating_system=stored_system(answer["operating_system"], "operating_system"),
+                architecture=stored_system(answer["architecture"], "architecture"),
             )
         settings = resources.settings
         checks = findings(

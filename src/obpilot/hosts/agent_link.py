@@ -5,7 +5,12 @@ executor when first needed, sends it requests with ids, matches its answers to t
 An agent that has ended (killed, its connection dropped) fails every call in flight with
 a `HostUnreachable` that says so, and the next call starts a new one; a step that failed
 that way is simply retried. An agent that answers with another version than the text
-obpilot sent is closed, never used."""
+obpilot sent is closed, never used.
+
+What a host says enters obpilot here, so it is made printable here (`formats.printable`):
+every text of an answer, an action's error, the agent's stderr. A host's OS name, a
+process's command line or a log's end is then stored, logged and shown as what it reads,
+never as a forged log line or a terminal escape."""
 
 from __future__ import annotations
 
@@ -13,12 +18,13 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any, cast
 
 from obpilot.errors import HostCommandTimeout, HostError, HostUnreachable
+from obpilot.formats import printable, printable_lines
 from obpilot.hosts.agent import BOOTSTRAP, agent_version
 from obpilot.hosts.executor import ExitListener, HostExecutor, HostPipe, ProcessExit
 from obpilot.hosts.protocol import Action, AgentHello, AnswerT, RequestT
@@ -63,7 +69,8 @@ class AgentLink:
         self, action: Action[RequestT, AnswerT], request: RequestT, *, step: str, time_limit: float
     ) -> AnswerT:
         agent = await self._agent(step)
-        return cast(AnswerT, await agent.call(action.name, request, step, time_limit))
+        answer = await agent.call(action.name, request, step, time_limit)
+        return cast(AnswerT, printable_answer(answer, action.lines))
 
     async def _agent(self, step: str) -> _RunningAgent:
         async with self._starting:
@@ -166,7 +173,11 @@ class _RunningAgent:
         finally:
             self._waiting.pop(request_id, None)
         if "error" in reply:
-            raise HostError(host=self.label, step=step, detail=str(reply["error"]))
+            raise HostError(host=self.label, step=step, detail=printable(str(reply["error"])))
+        if "answer" not in reply:
+            raise HostError(
+                host=self.label, step=step, detail=f"the agent's reply to {action} has no answer"
+            )
         return reply["answer"]
 
     async def _read(self) -> None:
@@ -218,9 +229,31 @@ class _AgentEnded(Exception):
 
 def _hello(line: bytes) -> AgentHello:
     message = json.loads(line) if line.strip() else None
-    if not isinstance(message, dict) or "agent" not in message:
+    if not (
+        isinstance(message, dict)
+        and isinstance(message.get("agent"), str)
+        and isinstance(message.get("pid"), int)
+    ):
         raise ValueError("no hello")
     return cast(AgentHello, message)
+
+
+def printable_answer(answer: object, lines: Collection[str] = ()) -> object:
+    """`answer` with each of its texts made printable, at any depth; the texts of its own
+    keys named in `lines` keep their line breaks. Keys stay as they are: they are ports
+    and paths that obpilot sent."""
+    if isinstance(answer, str):
+        return printable(answer)
+    if isinstance(answer, list):
+        return [printable_answer(item) for item in answer]
+    if isinstance(answer, dict):
+        return {
+            key: printable_lines(value)
+            if key in lines and isinstance(value, str)
+            else printable_answer(value)
+            for key, value in answer.items()
+        }
+    return answer
 
 
 def _why(error: BaseException, line: bytes) -> str:

@@ -8,7 +8,11 @@ secrets travel only there, never on a command line (visible in `ps`) or in a log
 
 Every failure is a `HostError` subclass (see `obpilot.errors`) that names the host, the
 step and why: unreachable, authentication failed, host key changed, timed out, or
-command failed with its exit status and stderr."""
+command failed with its exit status and stderr.
+
+A command's output enters obpilot in its `CommandResult`, made printable there
+(`formats.printable_lines`): whatever quotes it (an error, a log line) quotes text, never
+a terminal escape or a line break of another line's making."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from obpilot.errors import (
     HostKeyChanged,
     HostUnreachable,
 )
+from obpilot.formats import printable, printable_lines
 from obpilot.hosts.protocol import Action, AnswerT, RequestT
 
 __all__ = [
@@ -62,6 +67,11 @@ class CommandResult:
     exit_status: int | None  # None: ended by a signal
     stdout: str
     stderr: str
+
+    def __post_init__(self) -> None:
+        # Frozen: the printable texts are set the way dataclasses set fields.
+        object.__setattr__(self, "stdout", printable_lines(self.stdout))
+        object.__setattr__(self, "stderr", printable_lines(self.stderr))
 
     @property
     def ok(self) -> bool:
@@ -117,7 +127,7 @@ class ErrorTail:
                 self._text = (self._text + chunk)[-self.KEPT :]
 
     def text(self) -> str:
-        return self._text.decode(errors="replace").strip()
+        return printable(self._text.decode(errors="replace").strip())
 
     async def close(self) -> None:
         self._reader.cancel()
@@ -204,6 +214,6 @@ def check_result(result: CommandResult) -> CommandResult:
             host=result.host,
             step=result.step,
             exit_status=result.exit_status,
-            stderr=result.stderr,
+            stderr=printable(result.stderr),
         )
     return result

@@ -394,14 +394,17 @@ class Action(Generic[RequestT, AnswerT]):
     """An agent action; its type pairs the request it takes with the answer it gives."""
 
     name: ActionName
+    #: The answer's keys whose text keeps its line breaks (a file's end, a command's
+    #: output); every other text of an answer reaches obpilot as one line.
+    lines: tuple[str, ...] = ()
 
 
 INSPECT: Action[InspectRequest, InspectReport] = Action("inspect")
-LAUNCH: Action[LaunchRequest, LaunchAnswer] = Action("launch")
+LAUNCH: Action[LaunchRequest, LaunchAnswer] = Action("launch", lines=("output",))
 SIGNAL: Action[SignalRequest, SignalAnswer] = Action("signal")
 WAIT_READY: Action[WaitReadyRequest, WaitReadyAnswer] = Action("wait_ready")
 LOCATE: Action[LocateRequest, LocateAnswer] = Action("locate")
-TAIL: Action[TailRequest, TailAnswer] = Action("tail")
+TAIL: Action[TailRequest, TailAnswer] = Action("tail", lines=("text",))
 SURVEY: Action[SurveyRequest, SurveyAnswer] = Action("survey")
 CLAIM_DIRS: Action[ClaimDirsRequest, ClaimDirsAnswer] = Action("claim_dirs")
 OWNERS: Action[PathsRequest, OwnersAnswer] = Action("owners")

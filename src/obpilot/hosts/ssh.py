@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import posixpath
+import re
 import shlex
 import warnings
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 
 from cryptography.utils import CryptographyDeprecationWarning
 
+from obpilot.formats import printable
 from obpilot.hosts.agent_link import AgentLink
 from obpilot.hosts.executor import (
     CommandResult,
@@ -46,6 +48,8 @@ COPY_CHUNK = 1 << 20
 
 #: The oldest Python a host may have: obpilot's host agent is written for it.
 MIN_HOST_PYTHON = (3, 7)
+#: How much of what a host's python said instead of its version an error quotes.
+PROBE_ANSWER_SHOWN = 200
 #: Seconds after obpilot's own timeout at which the host kills a remote command.
 REMOTE_KILL_DELAY = 1.0
 
@@ -333,7 +337,7 @@ class SshExecutor:
                 await self._drop(connection)
                 raise HostFileCopyFailed(host=self.label, step=step, detail=str(error)) from None
         if result.exit_status != 0:
-            stderr = (result.stderr or b"").decode(errors="replace").strip()
+            stderr = printable((result.stderr or b"").decode(errors="replace").strip())
             raise HostFileCopyFailed(
                 host=self.label,
                 step=step,
@@ -483,17 +487,24 @@ async def record_host_key(
             raise HostCommandTimeout(
                 host=target.label, step=step, detail=f"{options.python} did not answer"
             ) from None
-        version = str(completed.stdout or "").strip()
-        if completed.exit_status != 0 or tuple(map(int, version.split("."))) < MIN_HOST_PYTHON:
+        said = printable(str(completed.stdout or "").strip())
+        if completed.exit_status != 0 or _python_version(said) < MIN_HOST_PYTHON:
+            said = said or printable(str(completed.stderr or "").strip())
             raise HostError(
                 host=target.label,
                 step=step,
                 detail=(
                     f"obpilot needs {options.python} >= "
                     f"{'.'.join(map(str, MIN_HOST_PYTHON))} on the host; got "
-                    f"{version or str(completed.stderr or '').strip() or 'nothing'}"
+                    f"{said[:PROBE_ANSWER_SHOWN] or 'nothing'}"
                 ),
             )
         return host_key.export_public_key("openssh").decode().strip()
     finally:
         connection.close()
+
+
+def _python_version(said: str) -> tuple[int, ...]:
+    """The version the probe printed (`3.11`); empty for anything else a host may say."""
+    version = re.fullmatch(r"([0-9]+)\.([0-9]+)", said)
+    return (int(version[1]), int(version[2])) if version else ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from ipaddress import ip_address
 from typing import Annotated
@@ -31,14 +32,19 @@ SECRET_PARAMETER = re.compile(r"password|secret|credential|private_key", re.IGNO
 HIDDEN_VALUE = "******"
 
 
-def refuse_secret_parameters(parameters: dict[str, str]) -> dict[str, str]:
-    secret = sorted(name for name in parameters if SECRET_PARAMETER.search(name))
+def refuse_secret_names(names: Iterable[str]) -> None:
+    """Raises ValueError naming the parameter names that name a credential."""
+    secret = sorted(name for name in names if SECRET_PARAMETER.search(name))
     if secret:
         raise ValueError(
             f"server parameters may not hold credentials ({', '.join(secret)}): they are "
             "stored in clear and shown to every reader of the cluster; give the sys tenant's "
             "root password as rootPassword, SSH credentials in /api/v2/profiles/me/credentials"
         )
+
+
+def refuse_secret_parameters(parameters: dict[str, str]) -> dict[str, str]:
+    refuse_secret_names(parameters)
     return parameters
 
 

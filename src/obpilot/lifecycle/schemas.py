@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BeforeValidator, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from obpilot.api.envelope import CamelModel
 from obpilot.api.params import MAX_ID
-from obpilot.inventory.schemas import ServerParameters
+from obpilot.inventory.schemas import ServerParameters, refuse_secret_names
 
 #: OCP's rule for a cluster name.
 CLUSTER_NAME = r"^[a-zA-Z][a-zA-Z0-9_]{1,47}$"
@@ -20,6 +20,27 @@ ZONE_NAME = r"^[a-zA-Z][a-zA-Z0-9_]{0,127}$"
 DEFAULT_INSTALL_PATH = "/home/admin/oceanbase"
 DEFAULT_SQL_PORT = 2881
 DEFAULT_RPC_PORT = 2882
+#: What `ob_server.home_path` and `binary_path` hold.
+SERVER_PATH_LENGTH = 512
+#: A home leaves room for the binary stored under it (`bin/observer` is the longest
+#: `packages.contents.binary_relative_path`).
+HOME_PATH_LENGTH = SERVER_PATH_LENGTH - len("/bin/observer")
+#: The port with the most digits: the longest `<sqlPort>` a default home ends with.
+LONGEST_PORT = 65535
+HOME_PATH_RULE = (
+    f"at most {HOME_PATH_LENGTH} characters, so that the binary's path under it fits in "
+    f"{SERVER_PATH_LENGTH}"
+)
+
+
+def install_dir(install_path: str, cluster: str) -> str:
+    """Where a cluster's servers go when they name no home: `<InstallPath>/<cluster>`."""
+    return f"{install_path.rstrip('/')}/{cluster}"
+
+
+def default_home(cluster_dir: str, zone: str, sql_port: int) -> str:
+    """The home of a server that names none: `<cluster's install dir>/<zone>-<sqlPort>`."""
+    return f"{cluster_dir}/{zone}-{sql_port}"
 
 
 class StrictModel(CamelModel):
@@ -33,8 +54,12 @@ class ServerEntry(StrictModel):
     host_id: int = Field(ge=1, le=MAX_ID)
     sql_port: int | None = Field(default=None, ge=1, le=65535)
     rpc_port: int | None = Field(default=None, ge=1, le=65535)
-    home_path: str | None = Field(default=None, min_length=1, max_length=512)
-    base_dir: str | None = Field(default=None, min_length=1, max_length=512)
+    home_path: str | None = Field(
+        default=None, min_length=1, max_length=HOME_PATH_LENGTH, description=HOME_PATH_RULE
+    )
+    base_dir: str | None = Field(
+        default=None, min_length=1, max_length=HOME_PATH_LENGTH, description=HOME_PATH_RULE
+    )
     parameters: ServerParameters = Field(default_factory=dict)
 
 
@@ -49,6 +74,13 @@ ServerRef = Annotated[ServerEntry, BeforeValidator(_from_host_id)]
 class StartupParameter(StrictModel):
     name: str = Field(min_length=1, max_length=128)
     value: str = Field(max_length=512)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_credential(cls, name: str) -> str:
+        # Every server's parameters start from these, and those refuse credentials.
+        refuse_secret_names([name])
+        return name
 
 
 class Attributes(CamelModel):
@@ -88,6 +120,31 @@ class ClusterCreate(StrictModel):
     startup_parameters: list[StartupParameter] = Field(default_factory=list, max_length=200)
     attributes: Attributes | None = None
     client_token: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @field_validator("attributes")
+    @classmethod
+    def _default_homes_fit(
+        cls, attributes: Attributes | None, info: ValidationInfo
+    ) -> Attributes | None:
+        """The homes made under InstallPath for servers that name none are held to a given
+        home's length (`name` and `zones` come first, so they are validated by now)."""
+        name, zones = info.data.get("name"), info.data.get("zones")
+        if name is None or zones is None:
+            return attributes
+        given = attributes.install_path if attributes is not None else None
+        root = install_dir(given or DEFAULT_INSTALL_PATH, name)
+        for zone in zones:
+            if all(server.home_path or server.base_dir for server in zone.servers):
+                continue
+            longest = len(default_home(root, zone.name, LONGEST_PORT))
+            if longest > HOME_PATH_LENGTH:
+                raise ValueError(
+                    f"InstallPath makes homes of up to {longest} characters "
+                    f"(<InstallPath>/<cluster>/<zone>-<sqlPort>) for the servers of zone "
+                    f"{zone.name} that name none; a home has {HOME_PATH_RULE}: shorten "
+                    "InstallPath or give each server its homePath"
+                )
+        return attributes
 
     @property
     def root_secret(self) -> str | None:

@@ -75,6 +75,8 @@ from obpilot.lifecycle.schemas import (
     ServersDelete,
     ZoneAdd,
     ZoneCreate,
+    default_home,
+    install_dir,
 )
 from obpilot.operations.service import Caller, submit_for_cluster
 from obpilot.packages import service as packages
@@ -347,7 +349,7 @@ async def _members(session: AsyncSession, body: ClusterCreate, findings: Finding
             zone.servers,
             package,
             findings,
-            install_path=f"{install_path.rstrip('/')}/{body.name}",
+            install_path=install_dir(install_path, body.name),
             startup={p.name: p.value for p in body.startup_parameters},
             sql_port=attributes.sql_port if attributes else None,
             rpc_port=attributes.svr_port if attributes else None,
@@ -404,7 +406,7 @@ async def _resolve_servers(
         homes = [p for p in (entry.home_path, entry.base_dir) if p]
         if len(homes) > 1:
             findings.add(f"{field_name}.baseDir", "homePath and baseDir name the same thing")
-        home = homes[0] if homes else f"{install_path}/{zone}-{port}"
+        home = homes[0] if homes else default_home(install_path, zone, port)
         for label, path in (("homePath", home), ("DataDiskPath", data_path)):
             if path is not None and (problem := _path_problem(path)):
                 findings.add(f"{field_name}.{label}", problem, path)
@@ -742,7 +744,7 @@ async def _add(
             servers,
             package,
             findings,
-            install_path=f"{DEFAULT_INSTALL_PATH}/{cluster.name}",
+            install_path=install_dir(DEFAULT_INSTALL_PATH, cluster.name),
             startup={},
         )
         findings.raise_if_any(BadRequest, "The servers cannot be added as asked")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import aclosing
 from typing import Annotated
 
@@ -151,8 +150,7 @@ async def _print_logs(session: Session, task: int, subtask: int | None) -> None:
         text = str((answer or {}).get("log", ""))
         prefix = "" if subtask is not None else f"[{item['id']} {item['name']}] "
         for line in text.splitlines():
-            sys.stdout.write(f"{prefix}{line}\n")
-    sys.stdout.flush()
+            output.write_line(f"{prefix}{line}")
 
 
 async def _follow_logs(session: Session, task: int, subtask: int | None) -> None:
@@ -172,8 +170,7 @@ async def _follow_logs(session: Session, task: int, subtask: int | None) -> None
                 if subtask is not None
                 else f"[{data['subtaskId']} {names.get(data['subtaskId'], '?')}] "
             )
-            sys.stdout.write(f"{prefix}{data['line'].rstrip(chr(10))}\n")
-            sys.stdout.flush()
+            output.write_line(f"{prefix}{data['line'].rstrip(chr(10))}")
 
 
 @task_app.command("logs")
