@@ -12,6 +12,7 @@ from obpilot.db.engine import Database
 from obpilot.inventory.models import Host
 from tests.conftest import UserClientFactory
 from tests.credentials.test_routes import BASE, password_credential
+from tests.provision.test_routes import placement
 
 
 async def host_count(database: Database) -> int:
@@ -39,17 +40,12 @@ async def test_another_users_credential_is_not_seen_nor_used(
     }
     added = await manager.post("/api/v2/compute/hosts", json=ssh_host)
     assert added.status_code == 404, added.text
-    region = (await client.post("/api/v2/compute/regions", json={"name": "r"})).json()["data"]
-    idc = (
-        await client.post("/api/v2/compute/idcs", json={"name": "i", "regionId": region["id"]})
-    ).json()["data"]
-    kind = (await client.post("/api/v2/compute/hostTypes", json={"name": "t"})).json()["data"]
+    place = await placement(client)
     batch = {
         "hostBasicDataList": [{"innerIpAddress": "127.0.0.1"}],
         "sshPort": 1,
         "kind": "DEDICATED_PHYSICAL_MACHINE",
-        "idcId": idc["id"],
-        "typeId": kind["id"],
+        **place,
         "credentialId": admins["id"],
     }
     batched = await manager.post("/api/v2/compute/hosts/batchCreate", json=batch)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.credentials.test_routes import BASE, password_credential
+from tests.provision.test_routes import placement
 
 
 @dataclass
@@ -90,19 +91,14 @@ async def test_a_batch_never_sends_a_password(
     client: httpx.AsyncClient, trap: PasswordTrap
 ) -> None:
     credential = (await client.post(BASE, json=password_credential("root"))).json()["data"]
-    region = (await client.post("/api/v2/compute/regions", json={"name": "r"})).json()["data"]
-    idc = (
-        await client.post("/api/v2/compute/idcs", json={"name": "i", "regionId": region["id"]})
-    ).json()["data"]
-    kind = (await client.post("/api/v2/compute/hostTypes", json={"name": "t"})).json()["data"]
+    place = await placement(client)
     refused = await client.post(
         "/api/v2/compute/hosts/batchCreate",
         json={
             "hostBasicDataList": [{"innerIpAddress": "127.0.0.1"}],
             "sshPort": trap.port,
             "kind": "DEDICATED_PHYSICAL_MACHINE",
-            "idcId": idc["id"],
-            "typeId": kind["id"],
+            **place,
             "credentialId": credential["id"],
         },
     )
